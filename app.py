@@ -1,0 +1,89 @@
+"""The tenant catalog and orders API: routes only; the application lives in chalicelib."""
+
+from chalice import Chalice
+
+from chalicelib import services, validation
+from chalicelib.auth import authorize
+from chalicelib.openapi import openapi_document
+from chalicelib.responses import RateLimitMiddleware, error_middleware, ok, request_id
+from chalicelib.tenancy import CATALOG_READ, ORDERS_READ, ORDERS_WRITE, tenant_from_request
+
+app = Chalice(app_name="tenant-api")
+app.register_middleware(error_middleware, "http")
+app.register_middleware(RateLimitMiddleware(), "http")
+
+# Orders accept any declared content type so that a wrong one gets our 415, not Chalice's.
+ANY_CONTENT_TYPE = ["*/*"]
+
+
+# API Gateway caches each token's answer for 60 s: a suspended tenant or changed tier takes
+# effect within that plus the registry cache (TENANT_CACHE_SECONDS), while a busy tenant
+# costs one authorizer call a minute per token instead of one per request.
+@app.authorizer(ttl_seconds=60)
+def tenant_authorizer(auth_request):
+    """Verify the bearer token and name the tenant it belongs to."""
+    return authorize(auth_request.token, auth_request.method_arn)
+
+
+def _protected(path, method="GET", **options):
+    return app.route(path, methods=[method], authorizer=tenant_authorizer, api_key_required=True, **options)
+
+
+@app.route("/health")
+def health():
+    """Liveness check, no authentication."""
+    return {"status": "ok", "request_id": request_id(app.current_request)}
+
+
+@app.route("/openapi.json")
+def openapi():
+    """The OpenAPI 3 description of this API, no authentication."""
+    return openapi_document()
+
+
+@_protected("/catalog")
+def list_catalog():
+    """A page of the caller's catalog."""
+    request = app.current_request
+    tenant = tenant_from_request(request, CATALOG_READ)
+    page = services.list_products(tenant, *validation.page_params(request.query_params))
+    return ok(request, tenant, {"items": page.items, "next_token": page.next_token})
+
+
+@_protected("/catalog/{product_id}")
+def get_product(product_id):
+    """One product of the caller's catalog."""
+    request = app.current_request
+    tenant = tenant_from_request(request, CATALOG_READ)
+    product = services.get_product(tenant, validation.check_product_id(product_id))
+    return ok(request, tenant, product.to_json())
+
+
+@_protected("/orders", method="POST", content_types=ANY_CONTENT_TYPE)
+def place_order():
+    """Place an order; an Idempotency-Key makes retries safe."""
+    request = app.current_request
+    tenant = tenant_from_request(request, ORDERS_WRITE)
+    order_request = validation.read_order_request(request.headers.get("content-type"), request.raw_body)
+    idempotency_key = validation.check_idempotency_key(request.headers.get("idempotency-key"))
+    order, replayed = services.place_order(tenant, order_request, idempotency_key)
+    headers = {"Location": f"/orders/{order.order_id}", "Idempotent-Replayed": str(replayed).lower()}
+    return ok(request, tenant, order.to_json(), status=201, headers=headers)
+
+
+@_protected("/orders")
+def list_orders():
+    """A page of the caller's orders, newest first."""
+    request = app.current_request
+    tenant = tenant_from_request(request, ORDERS_READ)
+    page = services.list_orders(tenant, *validation.page_params(request.query_params))
+    return ok(request, tenant, {"items": page.items, "next_token": page.next_token})
+
+
+@_protected("/orders/{order_id}")
+def get_order(order_id):
+    """One of the caller's orders."""
+    request = app.current_request
+    tenant = tenant_from_request(request, ORDERS_READ)
+    order = services.get_order(tenant, validation.check_order_id(order_id))
+    return ok(request, tenant, order.to_json())

@@ -1,0 +1,229 @@
+"""The authorizer: verify a Cognito access token and map its client to an active tenant."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from chalicelib import gateway, keys
+from chalicelib.config import Settings, get_settings
+from chalicelib.registry import TenantRecord, TenantRegistry
+from chalicelib.tenancy import authorizer_context
+from chalicelib.tiers import TIERS
+
+logger = logging.getLogger(__name__)
+
+ALGORITHM = "RS256"
+MAX_TOKEN_LENGTH = 8192
+MAX_JWKS_BYTES = 256 * 1024
+REQUIRED_CLAIMS = ["exp", "iat", "iss", "token_use", "client_id"]
+
+
+class TokenRejected(Exception):
+    """The token is not acceptable; the reason is for logs only, never for the client."""
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    """The claims of an access token whose signature and validity were checked."""
+
+    client_id: str
+    scopes: str
+    claims: dict[str, Any]
+
+
+def fetch_jwks(url: str) -> dict[str, Any]:
+    """Download a JWKS document (bounded in time and size)."""
+    if not url.startswith(("https://", "http://")):
+        raise TokenRejected("JWKS URL must be http(s)")
+    with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 - scheme checked above
+        return json.loads(response.read(MAX_JWKS_BYTES))
+
+
+class JwksCache:
+    """The issuer's signing keys, fetched once and refetched for an unknown kid at most once a minute."""
+
+    def __init__(
+        self,
+        url: str,
+        min_refresh_seconds: float = 60.0,
+        fetch: Callable[[str], dict[str, Any]] = fetch_jwks,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._url = url
+        self._min_refresh = min_refresh_seconds
+        self._fetch = fetch
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._keys: dict[str, Any] | None = None
+        self._fetched_at = float("-inf")
+
+    def signing_key(self, kid: str) -> Any:
+        """The RSA public key for kid, or TokenRejected if the issuer does not publish it."""
+        with self._lock:
+            stale = self._keys is None or kid not in self._keys
+            if stale and self._clock() - self._fetched_at >= self._min_refresh:
+                self._refresh()
+            key = (self._keys or {}).get(kid)
+        if key is None:
+            raise TokenRejected("unknown kid")
+        return key
+
+    def _refresh(self) -> None:
+        import jwt
+
+        # Record the attempt first so that a failing issuer is not hammered by every request.
+        self._fetched_at = self._clock()
+        try:
+            document = self._fetch(self._url)
+            jwk_set = jwt.PyJWKSet.from_dict(document)
+        except Exception as error:  # noqa: BLE001 - any failure leaves the previous keys in place
+            logger.warning("could not refresh the JWKS: %s", type(error).__name__)
+            return
+        self._keys = {
+            jwk.key_id: jwk.key
+            for jwk in jwk_set.keys
+            if jwk.key_id and jwk.key_type == "RSA" and jwk.public_key_use in (None, "sig")
+        }
+
+
+def bearer_token(header_value: str | None) -> str:
+    """The token from an "Authorization: Bearer ..." header value."""
+    scheme, _, token = (header_value or "").strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token or len(token) > MAX_TOKEN_LENGTH:
+        raise TokenRejected("malformed authorization header")
+    return token
+
+
+def verify_access_token(token: str, settings: Settings, jwks: JwksCache) -> VerifiedToken:
+    """Check an RS256 Cognito access token's signature, issuer, lifetime and use."""
+    import jwt
+
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise TokenRejected("malformed token") from None
+    if header.get("alg") != ALGORITHM:
+        raise TokenRejected("algorithm not allowed")
+    kid = header.get("kid")
+    if not isinstance(kid, str):
+        raise TokenRejected("no kid")
+    try:
+        claims = jwt.decode(
+            token,
+            key=jwks.signing_key(kid),
+            algorithms=[ALGORITHM],
+            issuer=settings.issuer,
+            leeway=settings.jwt_leeway_seconds,
+            options={"require": REQUIRED_CLAIMS, "verify_aud": False},
+        )
+    except jwt.ExpiredSignatureError:
+        raise TokenRejected("expired") from None
+    except jwt.ImmatureSignatureError:
+        raise TokenRejected("not yet valid") from None
+    except jwt.InvalidIssuerError:
+        raise TokenRejected("wrong issuer") from None
+    except jwt.InvalidSignatureError:
+        raise TokenRejected("bad signature") from None
+    except jwt.PyJWTError as error:
+        raise TokenRejected(f"invalid token ({type(error).__name__})") from None
+    if claims.get("token_use") != "access":
+        raise TokenRejected("not an access token")
+    client_id = claims.get("client_id")
+    if not isinstance(client_id, str) or not keys.CLIENT_ID.fullmatch(client_id):
+        raise TokenRejected("bad client_id")
+    scopes = claims.get("scope", "")
+    return VerifiedToken(client_id=client_id, scopes=scopes if isinstance(scopes, str) else "", claims=claims)
+
+
+class TenantCache:
+    """Registry lookups by client id, kept for a short time so most requests read nothing."""
+
+    def __init__(self, registry: TenantRegistry, ttl_seconds: float, clock: Callable[[], float] = time.monotonic):
+        self._registry = registry
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, TenantRecord | None]] = {}
+
+    def find(self, client_id: str) -> TenantRecord | None:
+        """The tenant of client_id, from cache if looked up less than ttl_seconds ago."""
+        now = self._clock()
+        with self._lock:
+            cached = self._entries.get(client_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        record = self._registry.find_by_client_id(client_id)
+        with self._lock:
+            self._entries[client_id] = (now + self._ttl, record)
+        return record
+
+
+class TenantAuthorizer:
+    """Turns an Authorization header into an API Gateway authorizer answer, failing closed."""
+
+    def __init__(self, settings: Settings, jwks: JwksCache, tenants: TenantCache):
+        self.settings = settings
+        self.jwks = jwks
+        self.tenants = tenants
+
+    def __call__(self, authorization: str | None, method_arn: str) -> dict[str, Any]:
+        """Allow every route for an active tenant's valid token; otherwise raise or deny."""
+        try:
+            token = verify_access_token(bearer_token(authorization), self.settings, self.jwks)
+            tenant = self.tenants.find(token.client_id)
+            if tenant is None:
+                raise TokenRejected("unknown client")
+            if tenant.tier not in TIERS:
+                raise TokenRejected("tenant has an unknown tier")
+        except TokenRejected as rejection:
+            logger.warning("authorization refused", extra={"security_event": str(rejection)})
+            raise gateway.unauthorized() from None
+        except Exception:  # noqa: BLE001 - fail closed on anything unexpected
+            logger.exception("authorizer failed; refusing")
+            raise gateway.unauthorized() from None
+        if not tenant.active:
+            logger.warning("authorization refused", extra={"security_event": "tenant suspended", "tenant_id": tenant.tenant_id})
+            return gateway.forbidden(method_arn, tenant.tenant_id)
+        answer: dict[str, Any] = {
+            "principalId": tenant.tenant_id,
+            "policyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": [gateway.api_wide_arn(method_arn)]}
+                ],
+            },
+            "context": authorizer_context(tenant.tenant_id, tenant.tier, token.scopes),
+        }
+        if tenant.api_key_value:
+            # With apiKeySource=AUTHORIZER this selects the tenant's own usage-plan bucket.
+            answer["usageIdentifierKey"] = tenant.api_key_value
+        return answer
+
+
+@functools.lru_cache(maxsize=1)
+def get_authorizer() -> TenantAuthorizer:
+    """The process's authorizer, built on first use so its caches live as long as the process."""
+    settings = get_settings()
+    return TenantAuthorizer(
+        settings,
+        JwksCache(settings.jwks_url, settings.jwks_min_refresh_seconds),
+        TenantCache(TenantRegistry(), settings.tenant_cache_seconds),
+    )
+
+
+def authorize(authorization: str | None, method_arn: str) -> dict[str, Any]:
+    """The authorizer answer for one request (the entry point app.py's authorizer calls)."""
+    try:
+        authorizer = get_authorizer()
+    except Exception:  # noqa: BLE001 - a misconfigured deployment must refuse, not let through
+        logger.exception("authorizer is misconfigured; refusing")
+        raise gateway.unauthorized() from None
+    return authorizer(authorization, method_arn)

@@ -1,0 +1,74 @@
+"""Settings read from the environment once, on first use rather than at import."""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+
+RATE_LIMITERS = ("usage-plan", "in-app")
+
+
+class ConfigurationError(RuntimeError):
+    """A required setting is missing or malformed; the deployment, not the client, is at fault."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the application reads from its environment."""
+
+    table_name: str
+    issuer: str
+    jwks_url: str
+    pagination_secret: bytes
+    resource_server: str
+    rate_limiter: str
+    tenant_cache_seconds: float
+    jwks_min_refresh_seconds: float
+    jwt_leeway_seconds: float
+    region: str
+
+
+def _required(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ConfigurationError(f"environment variable {name} is not set")
+    return value
+
+
+def _number(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"environment variable {name} must be a number") from None
+    if value < 0:
+        raise ConfigurationError(f"environment variable {name} must not be negative")
+    return value
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the settings, reading the environment on the first call only."""
+    issuer = _required("TOKEN_ISSUER").rstrip("/")
+    rate_limiter = os.environ.get("RATE_LIMITER", "usage-plan")
+    if rate_limiter not in RATE_LIMITERS:
+        raise ConfigurationError(f"RATE_LIMITER must be one of {', '.join(RATE_LIMITERS)}")
+    secret = _required("PAGINATION_SECRET")
+    if len(secret) < 32:
+        # A short secret would make pagination tokens forgeable by brute force.
+        raise ConfigurationError("PAGINATION_SECRET must be at least 32 characters")
+    return Settings(
+        table_name=_required("TABLE_NAME"),
+        issuer=issuer,
+        jwks_url=os.environ.get("JWKS_URL") or f"{issuer}/.well-known/jwks.json",
+        pagination_secret=secret.encode(),
+        resource_server=os.environ.get("RESOURCE_SERVER_ID", "tenant-api"),
+        rate_limiter=rate_limiter,
+        tenant_cache_seconds=_number("TENANT_CACHE_SECONDS", 60.0),
+        jwks_min_refresh_seconds=_number("JWKS_MIN_REFRESH_SECONDS", 60.0),
+        jwt_leeway_seconds=_number("JWT_LEEWAY_SECONDS", 30.0),
+        region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+    )

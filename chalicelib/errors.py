@@ -1,0 +1,159 @@
+"""Every failure a client can cause, each with its HTTP status, error code and message."""
+
+from __future__ import annotations
+
+from chalice.app import ChaliceUnhandledError
+
+
+class ApiError(ChaliceUnhandledError):
+    """Base of the errors the API answers with; rendered as the JSON error envelope.
+
+    It derives from ChaliceUnhandledError so that Chalice lets it propagate out of the view
+    to our error middleware instead of rendering its own body.
+    """
+
+    status = 500
+    code = "internal_error"
+    message = "An internal error occurred."
+
+    def __init__(self, message: str | None = None, *, headers: dict[str, str] | None = None):
+        super().__init__(message or self.message)
+        self.message = message or self.message
+        self.headers = headers or {}
+
+
+class InvalidRequest(ApiError):
+    """A query parameter, header or path value is malformed."""
+
+    status = 400
+    code = "invalid_request"
+    message = "The request is malformed."
+
+
+class InvalidPaginationToken(ApiError):
+    """The next_token was edited, expired or issued to another tenant or list."""
+
+    status = 400
+    code = "invalid_pagination_token"
+    message = "The pagination token is not valid."
+
+
+class Unauthenticated(ApiError):
+    """No valid access token; detail is withheld on purpose."""
+
+    status = 401
+    code = "unauthorized"
+    message = "Unauthorized"
+
+
+class Forbidden(ApiError):
+    """The tenant is authenticated but may not do this."""
+
+    status = 403
+    code = "forbidden"
+    message = "Forbidden"
+
+
+class InsufficientScope(Forbidden):
+    """The access token lacks the OAuth scope this route requires."""
+
+    code = "insufficient_scope"
+    message = "The access token does not grant the scope this operation requires."
+
+
+class NotFound(ApiError):
+    """The resource does not exist for this tenant (another tenant's resource included)."""
+
+    status = 404
+    code = "not_found"
+    message = "Not found."
+
+
+class ProductNotFound(NotFound):
+    """No such product in the tenant's catalog."""
+
+    message = "Product not found."
+
+
+class OrderNotFound(NotFound):
+    """No such order for the tenant."""
+
+    message = "Order not found."
+
+
+class MethodNotAllowed(ApiError):
+    """The route exists but not with this HTTP method."""
+
+    status = 405
+    code = "method_not_allowed"
+    message = "This method is not allowed on this route."
+
+
+class InsufficientStock(ApiError):
+    """An order asks for more units than the catalog has."""
+
+    status = 409
+    code = "insufficient_stock"
+    message = "Not enough stock for one or more products."
+
+
+class CatalogChanged(ApiError):
+    """Prices or products changed under a concurrent order too often to complete this one."""
+
+    status = 409
+    code = "catalog_changed"
+    message = "The catalog changed while the order was placed; retry the request."
+
+
+class PayloadTooLarge(ApiError):
+    """The request body exceeds the size limit."""
+
+    status = 413
+    code = "payload_too_large"
+    message = "The request body is too large."
+
+
+class UnsupportedMediaType(ApiError):
+    """The request body is not declared as JSON."""
+
+    status = 415
+    code = "unsupported_media_type"
+    message = "The request body must be JSON (Content-Type: application/json)."
+
+
+class ValidationFailed(ApiError):
+    """The JSON body is well formed but breaks a rule of the payload."""
+
+    status = 422
+    code = "validation_error"
+    message = "The request body is not valid."
+
+
+class UnknownProduct(ValidationFailed):
+    """An order line names a product that is not in the tenant's catalog."""
+
+    code = "unknown_product"
+
+
+class IdempotencyKeyReused(ApiError):
+    """The Idempotency-Key was already used with a different request body."""
+
+    status = 422
+    code = "idempotency_key_reused"
+    message = "This Idempotency-Key was already used with a different request body."
+
+
+class RateLimited(ApiError):
+    """The tenant is over its tier's rate or burst."""
+
+    status = 429
+    code = "too_many_requests"
+    message = "Too Many Requests"
+
+
+class ServiceUnavailable(ApiError):
+    """A dependency is throttling or unreachable; the client may retry later."""
+
+    status = 503
+    code = "service_unavailable"
+    message = "The service is temporarily unavailable; retry later."

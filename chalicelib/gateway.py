@@ -1,0 +1,93 @@
+"""How the authorizer's refusals reach the client, in API Gateway and in Chalice's local gateway.
+
+API Gateway turns an authorizer exception whose message is exactly "Unauthorized" into 401
+and a Deny policy into 403, then renders its gateway responses. Chalice's local gateway (used
+by `chalice local` and `chalice.test.Client`) only understands its own exception types, so
+there the same refusal is raised as one of those, carrying the body our gateway responses
+give in AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from typing import Any
+
+UNAUTHORIZED_MESSAGE = "Unauthorized"
+FORBIDDEN_MESSAGE = "Forbidden"
+
+
+def in_aws_lambda() -> bool:
+    """Whether this process is a Lambda function (Lambda always sets AWS_LAMBDA_FUNCTION_NAME)."""
+    return "AWS_LAMBDA_FUNCTION_NAME" in os.environ
+
+
+def _local_body(code: str, message: str) -> tuple[dict[str, str], bytes]:
+    request_id = str(uuid.uuid4())
+    headers = {"Content-Type": "application/json", "X-Request-Id": request_id}
+    body = json.dumps({"error": {"code": code, "message": message}, "request_id": request_id})
+    return headers, body.encode()
+
+
+def unauthorized() -> Exception:
+    """The exception an authorizer raises to make the gateway answer 401."""
+    if in_aws_lambda():
+        return Exception(UNAUTHORIZED_MESSAGE)
+    from chalice.local import NotAuthorizedError
+
+    return NotAuthorizedError(*_local_body("unauthorized", UNAUTHORIZED_MESSAGE))
+
+
+def forbidden(method_arn: str, principal_id: str) -> dict[str, Any]:
+    """The authorizer answer that makes the gateway answer 403 (a Deny policy in AWS)."""
+    if not in_aws_lambda():
+        from chalice.local import ForbiddenError
+
+        raise ForbiddenError(*_local_body("forbidden", FORBIDDEN_MESSAGE))
+    return {
+        "principalId": principal_id,
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": [api_wide_arn(method_arn)]}],
+        },
+    }
+
+
+def api_wide_arn(method_arn: str) -> str:
+    """The ARN covering every method and path of the API and stage in method_arn.
+
+    API Gateway caches the authorizer's answer per token, so a policy naming only the first
+    route called would refuse the same token on every other route.
+    """
+    prefix, _, resource = method_arn.partition(":execute-api:")
+    region_account, _, path = resource.rpartition(":")
+    api_id, stage = path.split("/")[:2]
+    return f"{prefix}:execute-api:{region_account}:{api_id}/{stage}/*/*"
+
+
+def gateway_responses() -> dict[str, dict[str, Any]]:
+    """API Gateway gateway responses that give the gateway's own errors our JSON envelope.
+
+    Applied to the deployed API so that 401, 403 and 429 produced by API Gateway look like
+    the API's own errors, as they do locally.
+    """
+    def envelope(code: str, message: str) -> dict[str, str]:
+        body = {"error": {"code": code, "message": message}, "request_id": "$context.requestId"}
+        return {"application/json": json.dumps(body)}
+
+    return {
+        "UNAUTHORIZED": {"statusCode": "401", "responseTemplates": envelope("unauthorized", UNAUTHORIZED_MESSAGE)},
+        "ACCESS_DENIED": {"statusCode": "403", "responseTemplates": envelope("forbidden", FORBIDDEN_MESSAGE)},
+        "MISSING_AUTHENTICATION_TOKEN": {"statusCode": "404", "responseTemplates": envelope("not_found", "No such route.")},
+        "THROTTLED": {
+            "statusCode": "429",
+            "responseTemplates": envelope("too_many_requests", "Too Many Requests"),
+        },
+        "QUOTA_EXCEEDED": {
+            "statusCode": "429",
+            "responseTemplates": envelope("quota_exceeded", "The monthly request quota of this tenant's tier is used up."),
+        },
+        "DEFAULT_4XX": {"responseTemplates": envelope("bad_request", "The request was refused by the gateway.")},
+        "DEFAULT_5XX": {"responseTemplates": envelope("internal_error", "An internal error occurred.")},
+    }

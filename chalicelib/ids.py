@@ -1,0 +1,37 @@
+"""Order ids that sort by creation time (ULIDs), so newest-first is one reverse Query."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_lock = threading.Lock()
+_last = (0, 0)
+
+
+def _encode(value: int, length: int) -> str:
+    chars = []
+    for _ in range(length):
+        value, remainder = divmod(value, 32)
+        chars.append(_CROCKFORD[remainder])
+    return "".join(reversed(chars))
+
+
+def new_order_id(now_ms: int | None = None) -> str:
+    """A new order id: "ord_" and a ULID (48-bit millisecond time, 80 random bits).
+
+    Ids made in the same millisecond by this process increase by one, so they still sort
+    in creation order.
+    """
+    global _last
+    millis = int(time.time() * 1000) if now_ms is None else now_ms
+    with _lock:
+        last_ms, last_random = _last
+        if millis <= last_ms:
+            millis, randomness = last_ms, last_random + 1
+        else:
+            randomness = int.from_bytes(os.urandom(10), "big")
+        _last = (millis, randomness)
+    return "ord_" + _encode(millis, 10) + _encode(randomness % (1 << 80), 16)

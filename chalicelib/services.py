@@ -1,0 +1,133 @@
+"""The API's use cases: list and read the catalog, place, list and read orders, for one tenant."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+
+from chalicelib import keys, pagination
+from chalicelib.config import get_settings
+from chalicelib.errors import (
+    CatalogChanged,
+    IdempotencyKeyReused,
+    InsufficientStock,
+    OrderNotFound,
+    ProductNotFound,
+    UnknownProduct,
+    ValidationFailed,
+)
+from chalicelib.ids import new_order_id
+from chalicelib.models import Order, OrderLine, OrderRequest, Page, Product
+from chalicelib.repository import CatalogRepository, OrderConflict, OrderRepository
+from chalicelib.tenancy import TenantContext
+
+CATALOG_LIST = "catalog"
+ORDERS_LIST = "orders"
+MAX_PLACE_ATTEMPTS = 3
+
+
+def _resume_after(tenant: TenantContext, list_name: str, next_token: str | None, prefix: str) -> str | None:
+    if next_token is None:
+        return None
+    secret = get_settings().pagination_secret
+    return pagination.decode_token(secret, tenant.tenant_id, list_name, next_token, expected_prefix=prefix)
+
+
+def _next_token(tenant: TenantContext, list_name: str, last_sort_key: str | None) -> str | None:
+    if last_sort_key is None:
+        return None
+    return pagination.encode_token(get_settings().pagination_secret, tenant.tenant_id, list_name, last_sort_key)
+
+
+def list_products(tenant: TenantContext, limit: int, next_token: str | None) -> Page:
+    """A page of the tenant's catalog in product id order."""
+    after = _resume_after(tenant, CATALOG_LIST, next_token, keys.PRODUCT_PREFIX)
+    products, last = CatalogRepository(tenant.tenant_id).list(limit, after)
+    return Page([product.to_json() for product in products], _next_token(tenant, CATALOG_LIST, last))
+
+
+def get_product(tenant: TenantContext, product_id: str) -> Product:
+    """One product of the tenant's catalog; another tenant's product is simply not found."""
+    product = CatalogRepository(tenant.tenant_id).get(product_id)
+    if product is None:
+        raise ProductNotFound()
+    return product
+
+
+def list_orders(tenant: TenantContext, limit: int, next_token: str | None) -> Page:
+    """A page of the tenant's orders, newest first."""
+    after = _resume_after(tenant, ORDERS_LIST, next_token, keys.ORDER_PREFIX)
+    orders, last = OrderRepository(tenant.tenant_id).list(limit, after)
+    return Page([order.to_json() for order in orders], _next_token(tenant, ORDERS_LIST, last))
+
+
+def get_order(tenant: TenantContext, order_id: str) -> Order:
+    """One of the tenant's orders; another tenant's order is simply not found."""
+    order = OrderRepository(tenant.tenant_id).get(order_id)
+    if order is None:
+        raise OrderNotFound()
+    return order
+
+
+def _price_order(tenant: TenantContext, request: OrderRequest) -> Order:
+    """The order priced from the tenant's catalog as it stands, or the reason it cannot be placed."""
+    wanted = [line.product_id for line in request.lines]
+    products = CatalogRepository(tenant.tenant_id).get_many(wanted)
+    unknown = [pid for pid in wanted if pid not in products]
+    if unknown:
+        raise UnknownProduct(f"Unknown product: {', '.join(unknown)}.")
+    currencies = {products[pid].currency for pid in wanted}
+    if len(currencies) > 1:
+        raise ValidationFailed("All products of an order must share one currency.")
+    short = [line.product_id for line in request.lines if products[line.product_id].stock < line.quantity]
+    if short:
+        raise InsufficientStock(f"Not enough stock for: {', '.join(short)}.")
+    lines = tuple(
+        OrderLine(line.product_id, products[line.product_id].name, line.quantity, products[line.product_id].price)
+        for line in request.lines
+    )
+    created_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return Order(order_id=new_order_id(), lines=lines, currency=currencies.pop(), created_at=created_at)
+
+
+def _replay(orders: OrderRepository, key_digest: str, fingerprint: str) -> Order | None:
+    record = orders.get_idempotency_record(key_digest)
+    if record is None:
+        return None
+    if record.fingerprint != fingerprint:
+        raise IdempotencyKeyReused()
+    order = orders.get(record.order_id)
+    if order is None:
+        # The record outlived its order (deleted by an operator): treat the key as unused.
+        return None
+    return order
+
+
+def place_order(tenant: TenantContext, request: OrderRequest, idempotency_key: str | None = None) -> tuple[Order, bool]:
+    """Place an order priced from the catalog, taking stock atomically.
+
+    Returns the order and whether it is the replay of an earlier request with the same
+    Idempotency-Key (in which case nothing new was written).
+    """
+    orders = OrderRepository(tenant.tenant_id)
+    fingerprint = request.fingerprint()
+    # The key is hashed so that any client-chosen string becomes a fixed-shape sort key.
+    key_digest = hashlib.sha256(idempotency_key.encode()).hexdigest() if idempotency_key else None
+    if key_digest is not None:
+        earlier = _replay(orders, key_digest, fingerprint)
+        if earlier is not None:
+            return earlier, True
+    for _ in range(MAX_PLACE_ATTEMPTS):
+        order = _price_order(tenant, request)
+        try:
+            orders.place(order, key_digest, fingerprint)
+            return order, False
+        except OrderConflict as conflict:
+            if conflict.idempotency and key_digest is not None:
+                # A concurrent request with the same key won the race: answer as it did.
+                earlier = _replay(orders, key_digest, fingerprint)
+                if earlier is not None:
+                    return earlier, True
+            # Otherwise stock or a price moved since we read it: re-read and price again;
+            # _price_order raises InsufficientStock once stock is really short.
+    raise CatalogChanged()

@@ -1,0 +1,1 @@
+"""Command-line tools around the application: local stack, provisioning, token issuing."""
