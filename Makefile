@@ -1,0 +1,30 @@
+# The two commands: `make run` (local stack) and `make test` (every test). Both create the
+# virtual environment in .venv on first use and refresh it when the requirements change.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test unit bench clean
+
+$(INSTALLED): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+run: $(INSTALLED)  ## Start the whole stack locally in the foreground; Ctrl-C stops it.
+	$(BIN)/python -m scripts.local_stack
+
+test: $(INSTALLED)  ## Run unit, integration, property and end-to-end tests.
+	$(BIN)/python -m pytest
+
+unit: $(INSTALLED)  ## Only the fast in-process tests.
+	$(BIN)/python -m pytest -m "not e2e"
+
+bench: $(INSTALLED)  ## Print cold-start and request latency figures.
+	$(BIN)/python -m scripts.bench
+
+clean:
+	rm -rf $(VENV) .local .pytest_cache .hypothesis
