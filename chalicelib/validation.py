@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from chalicelib import keys
@@ -18,13 +19,15 @@ MAX_IDEMPOTENCY_KEY_LENGTH = 128
 MAX_PAGINATION_TOKEN_LENGTH = 512
 ORDER_FIELDS = {"items"}
 LINE_FIELDS = {"product_id", "quantity"}
+# ASCII digits only: str.isdigit() also accepts characters such as "²" that int() refuses.
+LIMIT_PATTERN = re.compile(r"[0-9]{1,3}")
 
 
 def parse_limit(raw: str | None) -> int:
     """The page size from the limit query parameter: an integer from 1 to 100, default 20."""
     if raw is None:
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not LIMIT_PATTERN.fullmatch(raw) or not 1 <= int(raw) <= MAX_LIMIT:
         raise InvalidRequest(f"limit must be an integer from 1 to {MAX_LIMIT}.")
     return int(raw)
 

@@ -1,0 +1,311 @@
+"""Shared fixtures: settings, a JWKS server on 127.0.0.1, real tokens, and a moto table with seeded tenants."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from chalice.test import Client
+from moto import mock_aws
+
+import app as application
+from chalicelib import auth, config, repository, schema
+from chalicelib.models import Product
+from chalicelib.ratelimit import TenantRateLimiter
+from chalicelib.registry import ACTIVE, TenantRecord, TenantRegistry
+from chalicelib.repository import CatalogRepository, dynamodb_client
+from chalicelib.responses import RateLimitMiddleware
+from chalicelib.tenancy import SCOPES
+from scripts.token_issuer import TokenIssuer
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+# The local stage's own table name: chalice.test.Client applies the stage's environment during
+# each request, so using the same name keeps the table the same inside and outside requests.
+TABLE_NAME = "tenant-api-local"
+PAGINATION_SECRET = "pagination-secret-for-tests-0123456789abcdef"
+RESOURCE_SERVER = "tenant-api"
+ALL_SCOPES = [f"{RESOURCE_SERVER}/{scope}" for scope in SCOPES]
+JWKS_PATH = "/pool/.well-known/jwks.json"
+
+
+@dataclass(frozen=True)
+class SeedTenant:
+    """A tenant the table is seeded with, and the catalog it owns."""
+
+    tenant_id: str
+    tier: str
+    client_id: str
+    api_key_value: str
+    price_base: Decimal
+
+    def record(self, **changes: Any) -> TenantRecord:
+        """The registry record of this tenant."""
+        record = TenantRecord(
+            tenant_id=self.tenant_id,
+            tier=self.tier,
+            status=ACTIVE,
+            client_id=self.client_id,
+            api_key_id=f"key-id-{self.tenant_id}",
+            api_key_value=self.api_key_value,
+            display_name=self.tenant_id.title(),
+        )
+        return record.with_changes(**changes)
+
+    def product(self, number: int, stock: int = 10) -> Product:
+        """The seeded product prod-00{number}; name and price are tagged with the tenant."""
+        return Product(
+            product_id=f"prod-{number:03d}",
+            name=f"{self.tenant_id} widget {number}",
+            description=f"Sold by {self.tenant_id}.",
+            price=self.price_base + number,
+            currency="USD",
+            stock=stock,
+        )
+
+
+ACME = SeedTenant("acme", "basic", "acmeclient0001", "apikey-acme-0123456789", Decimal("19.99"))
+GLOBEX = SeedTenant("globex", "standard", "globexclient0002", "apikey-globex-0123456789", Decimal("5.25"))
+INITECH = SeedTenant("initech", "premium", "initechclient0003", "apikey-initech-0123456789", Decimal("0.10"))
+TENANTS = (ACME, GLOBEX, INITECH)
+PRODUCTS_PER_TENANT = 5
+
+
+class JwksServer:
+    """A tiny HTTP server on 127.0.0.1 publishing a JWKS document that tests may change."""
+
+    def __init__(self) -> None:
+        self.document: dict[str, Any] = {"keys": []}
+        self.fetches = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the http.server naming
+                if self.path != JWKS_PATH:
+                    self.send_error(404)
+                    return
+                server.fetches += 1
+                body = json.dumps(server.document).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def issuer(self) -> str:
+        """The token issuer whose JWKS this server publishes."""
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}/pool"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def jwks_server() -> Iterator[JwksServer]:
+    server = JwksServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def token_issuer(jwks_server: JwksServer) -> TokenIssuer:
+    """The signing key of the test issuer (RSA key generation is slow, so made once)."""
+    return TokenIssuer(jwks_server.issuer, key_id="test-key-1")
+
+
+@pytest.fixture
+def jwks(jwks_server: JwksServer, token_issuer: TokenIssuer) -> JwksServer:
+    """The JWKS server, publishing the test issuer's keys and with its fetch count reset."""
+    jwks_server.document = token_issuer.jwks()
+    jwks_server.fetches = 0
+    return jwks_server
+
+
+def clear_caches() -> None:
+    """Forget settings, clients, authorizer caches and rate-limit buckets kept by the process."""
+    config.get_settings.cache_clear()
+    repository.dynamodb_client.cache_clear()
+    auth.get_authorizer.cache_clear()
+    for handler, _ in application.app.middleware_handlers:
+        if isinstance(handler, RateLimitMiddleware):
+            handler.limiter = TenantRateLimiter()
+
+
+class Environment:
+    """Sets environment variables for a test and rereads the settings from them."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch):
+        self._monkeypatch = monkeypatch
+
+    def set(self, **values: str | None) -> None:
+        for name, value in values.items():
+            if value is None:
+                self._monkeypatch.delenv(name, raising=False)
+            else:
+                self._monkeypatch.setenv(name, value)
+        clear_caches()
+        # Read the settings now, outside any request: chalice.test.Client swaps in the stage's
+        # environment during requests, and the settings must come from the test's environment.
+        config.get_settings()
+
+
+@pytest.fixture(autouse=True)
+def env(monkeypatch: pytest.MonkeyPatch, jwks_server: JwksServer) -> Iterator[Environment]:
+    """Every test starts from the same settings and empty process caches."""
+    environment = Environment(monkeypatch)
+    environment.set(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_SESSION_TOKEN="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_REGION="us-east-1",
+        AWS_PROFILE=None,
+        AWS_ENDPOINT_URL=None,
+        AWS_ENDPOINT_URL_DYNAMODB=None,
+        AWS_LAMBDA_FUNCTION_NAME=None,
+        TABLE_NAME=TABLE_NAME,
+        TOKEN_ISSUER=jwks_server.issuer,
+        JWKS_URL=None,
+        PAGINATION_SECRET=PAGINATION_SECRET,
+        RESOURCE_SERVER_ID=RESOURCE_SERVER,
+        RATE_LIMITER="usage-plan",
+        TENANT_CACHE_SECONDS="60",
+        JWKS_MIN_REFRESH_SECONDS="60",
+        JWT_LEEWAY_SECONDS="30",
+    )
+    yield environment
+    clear_caches()
+
+
+def seed_table(tenants: tuple[SeedTenant, ...] = TENANTS) -> None:
+    """Create the table and put each tenant's record and its products prod-001..prod-005."""
+    dynamodb_client().create_table(**schema.table_definition(TABLE_NAME))
+    registry = TenantRegistry()
+    for tenant in tenants:
+        registry.put(tenant.record())
+        catalog = CatalogRepository(tenant.tenant_id)
+        for number in range(1, PRODUCTS_PER_TENANT + 1):
+            catalog.put(tenant.product(number))
+
+
+@pytest.fixture
+def aws(env: Environment) -> Iterator[None]:
+    """moto's in-process AWS, empty."""
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def table(aws: None) -> None:
+    """The single table, with the three seed tenants and their catalogs."""
+    seed_table()
+
+
+@dataclass
+class Reply:
+    """An HTTP response from the test client, with its JSON body decoded."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def header(self, name: str) -> str | None:
+        """A response header, looked up case-insensitively."""
+        for key, value in self.headers.items():
+            if key.lower() == name.lower():
+                return value
+        return None
+
+
+class Api:
+    """The API through chalice.test.Client, calling as one of the seed tenants with a real token."""
+
+    def __init__(self, issuer: TokenIssuer):
+        self.issuer = issuer
+        self.http = Client(application.app, stage_name="local", project_dir=str(PROJECT_DIR)).http
+        self._tokens: dict[tuple[str, tuple[str, ...]], str] = {}
+
+    def token(self, tenant: SeedTenant, scopes: list[str] | None = None) -> str:
+        """A valid access token of tenant's app client."""
+        scope_key = tuple(ALL_SCOPES if scopes is None else scopes)
+        key = (tenant.client_id, scope_key)
+        if key not in self._tokens:
+            self._tokens[key] = self.issuer.issue(tenant.client_id, list(scope_key))
+        return self._tokens[key]
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        tenant: SeedTenant | None = ACME,
+        *,
+        token: str | None = None,
+        scopes: list[str] | None = None,
+        headers: dict[str, str] | None = None,
+        body: bytes | str = b"",
+    ) -> Reply:
+        all_headers = dict(headers or {})
+        if token is None and tenant is not None:
+            token = self.token(tenant, scopes)
+        if token is not None:
+            all_headers.setdefault("Authorization", f"Bearer {token}")
+        raw = body.encode() if isinstance(body, str) else body
+        response = self.http.request(method, path, headers=all_headers, body=raw)
+        return Reply(response.status_code, dict(response.headers), response.body or b"")
+
+    def get(self, path: str, tenant: SeedTenant | None = ACME, **options: Any) -> Reply:
+        return self.request("GET", path, tenant, **options)
+
+    def post_order(
+        self,
+        items: list[dict[str, Any]],
+        tenant: SeedTenant | None = ACME,
+        *,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+        **options: Any,
+    ) -> Reply:
+        all_headers = {"Content-Type": "application/json", **(headers or {})}
+        if idempotency_key is not None:
+            all_headers["Idempotency-Key"] = idempotency_key
+        return self.request("POST", "/orders", tenant, headers=all_headers, body=json.dumps({"items": items}), **options)
+
+
+@pytest.fixture
+def api(table: None, jwks: JwksServer, token_issuer: TokenIssuer) -> Api:
+    """The API over a seeded table, with the issuer's JWKS being served."""
+    return Api(token_issuer)
+
+
+def assert_error(reply: Reply, status: int, code: str) -> dict[str, Any]:
+    """Check the status and the one error envelope; return the decoded body."""
+    assert reply.status == status, (reply.status, reply.body)
+    body = reply.json
+    assert set(body) == {"error", "request_id"}, body
+    assert body["error"]["code"] == code, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    assert isinstance(body["request_id"], str) and body["request_id"]
+    assert reply.header("X-Request-Id") == body["request_id"]
+    return body
