@@ -9,6 +9,11 @@ import time
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _lock = threading.Lock()
 _last = (0, 0)
+_RANDOM_LIMIT = 1 << 80
+
+
+def _random_part() -> int:
+    return int.from_bytes(os.urandom(10), "big")
 
 
 def _encode(value: int, length: int) -> str:
@@ -32,6 +37,9 @@ def new_order_id(now_ms: int | None = None) -> str:
         if millis <= last_ms:
             millis, randomness = last_ms, last_random + 1
         else:
-            randomness = int.from_bytes(os.urandom(10), "big")
+            randomness = _random_part()
+        if randomness >= _RANDOM_LIMIT:
+            # This millisecond's random part is used up; wrapping it would sort before earlier ids.
+            millis, randomness = millis + 1, _random_part()
         _last = (millis, randomness)
-    return "ord_" + _encode(millis, 10) + _encode(randomness % (1 << 80), 16)
+    return "ord_" + _encode(millis, 10) + _encode(randomness, 16)
