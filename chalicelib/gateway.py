@@ -61,9 +61,10 @@ def api_wide_arn(method_arn: str) -> str:
     route called would refuse the same token on every other route.
     """
     prefix, _, resource = method_arn.partition(":execute-api:")
-    region_account, _, path = resource.rpartition(":")
+    # Split on the ARN's own separators only: the request path at the end may contain ":".
+    region, account, path = resource.split(":", 2)
     api_id, stage = path.split("/")[:2]
-    return f"{prefix}:execute-api:{region_account}:{api_id}/{stage}/*/*"
+    return f"{prefix}:execute-api:{region}:{account}:{api_id}/{stage}/*/*"
 
 
 def gateway_responses() -> dict[str, dict[str, Any]]:

@@ -156,15 +156,20 @@ class Environment:
         self._monkeypatch = monkeypatch
 
     def set(self, **values: str | None) -> None:
+        """Change variables (None removes one) and read the settings from them at once."""
+        self.set_unread(**values)
+        # Read the settings now, outside any request: chalice.test.Client swaps in the stage's
+        # environment during requests, and the settings must come from the test's environment.
+        config.get_settings()
+
+    def set_unread(self, **values: str | None) -> None:
+        """Change variables and forget the settings without reading them (for invalid ones)."""
         for name, value in values.items():
             if value is None:
                 self._monkeypatch.delenv(name, raising=False)
             else:
                 self._monkeypatch.setenv(name, value)
         clear_caches()
-        # Read the settings now, outside any request: chalice.test.Client swaps in the stage's
-        # environment during requests, and the settings must come from the test's environment.
-        config.get_settings()
 
 
 @pytest.fixture(autouse=True)

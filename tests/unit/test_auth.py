@@ -1,0 +1,414 @@
+"""Unit tests of the authorizer with real RS256 tokens and a real JWKS served over HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import time
+from typing import Any, Callable
+
+import jwt
+import pytest
+from chalice.local import ForbiddenError, NotAuthorizedError
+from cryptography.hazmat.primitives import serialization
+
+from chalicelib import auth, gateway
+from chalicelib.auth import JwksCache, TenantAuthorizer, TenantCache
+from chalicelib.config import get_settings
+from chalicelib.registry import SUSPENDED, TenantRecord
+from scripts.token_issuer import TokenIssuer
+from tests.conftest import ACME, ALL_SCOPES, GLOBEX, JwksServer
+
+METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/prod/GET/catalog/prod-001"
+API_WIDE_ARN = "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/prod/*/*"
+
+
+class FakeClock:
+    def __init__(self, now: float = 0.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class FakeRegistry:
+    """The registry's lookup by client id, over a dict, counting reads."""
+
+    def __init__(self, *records: TenantRecord):
+        self.records = {record.client_id: record for record in records}
+        self.reads = 0
+        self.failure: Exception | None = None
+
+    def find_by_client_id(self, client_id: str) -> TenantRecord | None:
+        self.reads += 1
+        if self.failure is not None:
+            raise self.failure
+        return self.records.get(client_id)
+
+    def put(self, record: TenantRecord) -> None:
+        self.records[record.client_id] = record
+
+
+def acme_claims(issuer: TokenIssuer, **changes: Any) -> dict[str, Any]:
+    """Acme's access token claims with some changed (None removes a claim)."""
+    claims = issuer.claims(ACME.client_id, ALL_SCOPES)
+    claims.update(changes)
+    return {name: value for name, value in claims.items() if value is not None}
+
+
+class Harness:
+    """An authorizer over the test JWKS server and a fake registry, with fake clocks for both caches."""
+
+    def __init__(self, issuer: TokenIssuer, server: JwksServer):
+        settings = get_settings()
+        self.issuer = issuer
+        self.server = server
+        self.jwks_clock = FakeClock()
+        self.tenant_clock = FakeClock()
+        self.registry = FakeRegistry(ACME.record(), GLOBEX.record())
+        self.jwks = JwksCache(settings.jwks_url, settings.jwks_min_refresh_seconds, clock=self.jwks_clock)
+        self.tenants = TenantCache(self.registry, settings.tenant_cache_seconds, clock=self.tenant_clock)
+        self.authorizer = TenantAuthorizer(settings, self.jwks, self.tenants)
+
+    def claims(self, **changes: Any) -> dict[str, Any]:
+        return acme_claims(self.issuer, **changes)
+
+    def call(self, token: str, method_arn: str = METHOD_ARN) -> dict[str, Any]:
+        return self.authorizer(f"Bearer {token}", method_arn)
+
+
+@pytest.fixture
+def harness(jwks: JwksServer, token_issuer: TokenIssuer) -> Harness:
+    return Harness(token_issuer, jwks)
+
+
+@pytest.fixture(params=["local", "lambda"])
+def gateway_mode(request, monkeypatch) -> str:
+    """Run the test as under Chalice's local gateway and as in a Lambda function."""
+    if request.param == "lambda":
+        monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "tenant-api-prod-tenant_authorizer")
+    return request.param
+
+
+def assert_unauthorized(mode: str, call: Callable[[], Any]) -> None:
+    """The call refuses with 401: "Unauthorized" in Lambda, NotAuthorizedError with our envelope locally."""
+    if mode == "lambda":
+        with pytest.raises(Exception) as raised:
+            call()
+        assert type(raised.value) is Exception
+        assert str(raised.value) == "Unauthorized"
+    else:
+        with pytest.raises(NotAuthorizedError) as raised:
+            call()
+        assert raised.value.CODE == 401
+        body = json.loads(raised.value.body)
+        assert body["error"] == {"code": "unauthorized", "message": "Unauthorized"}
+        assert raised.value.headers["X-Request-Id"] == body["request_id"]
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unsigned_parts(header: dict[str, Any], claims: dict[str, Any]) -> str:
+    return f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
+
+
+# --- allowed ---------------------------------------------------------------------------------
+
+
+def test_a_valid_token_is_allowed_on_every_route_with_the_tenants_context_and_api_key(harness, jwks):
+    answer = harness.call(harness.issuer.issue(ACME.client_id, ALL_SCOPES))
+    assert answer == {
+        "principalId": "acme",
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": [API_WIDE_ARN]}],
+        },
+        "context": {"tenant_id": "acme", "tier": "basic", "scopes": " ".join(ALL_SCOPES)},
+        "usageIdentifierKey": ACME.api_key_value,
+    }
+    assert jwks.fetches == 1
+
+
+def test_the_answer_names_the_tenant_of_the_tokens_client(harness):
+    answer = harness.call(harness.issuer.issue(GLOBEX.client_id, ["tenant-api/catalog.read"]))
+    assert answer["principalId"] == "globex"
+    assert answer["context"] == {"tenant_id": "globex", "tier": "standard", "scopes": "tenant-api/catalog.read"}
+    assert answer["usageIdentifierKey"] == GLOBEX.api_key_value
+
+
+def test_a_tenant_without_an_api_key_gets_no_usage_identifier_key(harness):
+    harness.registry.put(ACME.record(api_key_value=""))
+    answer = harness.call(harness.issuer.issue(ACME.client_id, ALL_SCOPES))
+    assert "usageIdentifierKey" not in answer
+
+
+@pytest.mark.parametrize(
+    ("method_arn", "expected"),
+    [
+        (METHOD_ARN, API_WIDE_ARN),
+        ("arn:aws:execute-api:eu-west-1:210987654321:api9/dev/POST/orders", "arn:aws:execute-api:eu-west-1:210987654321:api9/dev/*/*"),
+        ("arn:aws-cn:execute-api:cn-north-1:123456789012:a1/v1/GET/", "arn:aws-cn:execute-api:cn-north-1:123456789012:a1/v1/*/*"),
+        # A path may carry ":" (e.g. /catalog/a:b): only the ARN's own separators count.
+        ("arn:aws:execute-api:us-east-1:123456789012:abcdef1234/prod/GET/catalog/a:b", API_WIDE_ARN),
+        ("arn:aws:execute-api:us-east-1:123456789012:abcdef1234/prod/GET/orders/x:y:z/w", API_WIDE_ARN),
+    ],
+)
+def test_the_policy_covers_the_whole_api_and_stage(method_arn, expected):
+    assert gateway.api_wide_arn(method_arn) == expected
+
+
+def test_a_token_within_the_leeway_is_allowed(harness):
+    now = time.time()
+    expired_just_now = harness.claims(exp=int(now) - 10)
+    issued_just_ahead = harness.claims(iat=int(now) + 10)
+    assert harness.call(harness.issuer.sign(expired_just_now))["principalId"] == "acme"
+    assert harness.call(harness.issuer.sign(issued_just_ahead))["principalId"] == "acme"
+
+
+# --- refused with 401 ------------------------------------------------------------------------
+
+
+def forged_tokens(issuer: TokenIssuer) -> dict[str, str]:
+    """Tokens that must all be refused, by what is wrong with them."""
+
+    def claims(**changes: Any) -> dict[str, Any]:
+        return acme_claims(issuer, **changes)
+
+    now = int(time.time())
+    public_pem = jwt.PyJWK(issuer.jwks()["keys"][0]).key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    hs256_header = {"alg": "HS256", "typ": "JWT", "kid": issuer.key_id}
+    hs256_input = unsigned_parts(hs256_header, claims())
+    hs256_signature = hmac.new(public_pem, hs256_input.encode(), hashlib.sha256).digest()
+    valid = issuer.sign(claims())
+    header, _, signature = valid.split(".")
+    tampered_claims = b64(json.dumps(claims(client_id=GLOBEX.client_id)).encode())
+    return {
+        "expired": issuer.sign(claims(iat=now - 7200, exp=now - 3600)),
+        "not yet valid": issuer.sign(claims(iat=now + 600, exp=now + 4200)),
+        "wrong issuer": issuer.sign(claims(iss="https://cognito-idp.us-east-1.amazonaws.com/us-east-1_other")),
+        "issuer with a trailing slash": issuer.sign(claims(iss=issuer.issuer + "/")),
+        "id token": issuer.sign(claims(token_use="id")),
+        "no token_use": issuer.sign(claims(token_use=None)),
+        "no exp": issuer.sign(claims(exp=None)),
+        "no iat": issuer.sign(claims(iat=None)),
+        "no client_id": issuer.sign(claims(client_id=None)),
+        "client_id not a string": issuer.sign(claims(client_id=12345)),
+        "client_id with a separator": issuer.sign(claims(client_id="acmeclient0001#TENANT")),
+        "unknown client": issuer.sign(claims(client_id="nobodysclient")),
+        "unknown kid": issuer.sign(claims(), headers={"kid": "not-published"}),
+        "no kid": unsigned_parts({"alg": "RS256", "typ": "JWT"}, claims()) + f".{signature}",
+        "alg none": unsigned_parts({"alg": "none", "typ": "JWT", "kid": issuer.key_id}, claims()) + ".",
+        "hs256 with the public key": f"{hs256_input}.{b64(hs256_signature)}",
+        "rs512": unsigned_parts({"alg": "RS512", "typ": "JWT", "kid": issuer.key_id}, claims()) + f".{signature}",
+        "tampered payload": f"{header}.{tampered_claims}.{signature}",
+        "stripped signature": f"{header}.{valid.split('.')[1]}.",
+        "signed by another key": TokenIssuer(issuer.issuer, key_id=issuer.key_id).sign(claims()),
+        "not a jwt": "not-a-jwt",
+        "two parts": f"{header}.{valid.split('.')[1]}",
+    }
+
+
+# Each forgery and the reason the authorizer logs for refusing it.
+FORGERIES = {
+    "expired": "expired",
+    "not yet valid": "not yet valid",
+    "wrong issuer": "wrong issuer",
+    "issuer with a trailing slash": "wrong issuer",
+    "id token": "not an access token",
+    "no token_use": "invalid token (MissingRequiredClaimError)",
+    "no exp": "invalid token (MissingRequiredClaimError)",
+    "no iat": "invalid token (MissingRequiredClaimError)",
+    "no client_id": "invalid token (MissingRequiredClaimError)",
+    "client_id not a string": "bad client_id",
+    "client_id with a separator": "bad client_id",
+    "unknown client": "unknown client",
+    "unknown kid": "unknown kid",
+    "no kid": "no kid",
+    "alg none": "algorithm not allowed",
+    "hs256 with the public key": "algorithm not allowed",
+    "rs512": "algorithm not allowed",
+    "tampered payload": "bad signature",
+    "stripped signature": "bad signature",
+    "signed by another key": "bad signature",
+    "not a jwt": "malformed token",
+    "two parts": "malformed token",
+}
+
+
+@pytest.fixture(scope="module")
+def forgeries(token_issuer: TokenIssuer) -> dict[str, str]:
+    # Made once per module: "signed by another key" generates an RSA key.
+    return forged_tokens(token_issuer)
+
+
+def test_every_forgery_is_listed(forgeries):
+    assert sorted(forgeries) == sorted(FORGERIES)
+
+
+@pytest.mark.parametrize("name", FORGERIES)
+def test_a_forged_or_invalid_token_is_refused_with_401(harness, forgeries, gateway_mode, name, caplog):
+    with caplog.at_level(logging.WARNING, logger="chalicelib.auth"):
+        assert_unauthorized(gateway_mode, lambda: harness.call(forgeries[name]))
+    assert [record.security_event for record in caplog.records] == [FORGERIES[name]]
+
+
+def test_a_valid_token_still_works_after_the_refusals(harness, forgeries):
+    for name in FORGERIES:
+        with pytest.raises(NotAuthorizedError):
+            harness.call(forgeries[name])
+    assert harness.call(harness.issuer.sign(harness.claims()))["principalId"] == "acme"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "", "Bearer", "Bearer ", "Basic YWNtZTpzZWNyZXQ=", "Token abc", "Bearer a b", "Bearer " + "a" * 9000],
+)
+def test_a_malformed_authorization_header_is_refused_with_401(harness, gateway_mode, header):
+    assert_unauthorized(gateway_mode, lambda: harness.authorizer(header, METHOD_ARN))
+
+
+def test_the_bearer_scheme_is_case_insensitive(harness):
+    token = harness.issuer.issue(ACME.client_id, ALL_SCOPES)
+    assert harness.authorizer(f"bearer {token}", METHOD_ARN)["principalId"] == "acme"
+    assert harness.authorizer(f"  BEARER   {token}  ", METHOD_ARN)["principalId"] == "acme"
+
+
+def test_a_tenant_with_an_unknown_tier_is_refused(harness, gateway_mode):
+    harness.registry.put(ACME.record(tier="platinum"))
+    assert_unauthorized(gateway_mode, lambda: harness.call(harness.issuer.issue(ACME.client_id, ALL_SCOPES)))
+
+
+def test_a_registry_failure_fails_closed(harness, gateway_mode):
+    harness.registry.failure = RuntimeError("table unreachable")
+    assert_unauthorized(gateway_mode, lambda: harness.call(harness.issuer.issue(ACME.client_id, ALL_SCOPES)))
+
+
+def test_an_unreachable_jwks_fails_closed(harness, jwks, gateway_mode):
+    jwks.document = {"keys": "not a list"}
+    assert_unauthorized(gateway_mode, lambda: harness.call(harness.issuer.issue(ACME.client_id, ALL_SCOPES)))
+
+
+def test_a_misconfigured_deployment_refuses(env, gateway_mode, token_issuer):
+    env.set_unread(PAGINATION_SECRET="too-short")
+    assert_unauthorized(gateway_mode, lambda: auth.authorize(f"Bearer {token_issuer.issue(ACME.client_id, ALL_SCOPES)}", METHOD_ARN))
+
+
+# --- the JWKS cache ---------------------------------------------------------------------------
+
+
+def test_the_jwks_is_fetched_once_for_many_tokens(harness, jwks):
+    for _ in range(5):
+        harness.call(harness.issuer.issue(ACME.client_id, ALL_SCOPES))
+    assert jwks.fetches == 1
+
+
+def test_an_unknown_kid_refetches_the_jwks_at_most_once_per_min_refresh_interval(harness, jwks):
+    valid = harness.issuer.issue(ACME.client_id, ALL_SCOPES)
+    unknown = harness.issuer.sign(harness.claims(), headers={"kid": "rotated-key"})
+    harness.call(valid)
+    assert jwks.fetches == 1
+    for _ in range(10):
+        with pytest.raises(NotAuthorizedError):
+            harness.call(unknown)
+    assert jwks.fetches == 1, "an unknown kid within the refresh interval must not refetch"
+    harness.jwks_clock.advance(get_settings().jwks_min_refresh_seconds)
+    for _ in range(10):
+        with pytest.raises(NotAuthorizedError):
+            harness.call(unknown)
+    assert jwks.fetches == 2
+    assert harness.call(valid)["principalId"] == "acme"
+    assert jwks.fetches == 2
+
+
+def test_a_rotated_key_is_picked_up_once_the_refresh_interval_has_passed(harness, jwks):
+    harness.call(harness.issuer.issue(ACME.client_id, ALL_SCOPES))
+    rotated = TokenIssuer(harness.issuer.issuer, key_id="test-key-2")
+    jwks.document = {"keys": harness.issuer.jwks()["keys"] + rotated.jwks()["keys"]}
+    token = rotated.issue(ACME.client_id, ALL_SCOPES)
+    with pytest.raises(NotAuthorizedError):
+        harness.call(token)
+    harness.jwks_clock.advance(60)
+    assert harness.call(token)["principalId"] == "acme"
+    assert jwks.fetches == 2
+
+
+def test_a_failed_refresh_keeps_the_keys_already_known(harness, jwks):
+    valid = harness.issuer.issue(ACME.client_id, ALL_SCOPES)
+    harness.call(valid)
+    jwks.document = {"keys": "broken"}
+    harness.jwks_clock.advance(60)
+    with pytest.raises(NotAuthorizedError):
+        harness.call(harness.issuer.sign(harness.claims(), headers={"kid": "rotated-key"}))
+    assert jwks.fetches == 2
+    assert harness.call(valid)["principalId"] == "acme"
+
+
+# --- suspension and tier changes --------------------------------------------------------------
+
+
+def test_a_suspended_tenant_is_refused_with_403_locally(harness):
+    harness.registry.put(ACME.record(status=SUSPENDED))
+    with pytest.raises(ForbiddenError) as raised:
+        harness.call(harness.issuer.issue(ACME.client_id, ALL_SCOPES))
+    assert raised.value.CODE == 403
+    assert json.loads(raised.value.body)["error"] == {"code": "forbidden", "message": "Forbidden"}
+
+
+def test_a_suspended_tenant_gets_a_deny_policy_in_lambda(harness, monkeypatch):
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "tenant-api-prod-tenant_authorizer")
+    harness.registry.put(ACME.record(status=SUSPENDED))
+    answer = harness.call(harness.issuer.issue(ACME.client_id, ALL_SCOPES))
+    assert answer == {
+        "principalId": "acme",
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": [API_WIDE_ARN]}],
+        },
+    }
+
+
+def test_suspension_takes_effect_after_the_registry_cache_ttl(harness):
+    token = harness.issuer.issue(ACME.client_id, ALL_SCOPES)
+    assert harness.call(token)["principalId"] == "acme"
+    harness.registry.put(ACME.record(status=SUSPENDED))
+    harness.tenant_clock.advance(get_settings().tenant_cache_seconds - 1)
+    assert harness.call(token)["principalId"] == "acme", "the cached record is used within the TTL"
+    assert harness.registry.reads == 1
+    harness.tenant_clock.advance(1)
+    with pytest.raises(ForbiddenError):
+        harness.call(token)
+    assert harness.registry.reads == 2
+    harness.registry.put(ACME.record())
+    harness.tenant_clock.advance(get_settings().tenant_cache_seconds)
+    assert harness.call(token)["principalId"] == "acme"
+
+
+def test_a_tier_change_takes_effect_after_the_registry_cache_ttl(harness):
+    token = harness.issuer.issue(ACME.client_id, ALL_SCOPES)
+    assert harness.call(token)["context"]["tier"] == "basic"
+    harness.registry.put(ACME.record(tier="premium"))
+    assert harness.call(token)["context"]["tier"] == "basic"
+    harness.tenant_clock.advance(get_settings().tenant_cache_seconds)
+    assert harness.call(token)["context"]["tier"] == "premium"
+
+
+def test_an_unknown_client_is_remembered_for_the_ttl_too(harness):
+    token = harness.issuer.issue("laterclient", ALL_SCOPES)
+    with pytest.raises(NotAuthorizedError):
+        harness.call(token)
+    harness.registry.put(ACME.record(client_id="laterclient", tenant_id="later"))
+    with pytest.raises(NotAuthorizedError):
+        harness.call(token)
+    assert harness.registry.reads == 1
+    harness.tenant_clock.advance(get_settings().tenant_cache_seconds)
+    assert harness.call(token)["principalId"] == "later"
