@@ -1,0 +1,415 @@
+"""Run the whole stack on this machine in the foreground; Ctrl-C or SIGTERM stops all of it.
+
+Starts an embedded AWS (moto: DynamoDB, Cognito, API Gateway), provisions it through boto3 as
+a real account would be (table, user pool, resource server, usage plans, three seed tenants
+with their catalogs), serves a Cognito-compatible token endpoint, then runs `chalice local`
+against it and writes the addresses and credentials to {state-dir}/stack.json (mode 0600).
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+STAGE = "local"
+HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+REGION = "us-east-1"
+STACK_FILE = "stack.json"
+HEALTH_TIMEOUT_SECONDS = 60.0
+STOP_TIMEOUT_SECONDS = 5.0
+# Settings a developer's shell may carry that would point this stack at a real account or
+# override what the stack sets up; the stack's processes never see them.
+FOREIGN_AWS_SETTINGS = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_LAMBDA_FUNCTION_NAME", "JWKS_URL")
+
+
+class StackError(Exception):
+    """The stack cannot start or stopped by itself; the message says why."""
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """What the stack reads from .chalice/config.json for its stage."""
+
+    app_name: str
+    environment: dict[str, str]
+
+    @property
+    def table_name(self) -> str:
+        """The table the stage's application uses."""
+        return self.environment["TABLE_NAME"]
+
+    @property
+    def resource_server_id(self) -> str:
+        """The Cognito resource server whose scopes the application checks."""
+        return self.environment.get("RESOURCE_SERVER_ID", "tenant-api")
+
+    @property
+    def resource_prefix(self) -> str:
+        """The prefix of the names of the stage's user pool, usage plans and API keys."""
+        return f"{self.app_name}-{STAGE}"
+
+
+def progress(message: str) -> None:
+    """Print one progress line at once (the output may be a pipe)."""
+    print(f"[local-stack] {message}", flush=True)
+
+
+def read_stage_config(project_dir: Path, stage: str = STAGE) -> StageConfig:
+    """The app name and the environment variables chalice gives the stage (stage values win)."""
+    config = json.loads((project_dir / ".chalice" / "config.json").read_text())
+    stage_config = config.get("stages", {}).get(stage)
+    if stage_config is None:
+        raise StackError(f".chalice/config.json has no {stage!r} stage")
+    environment = {**config.get("environment_variables", {}), **stage_config.get("environment_variables", {})}
+    return StageConfig(app_name=config["app_name"], environment=environment)
+
+
+def ensure_port_free(port: int, host: str = HOST) -> None:
+    """Refuse to start when another process listens on port, before anything is started."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # Same option as chalice's server, so a port held only by old TIME_WAIT connections counts as free.
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        probe.bind((host, port))
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise StackError(f"port {port} on {host} is already in use; stop what uses it or set PORT to a free port") from None
+        raise StackError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+    finally:
+        probe.close()
+
+
+def isolate_aws_environment(endpoint_url: str) -> None:
+    """Point every AWS SDK call of this process and its children at the embedded AWS, never a real one."""
+    for name in [*FOREIGN_AWS_SETTINGS, *(key for key in os.environ if key.startswith("AWS_ENDPOINT_URL_"))]:
+        os.environ.pop(name, None)
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": endpoint_url,
+            # moto accepts any credentials; these are not secrets.
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            # No shared config: a profile's endpoint or credentials must not leak in.
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+    )
+    # Loopback traffic (boto3 to moto, the authorizer to the JWKS) must not go through a proxy.
+    for name in ("NO_PROXY", "no_proxy"):
+        current = [entry for entry in os.environ.get(name, "").split(",") if entry]
+        os.environ[name] = ",".join(dict.fromkeys([*current, HOST, "localhost"]))
+
+
+def start_moto() -> tuple[Any, str]:
+    """Start moto's server on a free loopback port in this process; returns it and its URL."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    # werkzeug logs every request moto serves; the API's own log is what the developer reads.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    return server, f"http://{host}:{port}"
+
+
+def configure_application(stage: StageConfig, issuer: str, pagination_secret: str) -> None:
+    """Give chalicelib, in this process, the settings chalice local gives the application."""
+    os.environ.update(stage.environment)
+    os.environ.update({"TOKEN_ISSUER": issuer, "PAGINATION_SECRET": pagination_secret})
+    from chalicelib import config, repository
+
+    # Settings and the DynamoDB client are cached on first use; start from this environment.
+    config.get_settings.cache_clear()
+    repository.dynamodb_client.cache_clear()
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    """The shared resources the tenants are onboarded into."""
+
+    pool_id: str
+    scopes: list[str]
+    plan_ids: dict[str, str]
+
+
+def provision_shared(clients: dict[str, Any], stage: StageConfig) -> Provisioned:
+    """Create the table, user pool, resource server and usage plans (idempotent)."""
+    from scripts import provision
+
+    provision.ensure_table(clients["dynamodb"], stage.table_name)
+    provision.ensure_ttl(clients["dynamodb"], stage.table_name)
+    progress(f"table {stage.table_name} ready (TTL on)")
+    pool_id = provision.ensure_user_pool(clients["cognito-idp"], stage.resource_prefix)
+    scopes = provision.ensure_resource_server(clients["cognito-idp"], pool_id, stage.resource_server_id)
+    progress(f"user pool {pool_id} with resource server {stage.resource_server_id} ({', '.join(scopes)})")
+    plan_ids = provision.ensure_usage_plans(clients["apigateway"], stage.resource_prefix)
+    progress(f"usage plans: {', '.join(sorted(plan_ids))}")
+    return Provisioned(pool_id, scopes, plan_ids)
+
+
+def onboard_seed_tenants(clients: dict[str, Any], stage: StageConfig, shared: Provisioned) -> list[Any]:
+    """Onboard the seed tenants and write their catalogs; returns their credentials."""
+    from chalicelib.registry import TenantRegistry
+    from scripts import provision, seed
+
+    registry = TenantRegistry()
+    onboarded = []
+    for tenant in seed.SEED_TENANTS:
+        credentials = provision.onboard_tenant(
+            clients["cognito-idp"],
+            clients["apigateway"],
+            registry,
+            pool_id=shared.pool_id,
+            scopes=shared.scopes,
+            plan_ids=shared.plan_ids,
+            key_prefix=stage.resource_prefix,
+            tenant_id=tenant.tenant_id,
+            tier=tenant.tier,
+            display_name=tenant.display_name,
+        )
+        count = seed.write_catalog(tenant.tenant_id)
+        progress(f"tenant {tenant.tenant_id} ({tenant.tier}): app client, API key, {count} products")
+        onboarded.append(credentials)
+    return onboarded
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec function making the child get SIGTERM if this process dies (Linux), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    # Resolved here, in the parent, so the child only makes one system call between fork and exec.
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    pr_set_pdeathsig = 1
+
+    def set_parent_death_signal() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+    return set_parent_death_signal
+
+
+def start_api(port: int) -> subprocess.Popen:
+    """Run `chalice local` for the stage in its own process group, sharing this process's output."""
+    chalice = Path(sys.executable).with_name("chalice")
+    if not chalice.exists():
+        raise StackError(f"chalice is not installed beside {sys.executable}; run `make run` to set up .venv")
+    command = [sys.executable, str(chalice), "local", "--stage", STAGE, "--host", HOST, "--port", str(port),
+               # The reloader's stat watcher polls the whole project (.venv included) and restarts
+               # on any new file, stack.json among them; a restart would also empty the rate limiter.
+               "--no-autoreload"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # Its own process group: a terminal's Ctrl-C reaches this process only, which then stops
+    # chalice in order; the parent-death signal covers this process being killed outright.
+    return subprocess.Popen(
+        command, cwd=PROJECT_DIR, env=env, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent()
+    )
+
+
+def stop_api(process: subprocess.Popen) -> None:
+    """Stop chalice local and anything in its process group: SIGTERM, then SIGKILL after a grace period."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(timeout=STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            continue
+        # The leader is gone; make sure nothing it started in its group lingers.
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        break
+    process.wait()
+
+
+def wait_for_health(api_url: str, process: subprocess.Popen, timeout: float = HEALTH_TIMEOUT_SECONDS) -> None:
+    """Return once GET /health answers 200; fail if chalice exits or the timeout passes."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise StackError(f"chalice local exited with code {process.returncode} before it was ready")
+        try:
+            with opener.open(f"{api_url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    raise StackError(f"{api_url}/health did not answer within {timeout:.0f} s")
+
+
+def write_stack_file(state_dir: Path, document: dict[str, Any]) -> Path:
+    """Write stack.json readable by its owner only, atomically so a reader never sees half of it."""
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    target = state_dir / STACK_FILE
+    temporary = state_dir / f".{STACK_FILE}.{os.getpid()}.tmp"
+    temporary.unlink(missing_ok=True)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(document, handle, indent=2)
+        handle.write("\n")
+    os.replace(temporary, target)
+    return target
+
+
+def stack_document(api_url: str, token_url: str, issuer: str, tenants: list[Any], api_pid: int) -> dict[str, Any]:
+    """The content of stack.json: the contract keys first, then details for tools and tests."""
+    return {
+        "api_url": api_url,
+        "token_url": token_url,
+        "tenants": [
+            {"tenant_id": t.tenant_id, "tier": t.tier, "client_id": t.client_id, "client_secret": t.client_secret}
+            for t in tenants
+        ],
+        "issuer": issuer,
+        "jwks_url": f"{issuer}/.well-known/jwks.json",
+        "aws_endpoint_url": os.environ["AWS_ENDPOINT_URL"],
+        "pid": os.getpid(),
+        "api_pid": api_pid,
+    }
+
+
+def banner(api_url: str, token_url: str, stack_file: Path, tenants: list[Any]) -> str:
+    """Copy-paste commands to try the stack (with the first tenants' local, throwaway credentials)."""
+    first, second = tenants[0], tenants[1]
+    extract = "python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])'"
+    order_body = '{"items": [{"product_id": "prod-001", "quantity": 1}]}'
+    lines = [
+        "",
+        "Local stack is ready. Ctrl-C stops it.",
+        f"  API:         {api_url}",
+        f"  Tokens:      {token_url}",
+        f"  Credentials: {stack_file}",
+        "",
+        f"Try it ({first.tenant_id} places an order, {second.tenant_id} cannot see it):",
+        f"  TOKEN=$(curl -s -u {first.client_id}:{first.client_secret} -d grant_type=client_credentials {token_url} | {extract} access_token)",
+        f'  curl -s -H "Authorization: Bearer $TOKEN" "{api_url}/catalog?limit=3"',
+        f"  ORDER=$(curl -s -X POST -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' "
+        f"-d '{order_body}' {api_url}/orders | {extract} order_id)",
+        f'  curl -s -H "Authorization: Bearer $TOKEN" {api_url}/orders/$ORDER',
+        f"  OTHER=$(curl -s -u {second.client_id}:{second.client_secret} -d grant_type=client_credentials {token_url} | {extract} access_token)",
+        f'  curl -s -i -H "Authorization: Bearer $OTHER" {api_url}/orders/$ORDER    # 404',
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.local_stack",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+        epilog="The API listens on 127.0.0.1:$PORT (default 8000); the other ports are chosen free.",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=PROJECT_DIR / ".local",
+        help="where stack.json is written (default: .local in the project)",
+    )
+    args = parser.parse_args(argv)
+    raw_port = os.environ.get("PORT", str(DEFAULT_PORT))
+    if not raw_port.isdigit() or not 1 <= int(raw_port) <= 65535:
+        parser.error(f"PORT must be a port number, not {raw_port!r}")
+    args.port = int(raw_port)
+    return args
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _run(args: argparse.Namespace, resources: ExitStack) -> None:
+    ensure_port_free(args.port)
+    stage = read_stage_config(PROJECT_DIR)
+    # A stack.json left by an earlier run names credentials that no longer exist.
+    (args.state_dir / STACK_FILE).unlink(missing_ok=True)
+
+    progress("starting the embedded AWS (moto: DynamoDB, Cognito, API Gateway)")
+    moto, endpoint_url = start_moto()
+    resources.callback(moto.stop)
+    isolate_aws_environment(endpoint_url)
+    progress(f"moto listens on {endpoint_url}")
+
+    import boto3
+
+    clients = {name: boto3.client(name, region_name=REGION) for name in ("dynamodb", "cognito-idp", "apigateway")}
+    shared = provision_shared(clients, stage)
+
+    from scripts.token_server import TokenServer
+
+    token_server = TokenServer(clients["cognito-idp"], shared.pool_id, host=HOST)
+    token_server.start()
+    resources.callback(token_server.stop)
+    progress(f"token endpoint on {token_server.token_url}")
+
+    configure_application(stage, token_server.issuer.issuer, secrets.token_urlsafe(48))
+    tenants = onboard_seed_tenants(clients, stage, shared)
+
+    api_url = f"http://{HOST}:{args.port}"
+    progress(f"starting chalice local (stage {STAGE}) on {api_url}")
+    api = start_api(args.port)
+    resources.callback(stop_api, api)
+    wait_for_health(api_url, api)
+
+    document = stack_document(api_url, token_server.token_url, token_server.issuer.issuer, tenants, api.pid)
+    stack_file = write_stack_file(args.state_dir, document)
+    print(banner(api_url, token_server.token_url, stack_file, tenants), flush=True)
+
+    while api.poll() is None:
+        time.sleep(0.5)
+    raise StackError(f"chalice local exited with code {api.returncode}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the stack, serve until Ctrl-C or SIGTERM, stop everything; 0 on a requested stop."""
+    args = parse_args(argv)
+    # SIGTERM and a closed terminal stop the stack the same way as Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
+    status = 0
+    with ExitStack() as resources:
+        try:
+            _run(args, resources)
+        except KeyboardInterrupt:
+            pass
+        except StackError as error:
+            print(f"[local-stack] error: {error}", file=sys.stderr, flush=True)
+            status = 1
+        finally:
+            # A second Ctrl-C must not cut the shutdown short and leave processes behind.
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, signal.SIG_IGN)
+            progress("stopping")
+    progress("stopped")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
