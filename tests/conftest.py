@@ -76,6 +76,19 @@ TENANTS = (ACME, GLOBEX, INITECH)
 PRODUCTS_PER_TENANT = 5
 
 
+class FakeClock:
+    """A clock that only moves when told to, for the caches and the rate limiter."""
+
+    def __init__(self, now: float = 0.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 class JwksServer:
     """A tiny HTTP server on 127.0.0.1 publishing a JWKS document that tests may change."""
 
@@ -101,7 +114,7 @@ class JwksServer:
                 pass
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def issuer(self) -> str:
@@ -139,14 +152,20 @@ def jwks(jwks_server: JwksServer, token_issuer: TokenIssuer) -> JwksServer:
     return jwks_server
 
 
+def rate_limit_middleware() -> RateLimitMiddleware:
+    """The app's in-app rate limiting middleware."""
+    return next(handler for handler, _ in application.app.middleware_handlers if isinstance(handler, RateLimitMiddleware))
+
+
 def clear_caches() -> None:
-    """Forget settings, clients, authorizer caches and rate-limit buckets kept by the process."""
+    """Forget the settings, the authorizer's caches and the rate-limit buckets kept by the process.
+
+    The DynamoDB client is kept: it holds no data (moto's state lives in its backends, reset by
+    each mock_aws) and making one costs about 0.1 s, which every integration test would pay.
+    """
     config.get_settings.cache_clear()
-    repository.dynamodb_client.cache_clear()
     auth.get_authorizer.cache_clear()
-    for handler, _ in application.app.middleware_handlers:
-        if isinstance(handler, RateLimitMiddleware):
-            handler.limiter = TenantRateLimiter()
+    rate_limit_middleware().limiter = TenantRateLimiter()
 
 
 class Environment:
@@ -170,6 +189,14 @@ class Environment:
             else:
                 self._monkeypatch.setenv(name, value)
         clear_caches()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fresh_dynamodb_client() -> Iterator[None]:
+    """One DynamoDB client for the session, made after moto is imported so moto intercepts it."""
+    repository.dynamodb_client.cache_clear()
+    yield
+    repository.dynamodb_client.cache_clear()
 
 
 @pytest.fixture(autouse=True)

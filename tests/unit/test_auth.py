@@ -20,21 +20,10 @@ from chalicelib.auth import JwksCache, TenantAuthorizer, TenantCache
 from chalicelib.config import get_settings
 from chalicelib.registry import SUSPENDED, TenantRecord
 from scripts.token_issuer import TokenIssuer
-from tests.conftest import ACME, ALL_SCOPES, GLOBEX, JwksServer
+from tests.conftest import ACME, ALL_SCOPES, GLOBEX, FakeClock, JwksServer
 
 METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/prod/GET/catalog/prod-001"
 API_WIDE_ARN = "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/prod/*/*"
-
-
-class FakeClock:
-    def __init__(self, now: float = 0.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class FakeRegistry:

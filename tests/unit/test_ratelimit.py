@@ -6,19 +6,9 @@ import pytest
 
 from chalicelib.ratelimit import TenantRateLimiter
 from chalicelib.tiers import TIERS, get_tier
+from tests.conftest import FakeClock
 
 BASIC, STANDARD, PREMIUM = TIERS["basic"], TIERS["standard"], TIERS["premium"]
-
-
-class FakeClock:
-    def __init__(self, now: float = 0.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
