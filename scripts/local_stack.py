@@ -215,10 +215,9 @@ def start_api(port: int) -> subprocess.Popen:
     chalice = Path(sys.executable).with_name("chalice")
     if not chalice.exists():
         raise StackError(f"chalice is not installed beside {sys.executable}; run `make run` to set up .venv")
-    command = [sys.executable, str(chalice), "local", "--stage", STAGE, "--host", HOST, "--port", str(port),
-               # The reloader's stat watcher polls the whole project (.venv included) and restarts
-               # on any new file, stack.json among them; a restart would also empty the rate limiter.
-               "--no-autoreload"]
+    # No reloader: its stat watcher polls the whole project (.venv included) and restarts on any
+    # new file, stack.json among them, and each restart would also empty the rate limiter.
+    command = [sys.executable, str(chalice), "local", "--stage", STAGE, "--host", HOST, "--port", str(port), "--no-autoreload"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     # Its own process group: a terminal's Ctrl-C reaches this process only, which then stops
     # chalice in order; the parent-death signal covers this process being killed outright.
@@ -227,23 +226,22 @@ def start_api(port: int) -> subprocess.Popen:
     )
 
 
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
 def stop_api(process: subprocess.Popen) -> None:
-    """Stop chalice local and anything in its process group: SIGTERM, then SIGKILL after a grace period."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            process.wait(timeout=STOP_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            continue
-        # The leader is gone; make sure nothing it started in its group lingers.
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        break
+    """Stop chalice local and everything in its process group: SIGTERM, then SIGKILL after a grace period."""
+    _signal_group(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        pass
+    # Kills the leader if it ignored SIGTERM, and anything it started that outlived it.
+    _signal_group(process.pid, signal.SIGKILL)
     process.wait()
 
 
@@ -346,7 +344,6 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def _run(args: argparse.Namespace, resources: ExitStack) -> None:
-    ensure_port_free(args.port)
     stage = read_stage_config(PROJECT_DIR)
     # A stack.json left by an earlier run names credentials that no longer exist.
     (args.state_dir / STACK_FILE).unlink(missing_ok=True)
@@ -390,9 +387,15 @@ def _run(args: argparse.Namespace, resources: ExitStack) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Start the stack, serve until Ctrl-C or SIGTERM, stop everything; 0 on a requested stop."""
     args = parse_args(argv)
-    # SIGTERM and a closed terminal stop the stack the same way as Ctrl-C.
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGHUP, _interrupt)
+    try:
+        ensure_port_free(args.port)
+    except StackError as error:
+        print(f"[local-stack] error: {error}", file=sys.stderr, flush=True)
+        return 1
+    # SIGTERM and a closed terminal stop the stack the same way as Ctrl-C. SIGINT is set too,
+    # because a shell starts background jobs with it ignored and `kill -INT` must still work.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     status = 0
     with ExitStack() as resources:
         try:

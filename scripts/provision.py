@@ -250,7 +250,7 @@ def onboard_tenant(
             client_id=client.client_id,
             api_key_id=key.key_id,
             api_key_value=key.value,
-            display_name=display_name,
+            display_name=display_name or (existing.display_name if existing else ""),
         )
     )
     return TenantCredentials(tenant_id, tier, client.client_id, client.client_secret, key.key_id)

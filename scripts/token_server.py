@@ -271,7 +271,7 @@ class TokenServer:
         self.issuer = TokenIssuer(f"http://{bound_host}:{bound_port}/{user_pool_id}")
         self._http.grant = ClientCredentialsGrant(cognito, user_pool_id, self.issuer)
         self.token_url = f"http://{bound_host}:{bound_port}{TOKEN_PATH}"
-        self._thread = threading.Thread(target=self._http.serve_forever, name="token-server", daemon=True)
+        self._thread = threading.Thread(target=self._http.serve_forever, args=(0.1,), name="token-server", daemon=True)
 
     @property
     def port(self) -> int:
