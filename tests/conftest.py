@@ -44,6 +44,9 @@ class SeedTenant:
     api_key_value: str
     price_base: Decimal
 
+    def __repr__(self) -> str:
+        return f"<tenant {self.tenant_id}>"
+
     def record(self, **changes: Any) -> TenantRecord:
         """The registry record of this tenant."""
         record = TenantRecord(

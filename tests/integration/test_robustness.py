@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import ACME, Api, Reply
 
-FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 JSON_HEADERS = {"Content-Type": "application/json"}
 
 
