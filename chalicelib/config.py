@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 from dataclasses import dataclass
 
@@ -44,8 +45,9 @@ def _number(name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise ConfigurationError(f"environment variable {name} must be a number") from None
-    if value < 0:
-        raise ConfigurationError(f"environment variable {name} must not be negative")
+    # "nan" and "inf" parse as floats, but would make every expiry comparison pass or fail.
+    if not math.isfinite(value) or value < 0:
+        raise ConfigurationError(f"environment variable {name} must be a finite number, not negative")
     return value
 
 
