@@ -112,8 +112,16 @@ def _query_page(partition: str, limit: int, after_sort_key: str | None, newest_f
     }
     if after_sort_key is not None:
         request["ExclusiveStartKey"] = {"PK": {"S": partition}, "SK": {"S": after_sort_key}}
+    items: list[dict] = []
     with dynamodb_errors():
-        items = dynamodb_client().query(**request)["Items"]
+        while True:
+            response = dynamodb_client().query(**request)
+            items.extend(response["Items"])
+            # DynamoDB ends a response at 1 MB even short of Limit: read on, or the list would end early.
+            if len(items) > limit or "LastEvaluatedKey" not in response:
+                break
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+            request["Limit"] = limit + 1 - len(items)
     if len(items) > limit:
         items = items[:limit]
         return items, items[-1]["SK"]["S"]

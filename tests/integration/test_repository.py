@@ -1,0 +1,221 @@
+"""The repository and services over moto: partial DynamoDB pages and batches, and orders racing catalog changes."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from chalicelib import repository, services
+from chalicelib.errors import CatalogChanged, InsufficientStock, ServiceUnavailable
+from chalicelib.models import OrderLineRequest, OrderRequest, Product
+from chalicelib.repository import CatalogRepository, OrderConflict, OrderRepository, dynamodb_client
+from chalicelib.tenancy import TenantContext
+from tests.conftest import ACME, GLOBEX, Api
+
+ACME_CONTEXT = TenantContext("acme", "basic", frozenset())
+
+
+def intercept(monkeypatch, handler) -> None:
+    """Route every DynamoDB call through handler(operation, params, original)."""
+    client = dynamodb_client()
+    original = client._make_api_call
+    monkeypatch.setattr(client, "_make_api_call", lambda name, params: handler(name, params, original))
+
+
+def short_pages(size: int):
+    """Answer every Query as DynamoDB does when a page reaches 1 MB: fewer items, and a LastEvaluatedKey."""
+
+    def handler(name: str, params: dict[str, Any], original) -> Any:
+        if name == "Query":
+            params = {**params, "Limit": min(params["Limit"], size)}
+        return original(name, params)
+
+    return handler
+
+
+def one_line(product_id: str = "prod-001", quantity: int = 1) -> OrderRequest:
+    return OrderRequest((OrderLineRequest(product_id, quantity),))
+
+
+# --- pages cut short by DynamoDB's 1 MB limit ------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [1, 2, 3])
+def test_a_page_cut_short_by_dynamodb_still_fills_up_and_resumes(table, monkeypatch, size):
+    intercept(monkeypatch, short_pages(size))
+    catalog = CatalogRepository("acme")
+    products, last = catalog.list(4)
+    assert [p.product_id for p in products] == ["prod-001", "prod-002", "prod-003", "prod-004"]
+    assert last == "PRODUCT#prod-004"
+    rest, last = catalog.list(4, last)
+    assert [p.product_id for p in rest] == ["prod-005"]
+    assert last is None
+
+
+def test_the_api_lists_every_product_when_dynamodb_cuts_pages_short(api: Api, monkeypatch):
+    for number in range(6, 13):
+        CatalogRepository("acme").put(ACME.product(number))
+    intercept(monkeypatch, short_pages(2))
+    seen, token = [], None
+    while True:
+        body = api.get("/catalog?limit=5" + (f"&next_token={token}" if token else ""), ACME).json
+        seen.extend(item["product_id"] for item in body["items"])
+        token = body["next_token"]
+        if token is None:
+            break
+    assert seen == [f"prod-{n:03d}" for n in range(1, 13)]
+
+
+def test_orders_are_all_listed_when_dynamodb_cuts_pages_short(table, monkeypatch):
+    placed = [services.place_order(ACME_CONTEXT, one_line())[0].order_id for _ in range(5)]
+    intercept(monkeypatch, short_pages(1))
+    orders, last = OrderRepository("acme").list(3)
+    assert [o.order_id for o in orders] == placed[::-1][:3]
+    more, last = OrderRepository("acme").list(3, last)
+    assert [o.order_id for o in more] == placed[::-1][3:]
+    assert last is None
+
+
+# --- batches with unprocessed keys -----------------------------------------------------------
+
+
+def test_unprocessed_keys_of_a_batch_are_read_again(table, monkeypatch):
+    monkeypatch.setattr(repository.time, "sleep", lambda seconds: None)
+    calls = []
+
+    def handler(name, params, original):
+        if name != "BatchGetItem":
+            return original(name, params)
+        calls.append(params)
+        request = params["RequestItems"]["tenant-api-local"]
+        if len(calls) == 1:
+            # Serve only the first key, as DynamoDB may under load.
+            response = original(name, {"RequestItems": {"tenant-api-local": {**request, "Keys": request["Keys"][:1]}}})
+            response["UnprocessedKeys"] = {"tenant-api-local": {"Keys": request["Keys"][1:]}}
+            return response
+        return original(name, params)
+
+    intercept(monkeypatch, handler)
+    found = CatalogRepository("acme").get_many(["prod-001", "prod-002", "prod-003"])
+    assert sorted(found) == ["prod-001", "prod-002", "prod-003"]
+    assert len(calls) == 2
+    assert len(calls[1]["RequestItems"]["tenant-api-local"]["Keys"]) == 2
+
+
+def test_keys_left_unprocessed_every_time_are_a_503(table, monkeypatch):
+    sleeps = []
+    monkeypatch.setattr(repository.time, "sleep", sleeps.append)
+
+    def handler(name, params, original):
+        if name == "BatchGetItem":
+            return {"Responses": {}, "UnprocessedKeys": params["RequestItems"]}
+        return original(name, params)
+
+    intercept(monkeypatch, handler)
+    with pytest.raises(ServiceUnavailable):
+        CatalogRepository("acme").get_many(["prod-001"])
+    assert len(sleeps) == repository.MAX_BATCH_ATTEMPTS
+    assert sleeps == sorted(sleeps)
+
+
+def test_get_many_finds_only_the_tenants_own_products(table):
+    CatalogRepository("globex").put(Product("prod-globex-only", "globex only", Decimal("1"), "USD", 1))
+    found = CatalogRepository("acme").get_many(["prod-001", "prod-globex-only"])
+    assert sorted(found) == ["prod-001"]
+    assert found["prod-001"].name == "acme widget 1"
+
+
+# --- orders racing catalog changes -----------------------------------------------------------
+
+
+def test_the_transaction_refuses_a_stale_price_and_says_why(table):
+    stale = services._price_order(ACME_CONTEXT, one_line())
+    CatalogRepository("acme").put(Product("prod-001", "acme widget 1", Decimal("25.00"), "USD", 10))
+    with pytest.raises(OrderConflict) as raised:
+        OrderRepository("acme").place(stale)
+    assert raised.value.stock_or_price and not raised.value.idempotency
+    assert CatalogRepository("acme").get("prod-001").stock == 10
+    assert OrderRepository("acme").list(10)[0] == []
+
+
+def test_an_order_priced_before_a_price_change_is_repriced_at_the_new_price(table, monkeypatch):
+    original_get_many = CatalogRepository.get_many
+    reads = []
+
+    def get_many_then_change_price(self, product_ids):
+        found = original_get_many(self, product_ids)
+        reads.append(found)
+        if len(reads) == 1:
+            CatalogRepository("acme").put(Product("prod-001", "acme widget 1", Decimal("25.00"), "USD", 10))
+        return found
+
+    monkeypatch.setattr(CatalogRepository, "get_many", get_many_then_change_price)
+    order, replayed = services.place_order(ACME_CONTEXT, one_line(quantity=2))
+    assert not replayed
+    assert len(reads) == 2
+    assert order.lines[0].unit_price == Decimal("25.00")
+    assert order.total == Decimal("50.00")
+    assert CatalogRepository("acme").get("prod-001").stock == 8
+
+
+def test_stock_taken_between_pricing_and_writing_ends_in_insufficient_stock(table, monkeypatch):
+    original_get_many = CatalogRepository.get_many
+    reads = []
+
+    def get_many_then_sell_out(self, product_ids):
+        found = original_get_many(self, product_ids)
+        reads.append(found)
+        if len(reads) == 1:
+            CatalogRepository("acme").put(ACME.product(1, stock=1))
+        return found
+
+    monkeypatch.setattr(CatalogRepository, "get_many", get_many_then_sell_out)
+    with pytest.raises(InsufficientStock):
+        services.place_order(ACME_CONTEXT, one_line(quantity=2))
+    assert CatalogRepository("acme").get("prod-001").stock == 1
+    assert OrderRepository("acme").list(10)[0] == []
+
+
+def test_a_catalog_that_keeps_changing_ends_in_catalog_changed(table, monkeypatch):
+    original_get_many = CatalogRepository.get_many
+    prices = iter(Decimal(price) for price in ("30.00", "31.00", "32.00", "33.00"))
+
+    def get_many_then_change_price(self, product_ids):
+        found = original_get_many(self, product_ids)
+        CatalogRepository("acme").put(Product("prod-001", "acme widget 1", next(prices), "USD", 10))
+        return found
+
+    monkeypatch.setattr(CatalogRepository, "get_many", get_many_then_change_price)
+    with pytest.raises(CatalogChanged):
+        services.place_order(ACME_CONTEXT, one_line())
+    assert CatalogRepository("acme").get("prod-001").stock == 10
+    assert OrderRepository("acme").list(10)[0] == []
+
+
+def test_a_product_removed_before_writing_is_an_unknown_product(table, monkeypatch):
+    from chalicelib.errors import UnknownProduct
+
+    original_get_many = CatalogRepository.get_many
+    reads = []
+
+    def get_many_then_delete(self, product_ids):
+        found = original_get_many(self, product_ids)
+        reads.append(found)
+        if len(reads) == 1:
+            dynamodb_client().delete_item(TableName="tenant-api-local", Key={"PK": {"S": "TENANT#acme#PRODUCT"}, "SK": {"S": "PRODUCT#prod-001"}})
+        return found
+
+    monkeypatch.setattr(CatalogRepository, "get_many", get_many_then_delete)
+    with pytest.raises(UnknownProduct):
+        services.place_order(ACME_CONTEXT, one_line())
+    assert OrderRepository("acme").list(10)[0] == []
+
+
+def test_stored_money_is_exact_decimal(table):
+    order, _ = services.place_order(ACME_CONTEXT, OrderRequest((OrderLineRequest("prod-001", 3), OrderLineRequest("prod-002", 7))))
+    item = dynamodb_client().get_item(TableName="tenant-api-local", Key={"PK": {"S": "TENANT#acme#ORDER"}, "SK": {"S": f"ORDER#{order.order_id}"}})["Item"]
+    assert item["total"] == {"N": "216.90"}  # 3 x 20.99 + 7 x 21.99
+    assert {line["M"]["unit_price"]["N"] for line in item["lines"]["L"]} == {"20.99", "21.99"}
+    assert GLOBEX.product(1).price == Decimal("6.25")
