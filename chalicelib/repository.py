@@ -234,6 +234,21 @@ class OrderRepository:
             return None
         return IdempotencyRecord(fingerprint=values["fingerprint"], order_id=values["order_id"])
 
+    def forget_idempotency_record(self, key_digest: str, order_id: str) -> None:
+        """Delete an Idempotency-Key's record that names order_id (an order that no longer exists)."""
+        try:
+            with dynamodb_errors():
+                dynamodb_client().delete_item(
+                    TableName=table_name(),
+                    Key=to_item(keys.idempotency_key(self.tenant_id, key_digest)),
+                    # A concurrent request may already have bound the key to a new order: keep that.
+                    ConditionExpression="order_id = :order_id",
+                    ExpressionAttributeValues=to_item({":order_id": order_id}),
+                )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+
     def place(self, order: Order, key_digest: str | None = None, fingerprint: str | None = None) -> None:
         """Write the order and take its stock in one transaction.
 

@@ -98,7 +98,9 @@ def _replay(orders: OrderRepository, key_digest: str, fingerprint: str) -> Order
         raise IdempotencyKeyReused()
     order = orders.get(record.order_id)
     if order is None:
-        # The record outlived its order (deleted by an operator): treat the key as unused.
+        # The record outlived its order (deleted by an operator): free the key so it can be used
+        # again; left in place, it would refuse every new order under this key until it expires.
+        orders.forget_idempotency_record(key_digest, record.order_id)
         return None
     return order
 

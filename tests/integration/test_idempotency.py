@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from chalicelib.repository import CatalogRepository, OrderRepository
-from tests.conftest import ACME, GLOBEX, Api, assert_error
+from chalicelib import keys
+from chalicelib.repository import CatalogRepository, OrderRepository, dynamodb_client, to_item
+from tests.conftest import ACME, GLOBEX, TABLE_NAME, Api, assert_error
 
 LINES = [{"product_id": "prod-001", "quantity": 2}, {"product_id": "prod-002", "quantity": 1}]
 
@@ -92,3 +93,17 @@ def test_an_expired_key_may_be_used_again(api: Api, monkeypatch):
     assert second.header("Idempotent-Replayed") == "false"
     assert second.json["order_id"] != first
     assert len(orders_of(ACME)) == 2
+
+
+def test_a_key_whose_order_was_deleted_places_a_new_order(api: Api):
+    first = api.post_order(LINES, ACME, idempotency_key="orphaned").json["order_id"]
+    # An operator deletes the order; the key's record outlives it.
+    dynamodb_client().delete_item(TableName=TABLE_NAME, Key=to_item(keys.order_key("acme", first)))
+    retry = api.post_order(LINES, ACME, idempotency_key="orphaned")
+    assert retry.status == 201, retry.body
+    assert retry.header("Idempotent-Replayed") == "false"
+    assert retry.json["order_id"] != first
+    assert orders_of(ACME) == [retry.json["order_id"]]
+    again = api.post_order(LINES, ACME, idempotency_key="orphaned")
+    assert again.header("Idempotent-Replayed") == "true"
+    assert again.json["order_id"] == retry.json["order_id"]

@@ -219,3 +219,15 @@ def test_stored_money_is_exact_decimal(table):
     assert item["total"] == {"N": "216.90"}  # 3 x 20.99 + 7 x 21.99
     assert {line["M"]["unit_price"]["N"] for line in item["lines"]["L"]} == {"20.99", "21.99"}
     assert GLOBEX.product(1).price == Decimal("6.25")
+
+
+def test_forgetting_a_key_keeps_a_record_that_names_another_order(table):
+    import hashlib
+
+    digest = hashlib.sha256(b"key").hexdigest()
+    order, _ = services.place_order(ACME_CONTEXT, one_line(), "key")
+    orders = OrderRepository("acme")
+    orders.forget_idempotency_record(digest, "ord_01HZY3M9K8V6T5R4Q3P2N1M0AB")
+    assert orders.get_idempotency_record(digest).order_id == order.order_id
+    orders.forget_idempotency_record(digest, order.order_id)
+    assert orders.get_idempotency_record(digest) is None
