@@ -13,6 +13,7 @@ import errno
 import json
 import os
 import secrets
+import shlex
 import signal
 import socket
 import subprocess
@@ -296,6 +297,8 @@ def stack_document(api_url: str, token_url: str, issuer: str, tenants: list[Any]
 def banner(api_url: str, token_url: str, stack_file: Path, tenants: list[Any]) -> str:
     """Copy-paste commands to try the stack (with the first tenants' local, throwaway credentials)."""
     first, second = tenants[0], tenants[1]
+    default_dir = stack_file.parent == (PROJECT_DIR / ".local").resolve()
+    state_dir_option = "" if default_dir else f" --state-dir {shlex.quote(str(stack_file.parent))}"
     extract = "python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])'"
     order_body = '{"items": [{"product_id": "prod-001", "quantity": 1}]}'
     lines = [
@@ -304,6 +307,7 @@ def banner(api_url: str, token_url: str, stack_file: Path, tenants: list[Any]) -
         f"  API:         {api_url}",
         f"  Tokens:      {token_url}",
         f"  Credentials: {stack_file}",
+        f"  Shell vars:  eval \"$(.venv/bin/python -m scripts.stack_env{state_dir_option})\"",
         "",
         f"Try it ({first.tenant_id} places an order, {second.tenant_id} cannot see it):",
         f"  TOKEN=$(curl -s -u {first.client_id}:{first.client_secret} -d grant_type=client_credentials {token_url} | {extract} access_token)",
@@ -332,6 +336,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="where stack.json is written (default: .local in the project)",
     )
     args = parser.parse_args(argv)
+    args.state_dir = args.state_dir.resolve()
     raw_port = os.environ.get("PORT", str(DEFAULT_PORT))
     if not raw_port.isdigit() or not 1 <= int(raw_port) <= 65535:
         parser.error(f"PORT must be a port number, not {raw_port!r}")
