@@ -231,3 +231,27 @@ def test_forgetting_a_key_keeps_a_record_that_names_another_order(table):
     assert orders.get_idempotency_record(digest).order_id == order.order_id
     orders.forget_idempotency_record(digest, order.order_id)
     assert orders.get_idempotency_record(digest) is None
+
+
+def test_the_registry_reads_tenants_by_id_and_ignores_a_lookup_without_a_tenant(table):
+    from chalicelib.registry import TenantRegistry
+
+    registry = TenantRegistry()
+    assert registry.get("acme") == ACME.record()
+    assert registry.get("nobody") is None
+    dynamodb_client().put_item(TableName="tenant-api-local", Item={"PK": {"S": "CLIENT#strayclient"}, "SK": {"S": "TENANT"}, "tenant_id": {"S": "gone"}})
+    assert registry.find_by_client_id("strayclient") is None
+    assert registry.find_by_client_id(ACME.client_id) == ACME.record()
+
+
+def test_a_failed_transaction_for_another_reason_is_not_hidden(table, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    def handler(name, params, original):
+        if name == "TransactWriteItems":
+            raise ClientError({"Error": {"Code": "ValidationException", "Message": "bad"}}, name)
+        return original(name, params)
+
+    intercept(monkeypatch, handler)
+    with pytest.raises(ClientError):
+        OrderRepository("acme").place(services._price_order(ACME_CONTEXT, one_line()))

@@ -401,3 +401,18 @@ def test_an_unknown_client_is_remembered_for_the_ttl_too(harness):
     assert harness.registry.reads == 1
     harness.tenant_clock.advance(get_settings().tenant_cache_seconds)
     assert harness.call(token)["principalId"] == "later"
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://127.0.0.1/jwks.json", "/pool/.well-known/jwks.json"])
+def test_the_jwks_is_only_fetched_over_http(url):
+    with pytest.raises(auth.TokenRejected):
+        auth.fetch_jwks(url)
+
+
+def test_the_gateway_responses_give_api_gateways_errors_our_envelope():
+    responses = gateway.gateway_responses()
+    for name, status, code in [("UNAUTHORIZED", "401", "unauthorized"), ("ACCESS_DENIED", "403", "forbidden"), ("THROTTLED", "429", "too_many_requests")]:
+        assert responses[name]["statusCode"] == status
+        body = json.loads(responses[name]["responseTemplates"]["application/json"])
+        assert body == {"error": {"code": code, "message": body["error"]["message"]}, "request_id": "$context.requestId"}
+    assert {"DEFAULT_4XX", "DEFAULT_5XX", "QUOTA_EXCEEDED", "MISSING_AUTHENTICATION_TOKEN"} <= set(responses)

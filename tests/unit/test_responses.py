@@ -42,7 +42,7 @@ def test_an_api_error_becomes_the_envelope():
     assert response.headers["X-Request-Id"] == "r2"
 
 
-def test_an_unexpected_exception_is_a_500_envelope_without_details(caplog):
+def test_an_unexpected_exception_is_a_500_envelope_without_details():
     def view(_):
         raise KeyError("secret internals")
 
