@@ -101,7 +101,7 @@ class JwksServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the http.server naming
+            def do_GET(self) -> None:  # the name http.server dispatches GET to
                 if self.path != JWKS_PATH:
                     self.send_error(404)
                     return
@@ -157,7 +157,9 @@ def jwks(jwks_server: JwksServer, token_issuer: TokenIssuer) -> JwksServer:
 
 def rate_limit_middleware() -> RateLimitMiddleware:
     """The app's in-app rate limiting middleware."""
-    return next(handler for handler, _ in application.app.middleware_handlers if isinstance(handler, RateLimitMiddleware))
+    return next(
+        handler for handler, _ in application.app.middleware_handlers if isinstance(handler, RateLimitMiddleware)
+    )
 
 
 def clear_caches() -> None:
@@ -325,7 +327,9 @@ class Api:
         all_headers = {"Content-Type": "application/json", **(headers or {})}
         if idempotency_key is not None:
             all_headers["Idempotency-Key"] = idempotency_key
-        return self.request("POST", "/orders", tenant, headers=all_headers, body=json.dumps({"items": items}), **options)
+        return self.request(
+            "POST", "/orders", tenant, headers=all_headers, body=json.dumps({"items": items}), **options
+        )
 
 
 @pytest.fixture

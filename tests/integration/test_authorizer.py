@@ -24,18 +24,27 @@ def test_the_app_authorizer_answers_api_gateway_with_the_usage_identifier_key(ap
     assert answer["context"] == {"tenant_id": "acme", "tier": "basic", "scopes": " ".join(ALL_SCOPES)}
     statement = answer["policyDocument"]["Statement"]
     assert statement == [
-        {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": ["arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/prod/*/*"]}
+        {
+            "Action": "execute-api:Invoke",
+            "Effect": "Allow",
+            "Resource": ["arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/prod/*/*"],
+        }
     ]
 
 
 def test_the_allow_policy_covers_every_route_and_method_of_the_app(api: Api):
     # API Gateway caches the answer per token, so the first route's answer must fit every route.
-    answer = application.tenant_authorizer(gateway_event(api.token(ACME), LocalARNBuilder().build_arn("GET", "/health")), None)
+    answer = application.tenant_authorizer(
+        gateway_event(api.token(ACME), LocalARNBuilder().build_arn("GET", "/health")), None
+    )
     resources = answer["policyDocument"]["Statement"][0]["Resource"]
     for path, methods in application.app.routes.items():
         concrete = path.replace("{product_id}", "prod-001").replace("{order_id}", "ord_01HZY3M9K8V6T5R4Q3P2N1M0AB")
         for method in methods:
-            assert ARNMatcher(LocalARNBuilder().build_arn(method, concrete)).does_any_resource_match(resources), (method, path)
+            assert ARNMatcher(LocalARNBuilder().build_arn(method, concrete)).does_any_resource_match(resources), (
+                method,
+                path,
+            )
 
 
 def test_the_authorizer_is_cached_for_60_seconds_in_api_gateway():

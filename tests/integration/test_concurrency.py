@@ -102,7 +102,9 @@ def test_random_concurrent_orders_over_several_products_and_tenants_match_the_st
     requests = []
     for _ in range(THREADS):
         numbers = generator.sample([1, 2, 3], generator.randint(1, 3))
-        requests.append((generator.choice(tenants), order(*((f"prod-{n:03d}", generator.randint(1, 6)) for n in numbers))))
+        requests.append(
+            (generator.choice(tenants), order(*((f"prod-{n:03d}", generator.randint(1, 6)) for n in numbers)))
+        )
     AtomicDynamoDB(monkeypatch, THREADS)
     results = run_threads(THREADS, lambda index: services.place_order(context(requests[index][0]), requests[index][1]))
     for tenant in tenants:
@@ -113,14 +115,18 @@ def test_random_concurrent_orders_over_several_products_and_tenants_match_the_st
                     taken[line.product_id] += line.quantity
         stored_orders = OrderRepository(tenant.tenant_id).list(100)[0]
         assert sum(len(o.lines) for o in stored_orders) == sum(
-            len(request.lines) for (who, request), result in zip(requests, results) if who is tenant and isinstance(result, tuple)
+            len(request.lines)
+            for (who, request), result in zip(requests, results)
+            if who is tenant and isinstance(result, tuple)
         )
         for number in (1, 2, 3):
             product_id = f"prod-{number:03d}"
             stock = CatalogRepository(tenant.tenant_id).get(product_id).stock
             assert stock >= 0
             assert 15 - stock == taken[product_id], (tenant.tenant_id, product_id)
-    assert all(isinstance(result, tuple) or result.code in ("insufficient_stock", "catalog_changed") for result in results)
+    assert all(
+        isinstance(result, tuple) or result.code in ("insufficient_stock", "catalog_changed") for result in results
+    )
 
 
 def test_concurrent_retries_with_one_idempotency_key_make_one_order(table, monkeypatch):

@@ -63,7 +63,9 @@ def test_malformed_query_and_path_values_are_400(api: Api, path):
     assert_error(api.get(path, ACME), 400, "invalid_request")
 
 
-@pytest.mark.parametrize("path", ["/catalog?next_token=garbage", "/orders?next_token=abc.def", "/catalog?next_token=..."])
+@pytest.mark.parametrize(
+    "path", ["/catalog?next_token=garbage", "/orders?next_token=abc.def", "/catalog?next_token=..."]
+)
 def test_a_garbage_next_token_is_400(api: Api, path):
     assert_error(api.get(path, ACME), 400, "invalid_pagination_token")
 
@@ -104,7 +106,13 @@ def test_no_token_is_401(api: Api):
 @pytest.mark.parametrize("authorization", ["Bearer not-a-token", "Basic YWNtZTpzZWNyZXQ=", "Bearer", "bearer a.b.c"])
 def test_an_invalid_token_is_401_on_every_protected_route(api: Api, authorization):
     headers = {"Authorization": authorization, "Content-Type": "application/json"}
-    for method, path in [("GET", "/catalog"), ("GET", "/catalog/prod-001"), ("GET", "/orders"), ("GET", f"/orders/{MISSING_ORDER}"), ("POST", "/orders")]:
+    for method, path in [
+        ("GET", "/catalog"),
+        ("GET", "/catalog/prod-001"),
+        ("GET", "/orders"),
+        ("GET", f"/orders/{MISSING_ORDER}"),
+        ("POST", "/orders"),
+    ]:
         reply = api.request(method, path, tenant=None, headers=headers, body=json.dumps({"items": ONE_LINE}))
         body = assert_error(reply, 401, "unauthorized")
         assert body["error"]["message"] == "Unauthorized"
@@ -126,8 +134,16 @@ def test_a_token_of_an_unknown_client_is_401(api: Api):
 
 def test_a_suspended_tenant_is_403_on_every_protected_route_and_others_are_not(api: Api):
     TenantRegistry().put(GLOBEX.record(status=SUSPENDED))
-    for method, path in [("GET", "/catalog"), ("GET", "/catalog/prod-001"), ("GET", "/orders"), ("GET", f"/orders/{MISSING_ORDER}"), ("POST", "/orders")]:
-        reply = api.request(method, path, GLOBEX, headers={"Content-Type": "application/json"}, body=json.dumps({"items": ONE_LINE}))
+    for method, path in [
+        ("GET", "/catalog"),
+        ("GET", "/catalog/prod-001"),
+        ("GET", "/orders"),
+        ("GET", f"/orders/{MISSING_ORDER}"),
+        ("POST", "/orders"),
+    ]:
+        reply = api.request(
+            method, path, GLOBEX, headers={"Content-Type": "application/json"}, body=json.dumps({"items": ONE_LINE})
+        )
         body = assert_error(reply, 403, "forbidden")
         assert body["error"]["message"] == "Forbidden"
     assert stock_of(GLOBEX, "prod-001") == 10
@@ -196,7 +212,9 @@ def test_an_unsupported_method_is_405_with_allow(api: Api, method, path, allow):
 
 
 def test_insufficient_stock_is_409_and_writes_nothing(api: Api):
-    reply = api.post_order([{"product_id": "prod-001", "quantity": 3}, {"product_id": "prod-002", "quantity": 11}], ACME)
+    reply = api.post_order(
+        [{"product_id": "prod-001", "quantity": 3}, {"product_id": "prod-002", "quantity": 11}], ACME
+    )
     body = assert_error(reply, 409, "insufficient_stock")
     assert "prod-002" in body["error"]["message"]
     assert "prod-001" not in body["error"]["message"]
@@ -231,7 +249,14 @@ def test_a_16_kib_body_is_accepted(api: Api):
 
 @pytest.mark.parametrize(
     "content_type",
-    [None, "text/plain", "application/x-www-form-urlencoded", "application/xml", "application/json; charset=latin-1", "*/*"],
+    [
+        None,
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/xml",
+        "application/json; charset=latin-1",
+        "*/*",
+    ],
 )
 def test_a_body_not_declared_as_json_is_415(api: Api, content_type):
     reply = post_raw(api, json.dumps({"items": ONE_LINE}), content_type)
@@ -351,7 +376,9 @@ def throttled(operation: str, code: str = "ProvisionedThroughputExceededExceptio
 
     def call(operation_name: str, params: dict[str, Any], original) -> Any:
         if operation_name == operation:
-            raise ClientError({"Error": {"Code": code, "Message": "Rate of requests exceeds the allowed throughput."}}, operation_name)
+            raise ClientError(
+                {"Error": {"Code": code, "Message": "Rate of requests exceeds the allowed throughput."}}, operation_name
+            )
         return original(operation_name, params)
 
     return call
@@ -380,11 +407,16 @@ def inject(monkeypatch):
         ("POST", "/orders", "TransactWriteItems"),
     ],
 )
-@pytest.mark.parametrize("code", ["ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded", "InternalServerError"])
+@pytest.mark.parametrize(
+    "code",
+    ["ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded", "InternalServerError"],
+)
 def test_dynamodb_throttling_is_503(api: Api, inject, method, path, operation, code):
     assert api.get("/catalog", ACME).status == 200  # the tenant's registry record is now cached
     inject(throttled(operation, code))
-    reply = api.request(method, path, ACME, headers={"Content-Type": "application/json"}, body=json.dumps({"items": ONE_LINE}))
+    reply = api.request(
+        method, path, ACME, headers={"Content-Type": "application/json"}, body=json.dumps({"items": ONE_LINE})
+    )
     body = assert_error(reply, 503, "service_unavailable")
     assert "retry" in body["error"]["message"]
 

@@ -56,7 +56,11 @@ def test_different_keys_make_different_orders(api: Api):
 
 def test_a_key_reused_with_another_body_is_422_and_writes_nothing(api: Api):
     first = api.post_order(LINES, ACME, idempotency_key="checkout-44").json
-    for other in ([{"product_id": "prod-001", "quantity": 3}], [LINES[0]], LINES + [{"product_id": "prod-003", "quantity": 1}]):
+    for other in (
+        [{"product_id": "prod-001", "quantity": 3}],
+        [LINES[0]],
+        LINES + [{"product_id": "prod-003", "quantity": 1}],
+    ):
         assert_error(api.post_order(other, ACME, idempotency_key="checkout-44"), 422, "idempotency_key_reused")
     assert orders_of(ACME) == [first["order_id"]]
     assert stock_of(ACME, "prod-001") == 8

@@ -148,7 +148,13 @@ def test_tenant_identity_in_the_body_is_refused(api: Api):
         {"items": [{**ONE_LINE[0], "tenant_id": "globex"}]},
         {"items": ONE_LINE, "tenant": {"tenant_id": "globex"}},
     ):
-        reply = api.request("POST", "/orders", ACME, headers={"Content-Type": "application/json", **INJECTED_HEADERS}, body=json.dumps(document))
+        reply = api.request(
+            "POST",
+            "/orders",
+            ACME,
+            headers={"Content-Type": "application/json", **INJECTED_HEADERS},
+            body=json.dumps(document),
+        )
         assert_error(reply, 422, "validation_error")
     assert OrderRepository("globex").list(10)[0] == []
     assert OrderRepository("acme").list(10)[0] == []

@@ -77,8 +77,15 @@ def test_path_parameters_match_the_route_arguments():
 
 
 def test_every_documented_scope_is_defined():
-    defined = set(openapi_document()["components"]["securitySchemes"]["cognito"]["flows"]["clientCredentials"]["scopes"])
-    used = {scope for operation in operations().values() for requirement in operation["security"] for scope in requirement["cognito"]}
+    defined = set(
+        openapi_document()["components"]["securitySchemes"]["cognito"]["flows"]["clientCredentials"]["scopes"]
+    )
+    used = {
+        scope
+        for operation in operations().values()
+        for requirement in operation["security"]
+        for scope in requirement["cognito"]
+    }
     assert used == defined
 
 
@@ -89,10 +96,20 @@ def test_the_documented_scope_is_the_one_the_route_needs(api: Api):
         scopes = operation["security"][0]["cognito"]
         concrete = path.replace("{product_id}", "prod-001").replace("{order_id}", MISSING_ORDER)
         body = json.dumps({"items": ONE_LINE}) if method == "POST" else ""
-        granted = api.request(method, concrete, ACME, scopes=scopes, headers={"Content-Type": "application/json"}, body=body)
+        granted = api.request(
+            method, concrete, ACME, scopes=scopes, headers={"Content-Type": "application/json"}, body=body
+        )
         assert granted.status in (200, 201, 404), (path, method, granted.body)
-        others = [scope for scope in openapi_document()["components"]["securitySchemes"]["cognito"]["flows"]["clientCredentials"]["scopes"] if scope not in scopes]
-        refused = api.request(method, concrete, ACME, scopes=others, headers={"Content-Type": "application/json"}, body=body)
+        others = [
+            scope
+            for scope in openapi_document()["components"]["securitySchemes"]["cognito"]["flows"]["clientCredentials"][
+                "scopes"
+            ]
+            if scope not in scopes
+        ]
+        refused = api.request(
+            method, concrete, ACME, scopes=others, headers={"Content-Type": "application/json"}, body=body
+        )
         assert refused.status == 403, (path, method)
 
 
@@ -120,14 +137,45 @@ def test_real_answers_match_the_documented_responses(api: Api):
         (api.post_order([{"product_id": "prod-001", "quantity": 0}], ACME), "/orders", "POST"),
         (api.post_order([{"product_id": "prod-404", "quantity": 1}], ACME), "/orders", "POST"),
         (api.request("POST", "/orders", ACME, headers={"Content-Type": "text/plain"}, body="x"), "/orders", "POST"),
-        (api.request("POST", "/orders", ACME, headers={"Content-Type": "application/json"}, body=" " * 17000), "/orders", "POST"),
-        (api.request("POST", "/orders", ACME, headers={"Content-Type": "application/json"}, body="{"), "/orders", "POST"),
+        (
+            api.request("POST", "/orders", ACME, headers={"Content-Type": "application/json"}, body=" " * 17000),
+            "/orders",
+            "POST",
+        ),
+        (
+            api.request("POST", "/orders", ACME, headers={"Content-Type": "application/json"}, body="{"),
+            "/orders",
+            "POST",
+        ),
         (api.post_order(ONE_LINE, ACME, idempotency_key="k1"), "/orders", "POST"),
         (api.post_order([{"product_id": "prod-002", "quantity": 1}], ACME, idempotency_key="k1"), "/orders", "POST"),
     ]
     for reply, path, method in cases:
         assert_documented(reply, path, method)
-    assert [reply.status for reply, _, _ in cases] == [200, 200, 200, 200, 200, 400, 400, 400, 400, 404, 404, 400, 401, 403, 409, 422, 422, 415, 413, 400, 201, 422]
+    assert [reply.status for reply, _, _ in cases] == [
+        200,
+        200,
+        200,
+        200,
+        200,
+        400,
+        400,
+        400,
+        400,
+        404,
+        404,
+        400,
+        401,
+        403,
+        409,
+        422,
+        422,
+        415,
+        413,
+        400,
+        201,
+        422,
+    ]
 
 
 def test_the_openapi_route_serves_the_document(api: Api):
@@ -138,5 +186,10 @@ def test_the_documented_request_body_agrees_with_validation():
     schema = {"$ref": "#/components/schemas/OrderRequest"}
     assert_matches_schema({"items": ONE_LINE}, schema)
     root = {**schema, "components": openapi_document()["components"]}
-    for bad in ({"items": []}, {"items": [{"product_id": "prod-001", "quantity": 1, "price": "1"}]}, {"items": ONE_LINE, "x": 1}, {"items": [{"product_id": "prod-001", "quantity": 1001}]}):
+    for bad in (
+        {"items": []},
+        {"items": [{"product_id": "prod-001", "quantity": 1, "price": "1"}]},
+        {"items": ONE_LINE, "x": 1},
+        {"items": [{"product_id": "prod-001", "quantity": 1001}]},
+    ):
         assert list(OAS31Validator(root).iter_errors(bad)), bad

@@ -204,7 +204,9 @@ def test_a_product_removed_before_writing_is_an_unknown_product(table, monkeypat
         found = original_get_many(self, product_ids)
         reads.append(found)
         if len(reads) == 1:
-            dynamodb_client().delete_item(TableName="tenant-api-local", Key={"PK": {"S": "TENANT#acme#PRODUCT"}, "SK": {"S": "PRODUCT#prod-001"}})
+            dynamodb_client().delete_item(
+                TableName="tenant-api-local", Key={"PK": {"S": "TENANT#acme#PRODUCT"}, "SK": {"S": "PRODUCT#prod-001"}}
+            )
         return found
 
     monkeypatch.setattr(CatalogRepository, "get_many", get_many_then_delete)
@@ -214,8 +216,12 @@ def test_a_product_removed_before_writing_is_an_unknown_product(table, monkeypat
 
 
 def test_stored_money_is_exact_decimal(table):
-    order, _ = services.place_order(ACME_CONTEXT, OrderRequest((OrderLineRequest("prod-001", 3), OrderLineRequest("prod-002", 7))))
-    item = dynamodb_client().get_item(TableName="tenant-api-local", Key={"PK": {"S": "TENANT#acme#ORDER"}, "SK": {"S": f"ORDER#{order.order_id}"}})["Item"]
+    order, _ = services.place_order(
+        ACME_CONTEXT, OrderRequest((OrderLineRequest("prod-001", 3), OrderLineRequest("prod-002", 7)))
+    )
+    item = dynamodb_client().get_item(
+        TableName="tenant-api-local", Key={"PK": {"S": "TENANT#acme#ORDER"}, "SK": {"S": f"ORDER#{order.order_id}"}}
+    )["Item"]
     assert item["total"] == {"N": "216.90"}  # 3 x 20.99 + 7 x 21.99
     assert {line["M"]["unit_price"]["N"] for line in item["lines"]["L"]} == {"20.99", "21.99"}
     assert GLOBEX.product(1).price == Decimal("6.25")
@@ -239,7 +245,10 @@ def test_the_registry_reads_tenants_by_id_and_ignores_a_lookup_without_a_tenant(
     registry = TenantRegistry()
     assert registry.get("acme") == ACME.record()
     assert registry.get("nobody") is None
-    dynamodb_client().put_item(TableName="tenant-api-local", Item={"PK": {"S": "CLIENT#strayclient"}, "SK": {"S": "TENANT"}, "tenant_id": {"S": "gone"}})
+    dynamodb_client().put_item(
+        TableName="tenant-api-local",
+        Item={"PK": {"S": "CLIENT#strayclient"}, "SK": {"S": "TENANT"}, "tenant_id": {"S": "gone"}},
+    )
     assert registry.find_by_client_id("strayclient") is None
     assert registry.find_by_client_id(ACME.client_id) == ACME.record()
 

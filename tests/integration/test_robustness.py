@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 
 from tests.conftest import ACME, Api, Reply
 
-FUZZ = settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 JSON_HEADERS = {"Content-Type": "application/json"}
 
 
@@ -92,10 +94,23 @@ def test_validly_signed_tokens_with_odd_claims_are_refused_or_scoped(api: Api):
 
 @pytest.mark.parametrize(
     "content_type",
-    ["application/json; charset", ";;;", 'application/json; charset=""', "application/json;;", "APPLICATION/JSON ; CHARSET=UTF-8", "\u00e9"],
+    [
+        "application/json; charset",
+        ";;;",
+        'application/json; charset=""',
+        "application/json;;",
+        "APPLICATION/JSON ; CHARSET=UTF-8",
+        "\u00e9",
+    ],
 )
 def test_odd_content_types_are_answered_deliberately(api: Api, content_type):
-    reply = api.request("POST", "/orders", ACME, headers={"Content-Type": content_type}, body=json.dumps({"items": [{"product_id": "prod-001", "quantity": 1}]}))
+    reply = api.request(
+        "POST",
+        "/orders",
+        ACME,
+        headers={"Content-Type": content_type},
+        body=json.dumps({"items": [{"product_id": "prod-001", "quantity": 1}]}),
+    )
     assert_handled(reply)
     assert reply.status in (201, 415)
 
@@ -122,7 +137,13 @@ LINES = st.lists(
 
 
 @FUZZ
-@given(document=st.one_of(JSON_VALUES, st.fixed_dictionaries({"items": LINES}), st.fixed_dictionaries({"items": LINES}, optional={"extra": JSON_VALUES})))
+@given(
+    document=st.one_of(
+        JSON_VALUES,
+        st.fixed_dictionaries({"items": LINES}),
+        st.fixed_dictionaries({"items": LINES}, optional={"extra": JSON_VALUES}),
+    )
+)
 def test_random_json_as_an_order_body(api: Api, document):
     reply = api.request("POST", "/orders", ACME, headers=JSON_HEADERS, body=json.dumps(document))
     assert_handled(reply)
@@ -137,7 +158,11 @@ def test_random_path_segments(api: Api, segment):
 
 
 @FUZZ
-@given(limit=st.text(max_size=12), token=st.text(max_size=80), key=st.text(st.characters(blacklist_categories=["Cs", "Cc"]), max_size=140))
+@given(
+    limit=st.text(max_size=12),
+    token=st.text(max_size=80),
+    key=st.text(st.characters(blacklist_categories=["Cs", "Cc"]), max_size=140),
+)
 def test_random_query_values_and_idempotency_keys(api: Api, limit, token, key):
     query = f"/orders?limit={limit}&next_token={token}".replace("#", "%23")
     assert_handled(api.get(query, ACME))

@@ -38,7 +38,14 @@ def test_openapi_needs_no_token_and_describes_the_api(api: Api):
     assert reply.status == 200
     document = reply.json
     assert document["openapi"].startswith("3.")
-    assert set(document["paths"]) == {"/health", "/openapi.json", "/catalog", "/catalog/{product_id}", "/orders", "/orders/{order_id}"}
+    assert set(document["paths"]) == {
+        "/health",
+        "/openapi.json",
+        "/catalog",
+        "/catalog/{product_id}",
+        "/orders",
+        "/orders/{order_id}",
+    }
 
 
 def test_the_catalog_lists_the_callers_products_in_id_order(api: Api):
@@ -127,7 +134,9 @@ def test_an_order_is_priced_from_the_catalog_with_exact_decimal_totals(api: Api)
 
 
 def test_placing_an_order_takes_its_stock(api: Api):
-    reply = api.post_order([{"product_id": "prod-001", "quantity": 4}, {"product_id": "prod-002", "quantity": 10}], ACME)
+    reply = api.post_order(
+        [{"product_id": "prod-001", "quantity": 4}, {"product_id": "prod-002", "quantity": 10}], ACME
+    )
     assert reply.status == 201
     assert reply.json["total"] == "303.86"  # 4 x 20.99 + 10 x 21.99
     assert stock_of(ACME, "prod-001") == 6

@@ -1,4 +1,4 @@
-"""A Hypothesis state machine: tenants stock, browse and order in random interleavings, never seeing each other's data."""
+"""A Hypothesis state machine: tenants stock, browse and order in random interleavings, never seeing others' data."""
 
 from __future__ import annotations
 
@@ -9,7 +9,14 @@ from typing import Any
 
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from chalicelib import schema
 from chalicelib.models import Product
@@ -85,7 +92,9 @@ class TenantsMachine(RuleBasedStateMachine):
         assert item["stock"] == expected.stock
 
     def assert_own_order(self, tenant: SeedTenant, item: dict[str, Any]) -> None:
-        expected = next((order for order in self.model[tenant.tenant_id].orders if order["order_id"] == item["order_id"]), None)
+        expected = next(
+            (order for order in self.model[tenant.tenant_id].orders if order["order_id"] == item["order_id"]), None
+        )
         assert expected is not None, (tenant.tenant_id, item)
         assert [line["product_id"] for line in item["items"]] == [line["product_id"] for line in expected["items"]]
         assert [line["quantity"] for line in item["items"]] == [line["quantity"] for line in expected["items"]]
@@ -94,7 +103,9 @@ class TenantsMachine(RuleBasedStateMachine):
 
     # --- rules ----------------------------------------------------------------------------
 
-    @initialize(tenant_stock=st.lists(st.integers(min_value=0, max_value=12), min_size=len(TENANTS), max_size=len(TENANTS)))
+    @initialize(
+        tenant_stock=st.lists(st.integers(min_value=0, max_value=12), min_size=len(TENANTS), max_size=len(TENANTS))
+    )
     def stock_every_tenant(self, tenant_stock: list[int]) -> None:
         """Every tenant starts with products 1 and 2 (same ids, different names and prices)."""
         for index, (tenant, stock) in enumerate(zip(TENANTS, tenant_stock)):
@@ -138,7 +149,9 @@ class TenantsMachine(RuleBasedStateMachine):
             numbers = st.sampled_from([int(pid[-3:]) for pid in stocked])
         else:
             numbers = PRODUCT_NUMBERS
-        lines = data.draw(st.dictionaries(numbers, st.integers(min_value=1, max_value=6), min_size=1, max_size=3), label="lines")
+        lines = data.draw(
+            st.dictionaries(numbers, st.integers(min_value=1, max_value=6), min_size=1, max_size=3), label="lines"
+        )
         model = self.model[tenant.tenant_id]
         items = [{"product_id": product_id(number), "quantity": quantity} for number, quantity in lines.items()]
         reply = self.api.post_order(items, tenant)
@@ -155,7 +168,9 @@ class TenantsMachine(RuleBasedStateMachine):
                 product = model.products[line["product_id"]]
                 assert line["name"] == product.name
                 assert Decimal(line["unit_price"]) == product.price
-            assert Decimal(order["total"]) == sum(model.products[pid].price * quantity for pid, quantity in wanted.items())
+            assert Decimal(order["total"]) == sum(
+                model.products[pid].price * quantity for pid, quantity in wanted.items()
+            )
             for pid, quantity in wanted.items():
                 model.products[pid].stock -= quantity
             model.orders.append(order)
@@ -201,7 +216,9 @@ class TenantsMachine(RuleBasedStateMachine):
             assert body["tenant_id"] == tenant.tenant_id
             assert all(item["name"].startswith(f"{tenant.tenant_id}:") for item in body["items"]), json.dumps(body)
             model = self.model[tenant.tenant_id].products
-            assert {item["product_id"]: item["stock"] for item in body["items"]} == {pid: p.stock for pid, p in model.items()}
+            assert {item["product_id"]: item["stock"] for item in body["items"]} == {
+                pid: p.stock for pid, p in model.items()
+            }
             assert all(item["stock"] >= 0 for item in body["items"])
 
 

@@ -143,8 +143,14 @@ def test_a_tenant_without_an_api_key_gets_no_usage_identifier_key(harness):
     ("method_arn", "expected"),
     [
         (METHOD_ARN, API_WIDE_ARN),
-        ("arn:aws:execute-api:eu-west-1:210987654321:api9/dev/POST/orders", "arn:aws:execute-api:eu-west-1:210987654321:api9/dev/*/*"),
-        ("arn:aws-cn:execute-api:cn-north-1:123456789012:a1/v1/GET/", "arn:aws-cn:execute-api:cn-north-1:123456789012:a1/v1/*/*"),
+        (
+            "arn:aws:execute-api:eu-west-1:210987654321:api9/dev/POST/orders",
+            "arn:aws:execute-api:eu-west-1:210987654321:api9/dev/*/*",
+        ),
+        (
+            "arn:aws-cn:execute-api:cn-north-1:123456789012:a1/v1/GET/",
+            "arn:aws-cn:execute-api:cn-north-1:123456789012:a1/v1/*/*",
+        ),
         # A path may carry ":" (e.g. /catalog/a:b): only the ARN's own separators count.
         ("arn:aws:execute-api:us-east-1:123456789012:abcdef1234/prod/GET/catalog/a:b", API_WIDE_ARN),
         ("arn:aws:execute-api:us-east-1:123456789012:abcdef1234/prod/GET/orders/x:y:z/w", API_WIDE_ARN),
@@ -289,7 +295,9 @@ def test_an_unreachable_jwks_fails_closed(harness, jwks, gateway_mode):
 
 def test_a_misconfigured_deployment_refuses(env, gateway_mode, token_issuer):
     env.set_unread(PAGINATION_SECRET="too-short")
-    assert_unauthorized(gateway_mode, lambda: auth.authorize(f"Bearer {token_issuer.issue(ACME.client_id, ALL_SCOPES)}", METHOD_ARN))
+    assert_unauthorized(
+        gateway_mode, lambda: auth.authorize(f"Bearer {token_issuer.issue(ACME.client_id, ALL_SCOPES)}", METHOD_ARN)
+    )
 
 
 # --- the JWKS cache ---------------------------------------------------------------------------
@@ -411,8 +419,15 @@ def test_the_jwks_is_only_fetched_over_http(url):
 
 def test_the_gateway_responses_give_api_gateways_errors_our_envelope():
     responses = gateway.gateway_responses()
-    for name, status, code in [("UNAUTHORIZED", "401", "unauthorized"), ("ACCESS_DENIED", "403", "forbidden"), ("THROTTLED", "429", "too_many_requests")]:
+    for name, status, code in [
+        ("UNAUTHORIZED", "401", "unauthorized"),
+        ("ACCESS_DENIED", "403", "forbidden"),
+        ("THROTTLED", "429", "too_many_requests"),
+    ]:
         assert responses[name]["statusCode"] == status
         body = json.loads(responses[name]["responseTemplates"]["application/json"])
-        assert body == {"error": {"code": code, "message": body["error"]["message"]}, "request_id": "$context.requestId"}
+        assert body == {
+            "error": {"code": code, "message": body["error"]["message"]},
+            "request_id": "$context.requestId",
+        }
     assert {"DEFAULT_4XX", "DEFAULT_5XX", "QUOTA_EXCEEDED", "MISSING_AUTHENTICATION_TOKEN"} <= set(responses)

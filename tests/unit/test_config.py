@@ -31,12 +31,20 @@ def test_defaults_apply_when_optional_values_are_unset(env):
     settings = get_settings()
     assert settings.rate_limiter == "usage-plan"
     assert settings.resource_server == "tenant-api"
-    assert (settings.tenant_cache_seconds, settings.jwks_min_refresh_seconds, settings.jwt_leeway_seconds) == (60.0, 60.0, 30.0)
+    assert (settings.tenant_cache_seconds, settings.jwks_min_refresh_seconds, settings.jwt_leeway_seconds) == (
+        60.0,
+        60.0,
+        30.0,
+    )
     assert settings.region == "us-east-1"
 
 
 def test_the_issuer_loses_a_trailing_slash_and_an_explicit_jwks_url_wins(env):
-    env.set(TOKEN_ISSUER="https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc/", JWKS_URL="http://127.0.0.1:9/keys.json", AWS_REGION="eu-west-1")
+    env.set(
+        TOKEN_ISSUER="https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc/",
+        JWKS_URL="http://127.0.0.1:9/keys.json",
+        AWS_REGION="eu-west-1",
+    )
     settings = get_settings()
     assert settings.issuer == "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc"
     assert settings.jwks_url == "http://127.0.0.1:9/keys.json"

@@ -80,7 +80,9 @@ def test_malformed_product_ids_never_become_keys(product_id):
         keys.product_key("acme", product_id)
 
 
-@pytest.mark.parametrize("order_id", ["", "ord_", "ORDER#" + ORDER_ID, ORDER_ID.lower(), ORDER_ID + "#", ORDER_ID[:-1], None])
+@pytest.mark.parametrize(
+    "order_id", ["", "ord_", "ORDER#" + ORDER_ID, ORDER_ID.lower(), ORDER_ID + "#", ORDER_ID[:-1], None]
+)
 def test_malformed_order_ids_never_become_keys(order_id):
     with pytest.raises(ValueError):
         keys.order_key("acme", order_id)

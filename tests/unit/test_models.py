@@ -30,7 +30,14 @@ def test_order_totals_are_exact():
 
 def test_a_product_renders_its_price_as_a_string():
     body = Product("prod-001", "n", Decimal("5.50"), "EUR", 3, "d").to_json()
-    assert body == {"product_id": "prod-001", "name": "n", "description": "d", "price": "5.50", "currency": "EUR", "stock": 3}
+    assert body == {
+        "product_id": "prod-001",
+        "name": "n",
+        "description": "d",
+        "price": "5.50",
+        "currency": "EUR",
+        "stock": 3,
+    }
 
 
 def test_the_fingerprint_ignores_line_order_but_not_content():

@@ -27,7 +27,9 @@ def token(tenant: str = "acme", list_name: str = "catalog", sort_key: str = SORT
     return encode_token(SECRET, tenant, list_name, sort_key, now=now)
 
 
-def decode(value: str, tenant: str = "acme", list_name: str = "catalog", prefix: str = "PRODUCT#", now: float = NOW) -> str:
+def decode(
+    value: str, tenant: str = "acme", list_name: str = "catalog", prefix: str = "PRODUCT#", now: float = NOW
+) -> str:
     return decode_token(SECRET, tenant, list_name, value, expected_prefix=prefix, now=now)
 
 
@@ -96,7 +98,20 @@ def test_a_token_issued_in_the_future_is_refused():
 
 @pytest.mark.parametrize(
     "garbage",
-    ["", ".", "..", "abc", "a.b.c", "not base64!.x", "\u00e9\u00e9.\u00e9", "=.=", "%%%.%%%", "x" * 511, token() + ".", token()[:-2]],
+    [
+        "",
+        ".",
+        "..",
+        "abc",
+        "a.b.c",
+        "not base64!.x",
+        "\u00e9\u00e9.\u00e9",
+        "=.=",
+        "%%%.%%%",
+        "x" * 511,
+        token() + ".",
+        token()[:-2],
+    ],
 )
 def test_garbage_is_refused(garbage):
     with pytest.raises(InvalidPaginationToken):

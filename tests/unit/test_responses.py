@@ -26,7 +26,13 @@ def test_the_request_id_is_api_gateways_or_a_new_one_kept_for_the_request():
 
 
 def test_success_bodies_carry_the_tenant_and_request_id():
-    response = ok(event({"requestId": "r1"}), TenantContext("acme", "basic", frozenset()), {"x": 1}, status=201, headers={"Location": "/o"})
+    response = ok(
+        event({"requestId": "r1"}),
+        TenantContext("acme", "basic", frozenset()),
+        {"x": 1},
+        status=201,
+        headers={"Location": "/o"},
+    )
     assert response.status_code == 201
     assert response.body == {"x": 1, "tenant_id": "acme", "request_id": "r1"}
     assert response.headers == {"Content-Type": "application/json", "Location": "/o"}
@@ -38,7 +44,10 @@ def test_an_api_error_becomes_the_envelope():
 
     response = error_middleware(event({"requestId": "r2"}), view)
     assert response.status_code == 409
-    assert response.body == {"error": {"code": "insufficient_stock", "message": "Not enough stock for: prod-001."}, "request_id": "r2"}
+    assert response.body == {
+        "error": {"code": "insufficient_stock", "message": "Not enough stock for: prod-001."},
+        "request_id": "r2",
+    }
     assert response.headers["X-Request-Id"] == "r2"
 
 
@@ -48,7 +57,10 @@ def test_an_unexpected_exception_is_a_500_envelope_without_details():
 
     response = error_middleware(event({"requestId": "r3"}), view)
     assert response.status_code == 500
-    assert response.body == {"error": {"code": "internal_error", "message": "An internal error occurred."}, "request_id": "r3"}
+    assert response.body == {
+        "error": {"code": "internal_error", "message": "An internal error occurred."},
+        "request_id": "r3",
+    }
     assert "secret internals" not in str(response.body)
 
 
@@ -59,7 +71,9 @@ def test_an_unexpected_exception_is_a_500_envelope_without_details():
 )
 def test_chalices_own_error_bodies_get_our_codes(status, code):
     chalice_body = {"Code": "Whatever", "Message": "chalice says no"}
-    response = error_middleware(event({"requestId": "r4"}), lambda _: Response(chalice_body, status_code=status, headers={"Allow": "GET"}))
+    response = error_middleware(
+        event({"requestId": "r4"}), lambda _: Response(chalice_body, status_code=status, headers={"Allow": "GET"})
+    )
     assert response.status_code == (500 if status >= 500 else status)
     assert response.body["error"]["code"] == code
     assert response.body["request_id"] == "r4"

@@ -7,14 +7,24 @@ from types import SimpleNamespace
 import pytest
 
 from chalicelib.errors import InsufficientScope, Unauthenticated
-from chalicelib.tenancy import CATALOG_READ, ORDERS_READ, ORDERS_WRITE, SCOPES, TenantContext, authorizer_context, tenant_from_request
+from chalicelib.tenancy import (
+    CATALOG_READ,
+    ORDERS_READ,
+    ORDERS_WRITE,
+    SCOPES,
+    TenantContext,
+    authorizer_context,
+    tenant_from_request,
+)
 
 ALL = "tenant-api/catalog.read tenant-api/orders.read tenant-api/orders.write"
 
 
 def request(authorizer=None, **other) -> SimpleNamespace:
     context = {} if authorizer is None else {"authorizer": authorizer}
-    return SimpleNamespace(context=context, headers={"x-tenant-id": "globex"}, query_params={"tenant_id": "globex"}, **other)
+    return SimpleNamespace(
+        context=context, headers={"x-tenant-id": "globex"}, query_params={"tenant_id": "globex"}, **other
+    )
 
 
 def test_the_scopes_are_the_three_of_the_api():

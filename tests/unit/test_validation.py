@@ -61,7 +61,9 @@ def test_a_missing_quantity_is_refused():
         read(order_body({"product_id": "prod-001"}))
 
 
-@pytest.mark.parametrize("product_id", ["", "PROD-001", "prod#001", "prod 001", "-prod", "p" * 64, 1, None, ["prod-001"]])
+@pytest.mark.parametrize(
+    "product_id", ["", "PROD-001", "prod#001", "prod 001", "-prod", "p" * 64, 1, None, ["prod-001"]]
+)
 def test_malformed_product_ids_in_lines_are_refused(product_id):
     with pytest.raises(ValidationFailed, match=r"items\[0\]\.product_id"):
         read(order_body(line(product_id=product_id)))
@@ -87,7 +89,9 @@ def test_unknown_fields_are_refused(document):
         read(json.dumps(document))
 
 
-@pytest.mark.parametrize("document", [[], [line()], "items", 1, None, {"items": "prod-001"}, {"items": {"0": line()}}, {}])
+@pytest.mark.parametrize(
+    "document", [[], [line()], "items", 1, None, {"items": "prod-001"}, {"items": {"0": line()}}, {}]
+)
 def test_a_body_that_is_not_an_object_with_an_items_list_is_refused(document):
     with pytest.raises(ValidationFailed):
         read(json.dumps(document))
@@ -145,7 +149,13 @@ def test_only_json_content_types_are_accepted(content_type):
 
 @pytest.mark.parametrize(
     "content_type",
-    ["application/json", "Application/JSON", "application/json; charset=utf-8", 'application/json;charset="UTF-8"', "application/json; charset=utf8"],
+    [
+        "application/json",
+        "Application/JSON",
+        "application/json; charset=utf-8",
+        'application/json;charset="UTF-8"',
+        "application/json; charset=utf8",
+    ],
 )
 def test_json_content_types_with_or_without_utf8_charset_are_accepted(content_type):
     assert read(order_body(line()), content_type).lines
@@ -185,7 +195,9 @@ def test_limit_is_1_to_100_and_defaults_to_20(raw, expected):
     assert validation.parse_limit(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["0", "101", "-1", "", " 5", "5 ", "1.5", "1e2", "ten", "+5", "9" * 5000, "\u00b2", "\u0661\u0660", "\uff15"])
+@pytest.mark.parametrize(
+    "raw", ["0", "101", "-1", "", " 5", "5 ", "1.5", "1e2", "ten", "+5", "9" * 5000, "\u00b2", "\u0661\u0660", "\uff15"]
+)
 def test_other_limits_are_invalid_requests(raw):
     with pytest.raises(InvalidRequest, match="limit must be an integer from 1 to 100"):
         validation.parse_limit(raw)
@@ -212,7 +224,20 @@ def test_product_ids_of_the_strict_shape_are_accepted(product_id):
 
 
 @pytest.mark.parametrize(
-    "product_id", ["", "Prod-001", "prod#001", "TENANT#globex#PRODUCT", "-prod", "a" * 64, "prod_001", "prod.001", "prod/1", "prod\n", "é"]
+    "product_id",
+    [
+        "",
+        "Prod-001",
+        "prod#001",
+        "TENANT#globex#PRODUCT",
+        "-prod",
+        "a" * 64,
+        "prod_001",
+        "prod.001",
+        "prod/1",
+        "prod\n",
+        "é",
+    ],
 )
 def test_other_product_ids_are_invalid_requests(product_id):
     with pytest.raises(InvalidRequest):
@@ -222,7 +247,17 @@ def test_other_product_ids_are_invalid_requests(product_id):
 def test_order_ids_must_be_ord_and_a_26_character_ulid():
     good = "ord_01HZY3M9K8V6T5R4Q3P2N1M0AB"
     assert validation.check_order_id(good) == good
-    for bad in ["", "ord_", good.lower(), good[:-1], good + "C", "ORD_" + good[4:], good[:-1] + "I", good[:-1] + "U", "ord#" + good[4:]]:
+    for bad in [
+        "",
+        "ord_",
+        good.lower(),
+        good[:-1],
+        good + "C",
+        "ORD_" + good[4:],
+        good[:-1] + "I",
+        good[:-1] + "U",
+        "ord#" + good[4:],
+    ]:
         with pytest.raises(InvalidRequest):
             validation.check_order_id(bad)
 
