@@ -205,8 +205,15 @@ def _fresh_dynamodb_client() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _in_process_settings(request: pytest.FixtureRequest) -> None:
+    """In-process tests all start from the same settings; end-to-end tests keep the real environment."""
+    if request.node.get_closest_marker("e2e") is None:
+        request.getfixturevalue("env")
+
+
+@pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, jwks_server: JwksServer) -> Iterator[Environment]:
-    """Every test starts from the same settings and empty process caches."""
+    """The test's settings, from a known environment, with empty process caches."""
     environment = Environment(monkeypatch)
     environment.set(
         AWS_ACCESS_KEY_ID="testing",
