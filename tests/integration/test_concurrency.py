@@ -1,14 +1,4 @@
-"""Concurrent orders from many threads never oversell, and concurrent retries with one key make one order.
-
-moto's in-process DynamoDB is not thread-safe: its TransactWriteItems checks and writes without a
-lock and rolls back by restoring a copy of the whole table, so concurrent calls can oversell or lose
-writes that real DynamoDB would keep apart. Here each DynamoDB call is therefore made atomic (one
-at a time, as DynamoDB serializes conflicting requests), while the application's own steps (read the
-catalog, price the order, write the transaction, retry) interleave freely between threads. A barrier
-makes every thread read the catalog before any of them writes, so the conditions in the transaction,
-not luck, are what prevents overselling. These run at the service layer: chalice.test.Client is not
-safe across threads (it swaps os.environ per request and the app keeps one current_request).
-"""
+"""Concurrent orders from many threads never oversell, and concurrent retries with one key make one order."""
 
 from __future__ import annotations
 
@@ -26,11 +16,20 @@ from chalicelib.repository import CatalogRepository, OrderRepository, dynamodb_c
 from chalicelib.tenancy import TenantContext
 from tests.conftest import ACME, GLOBEX
 
+# moto's in-process DynamoDB is not thread-safe: its TransactWriteItems checks and writes without a
+# lock and rolls back by restoring a copy of the whole table, so concurrent calls can oversell or lose
+# writes that real DynamoDB would keep apart. Here each DynamoDB call is therefore made atomic (one
+# at a time, as DynamoDB serializes conflicting requests), while the application's own steps (read the
+# catalog, price the order, write the transaction, retry) interleave freely between threads. A barrier
+# makes every thread read the catalog before any of them writes, so the conditions in the transaction,
+# not luck, are what prevents overselling. These run at the service layer: chalice.test.Client is not
+# safe across threads (it swaps os.environ per request and the app keeps one current_request).
+
 THREADS = 12
 
 
 class AtomicDynamoDB:
-    """Makes each DynamoDB call atomic; optionally holds every thread after its first catalog read."""
+    """Makes each DynamoDB call atomic, and holds every thread after its first catalog read."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, threads: int):
         self._lock = threading.Lock()
