@@ -8,8 +8,17 @@ from decimal import Decimal
 from typing import Any
 
 
+CENT = Decimal("0.01")
+
+
 def money(amount: Decimal) -> str:
-    """Render an exact decimal amount as the JSON string clients receive (never a float)."""
+    """Render an exact decimal amount as the JSON string clients receive (never a float).
+
+    DynamoDB normalises numbers ("19.90" is stored as 19.9), so amounts are padded back to
+    at least cents; padding adds zeros only, it never rounds.
+    """
+    if amount.as_tuple().exponent > CENT.as_tuple().exponent:
+        amount = amount.quantize(CENT)
     return format(amount, "f")
 
 

@@ -10,8 +10,15 @@ from chalicelib.models import Order, OrderLine, OrderLineRequest, OrderRequest, 
 def test_money_is_an_exact_decimal_string():
     assert money(Decimal("19.99")) == "19.99"
     assert money(Decimal("0.10") * 3) == "0.30"
-    assert money(Decimal("1E+2")) == "100"
+    assert money(Decimal("1E+2")) == "100.00"
     assert money(Decimal("0.000001")) == "0.000001"
+
+
+def test_money_pads_what_dynamodb_normalised_back_to_cents_without_rounding():
+    # DynamoDB stores 19.90 as 19.9 and 20.00 as 20.
+    assert money(Decimal("19.9")) == "19.90"
+    assert money(Decimal("20")) == "20.00"
+    assert money(Decimal("0.125")) == "0.125"
 
 
 def test_order_totals_are_exact():
