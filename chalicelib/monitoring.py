@@ -1,0 +1,316 @@
+"""The CloudWatch dashboard, alarms and saved Logs Insights queries, as data built by functions.
+
+The post-deploy script sends these through boto3 and the Terraform package renders the same
+data, so both ways of deploying produce one dashboard and one set of alarms.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+# Names of the embedded-metric-format metrics the application emits (namespace, dimensions).
+METRICS_NAMESPACE = "TenantApi"
+SERVICE_DIMENSION = "service"
+TENANT_DIMENSION = "tenant_id"
+TIER_DIMENSION = "tier"
+REQUESTS = "Requests"
+CLIENT_ERRORS = "ClientErrors"
+SERVER_ERRORS = "ServerErrors"
+LATENCY = "Latency"
+THROTTLED = "Throttled"
+ORDERS_PLACED = "OrdersPlaced"
+ORDER_VALUE = "OrderValue"
+
+FIVE_XX_RATE_PERCENT = 5
+P99_LATENCY_MS = 3000
+PERIOD_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What the dashboard and alarms are about: one stage of the deployed app."""
+
+    app_name: str
+    stage: str
+    region: str
+    table_name: str
+    api_stage: str = "api"
+    authorizer_names: tuple[str, ...] = ("tenant_authorizer",)
+
+    @property
+    def api_name(self) -> str:
+        """The REST API's name (Chalice names it after the app)."""
+        return self.app_name
+
+    @property
+    def api_function(self) -> str:
+        """The Lambda function that serves the routes."""
+        return f"{self.app_name}-{self.stage}"
+
+    @property
+    def function_names(self) -> list[str]:
+        """Every Lambda function Chalice deploys for the stage."""
+        return [self.api_function, *(f"{self.api_function}-{name}" for name in self.authorizer_names)]
+
+    @property
+    def service(self) -> str:
+        """The value of the service dimension on the application's own metrics."""
+        return f"{self.app_name}-{self.stage}"
+
+    @property
+    def prefix(self) -> str:
+        """Prefix of the names of the stage's dashboard, alarms and queries."""
+        return f"{self.app_name}-{self.stage}"
+
+    def log_group(self, function_name: str) -> str:
+        """The log group Lambda writes a function's logs to."""
+        return f"/aws/lambda/{function_name}"
+
+
+def _api_dimensions(deployment: Deployment) -> list[str]:
+    return ["ApiName", deployment.api_name, "Stage", deployment.api_stage]
+
+
+def _widget(title: str, metrics: list[list[Any]], x: int, y: int, **properties: Any) -> dict[str, Any]:
+    return {
+        "type": "metric",
+        "x": x,
+        "y": y,
+        "width": 8,
+        "height": 6,
+        "properties": {"title": title, "metrics": metrics, "period": PERIOD_SECONDS, "stat": "Sum", "view": "timeSeries", **properties},
+    }
+
+
+def _search(deployment: Deployment, metric: str, statistic: str, dimension: str) -> list[list[Any]]:
+    # One line per tenant (or tier) that has sent traffic, without listing tenants here.
+    expression = (
+        f"SEARCH('{{{METRICS_NAMESPACE},{SERVICE_DIMENSION},{dimension}}} "
+        f"MetricName=\"{metric}\" {SERVICE_DIMENSION}=\"{deployment.service}\"', '{statistic}', {PERIOD_SECONDS})"
+    )
+    return [[{"expression": expression, "id": f"{metric.lower()}_{dimension}", "label": ""}]]
+
+
+def _insights(deployment: Deployment, title: str, query: str, x: int, y: int) -> dict[str, Any]:
+    sources = " | ".join(f"SOURCE '{deployment.log_group(name)}'" for name in deployment.function_names)
+    return {
+        "type": "log",
+        "x": x,
+        "y": y,
+        "width": 12,
+        "height": 6,
+        "properties": {"title": title, "query": f"{sources} | {query}", "region": deployment.region, "view": "table"},
+    }
+
+
+def dashboard_name(deployment: Deployment) -> str:
+    """The dashboard's name."""
+    return deployment.prefix
+
+
+def dashboard_body(deployment: Deployment) -> dict[str, Any]:
+    """The dashboard: API Gateway, Lambda, DynamoDB, per-tenant traffic, and log queries."""
+    api = _api_dimensions(deployment)
+    region = {"region": deployment.region}
+    table = ["TableName", deployment.table_name]
+    functions = deployment.function_names
+    widgets = [
+        _widget("API requests, 4xx, 5xx", [["AWS/ApiGateway", "Count", *api], [".", "4XXError", *api], [".", "5XXError", *api]], 0, 0, **region),
+        _widget(
+            "API latency p50 / p99 (ms)",
+            [["AWS/ApiGateway", "Latency", *api, {"stat": "p50"}], ["...", {"stat": "p99"}]],
+            8, 0, **region,
+        ),
+        _widget("Lambda invocations", [["AWS/Lambda", "Invocations", "FunctionName", name] for name in functions], 16, 0, **region),
+        _widget("Lambda duration p99 (ms)", [["AWS/Lambda", "Duration", "FunctionName", name, {"stat": "p99"}] for name in functions], 0, 6, **region),
+        _widget(
+            "Lambda errors and throttles",
+            [["AWS/Lambda", metric, "FunctionName", name] for name in functions for metric in ("Errors", "Throttles")],
+            8, 6, **region,
+        ),
+        _widget(
+            "DynamoDB consumed capacity",
+            [["AWS/DynamoDB", "ConsumedReadCapacityUnits", *table], [".", "ConsumedWriteCapacityUnits", *table]],
+            16, 6, **region,
+        ),
+        _widget(
+            "DynamoDB throttles and latency (ms)",
+            [
+                ["AWS/DynamoDB", "ThrottledRequests", *table, "Operation", operation]
+                for operation in ("GetItem", "Query", "BatchGetItem", "TransactWriteItems")
+            ]
+            + [
+                ["AWS/DynamoDB", "SuccessfulRequestLatency", *table, "Operation", operation, {"stat": "Average", "yAxis": "right"}]
+                for operation in ("GetItem", "Query", "TransactWriteItems")
+            ],
+            0, 12, **region,
+        ),
+        _widget("Requests per tenant", _search(deployment, REQUESTS, "Sum", TENANT_DIMENSION), 8, 12, **region),
+        _widget(
+            "Errors per tenant (4xx and 5xx)",
+            _search(deployment, CLIENT_ERRORS, "Sum", TENANT_DIMENSION) + _search(deployment, SERVER_ERRORS, "Sum", TENANT_DIMENSION),
+            16, 12, **region,
+        ),
+        _widget("Latency per tier p99 (ms)", _search(deployment, LATENCY, "p99", TIER_DIMENSION), 0, 18, **region),
+        _widget("Orders placed and value per tenant", _search(deployment, ORDERS_PLACED, "Sum", TENANT_DIMENSION) + _search(deployment, ORDER_VALUE, "Sum", TENANT_DIMENSION), 8, 18, **region),
+        _widget("Throttled requests per tier (in-app limiter)", _search(deployment, THROTTLED, "Sum", TIER_DIMENSION), 16, 18, **region),
+        _insights(
+            deployment,
+            "Top tenants by requests",
+            "filter ispresent(tenant_id) and ispresent(status) | stats count(*) as requests, "
+            "avg(latency_ms) as avg_ms by tenant_id | sort requests desc | limit 10",
+            0, 24,
+        ),
+        _insights(
+            deployment,
+            "Recent security events",
+            "filter ispresent(security_event) | fields @timestamp, security_event, tenant_id, request_id "
+            "| sort @timestamp desc | limit 50",
+            12, 24,
+        ),
+    ]
+    return {"widgets": widgets}
+
+
+def dashboard_json(deployment: Deployment) -> str:
+    """The dashboard body as CloudWatch's PutDashboard takes it."""
+    return json.dumps(dashboard_body(deployment), separators=(",", ":"), sort_keys=True)
+
+
+def alarm_definitions(deployment: Deployment, topic_arn: str) -> list[dict[str, Any]]:
+    """Keyword arguments for CloudWatch PutMetricAlarm, one dict per alarm, notifying topic_arn."""
+    api = dict(zip(["ApiName", "Stage"], [deployment.api_name, deployment.api_stage]))
+    api_dimensions = [{"Name": name, "Value": value} for name, value in api.items()]
+    notify = {"AlarmActions": [topic_arn], "OKActions": [topic_arn], "TreatMissingData": "notBreaching"}
+
+    def api_metric(metric_id: str, name: str) -> dict[str, Any]:
+        return {
+            "Id": metric_id,
+            "ReturnData": False,
+            "MetricStat": {
+                "Metric": {"Namespace": "AWS/ApiGateway", "MetricName": name, "Dimensions": api_dimensions},
+                "Period": PERIOD_SECONDS,
+                "Stat": "Sum",
+            },
+        }
+
+    def lambda_sum(metric: str) -> list[dict[str, Any]]:
+        queries = [
+            {
+                "Id": f"m{index}",
+                "ReturnData": False,
+                "MetricStat": {
+                    "Metric": {"Namespace": "AWS/Lambda", "MetricName": metric, "Dimensions": [{"Name": "FunctionName", "Value": name}]},
+                    "Period": PERIOD_SECONDS,
+                    "Stat": "Sum",
+                },
+            }
+            for index, name in enumerate(deployment.function_names)
+        ]
+        total = " + ".join(f"FILL(m{index}, 0)" for index in range(len(queries)))
+        return [*queries, {"Id": "total", "Expression": total, "Label": f"Lambda {metric}", "ReturnData": True}]
+
+    prefix = deployment.prefix
+    return [
+        {
+            "AlarmName": f"{prefix}-api-5xx-rate",
+            "AlarmDescription": (
+                f"More than {FIVE_XX_RATE_PERCENT}% of API requests failed with 5xx over 5 minutes. "
+                "Runbook: open the dashboard, check Lambda errors and DynamoDB throttles, then the "
+                "API function's logs for level ERROR (Logs Insights: errors for a tenant)."
+            ),
+            "Metrics": [
+                api_metric("errors", "5XXError"),
+                api_metric("requests", "Count"),
+                {"Id": "rate", "Expression": "IF(requests > 0, 100 * errors / requests, 0)", "Label": "5xx %", "ReturnData": True},
+            ],
+            "ComparisonOperator": "GreaterThanThreshold",
+            "Threshold": FIVE_XX_RATE_PERCENT,
+            "EvaluationPeriods": 1,
+            **notify,
+        },
+        {
+            "AlarmName": f"{prefix}-api-p99-latency",
+            "AlarmDescription": (
+                f"API p99 latency above {P99_LATENCY_MS} ms for 15 minutes. Runbook: check Lambda "
+                "duration and cold starts, DynamoDB latency, and the slowest-requests query."
+            ),
+            "Namespace": "AWS/ApiGateway",
+            "MetricName": "Latency",
+            "Dimensions": api_dimensions,
+            "ExtendedStatistic": "p99",
+            "Period": PERIOD_SECONDS,
+            "EvaluationPeriods": 3,
+            "DatapointsToAlarm": 3,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "Threshold": P99_LATENCY_MS,
+            **notify,
+        },
+        {
+            "AlarmName": f"{prefix}-lambda-throttles",
+            "AlarmDescription": (
+                "Lambda throttled invocations of the API or authorizer. Runbook: check the account's "
+                "concurrency limit and reserved concurrency, and which tenant drives the traffic."
+            ),
+            "Metrics": lambda_sum("Throttles"),
+            "ComparisonOperator": "GreaterThanThreshold",
+            "Threshold": 0,
+            "EvaluationPeriods": 1,
+            **notify,
+        },
+        {
+            "AlarmName": f"{prefix}-dynamodb-throttles",
+            "AlarmDescription": (
+                "DynamoDB throttled requests on the table (clients got 503). Runbook: look for a hot "
+                "tenant partition on the per-tenant widgets; on-demand tables throttle on sudden 2x peaks."
+            ),
+            "Namespace": "AWS/DynamoDB",
+            "MetricName": "ThrottledRequests",
+            "Dimensions": [{"Name": "TableName", "Value": deployment.table_name}],
+            "Statistic": "Sum",
+            "Period": PERIOD_SECONDS,
+            "EvaluationPeriods": 1,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "Threshold": 0,
+            **notify,
+        },
+        {
+            "AlarmName": f"{prefix}-lambda-errors",
+            "AlarmDescription": (
+                "A Lambda function of the API failed (unhandled error or timeout). Runbook: the "
+                "function's log group, level ERROR, and the X-Ray trace of its request_id."
+            ),
+            "Metrics": lambda_sum("Errors"),
+            "ComparisonOperator": "GreaterThanThreshold",
+            "Threshold": 0,
+            "EvaluationPeriods": 1,
+            **notify,
+        },
+    ]
+
+
+def saved_queries(deployment: Deployment) -> list[dict[str, Any]]:
+    """Logs Insights query definitions: errors for a tenant, slowest requests, security events."""
+    groups = [deployment.log_group(name) for name in deployment.function_names]
+    return [
+        {
+            "name": f"{deployment.prefix}/errors-for-a-tenant",
+            "logGroupNames": groups,
+            "queryString": "fields @timestamp, status, route, error_code, request_id, message "
+            "| filter tenant_id = 'TENANT_ID' and status >= 400 | sort @timestamp desc | limit 100",
+        },
+        {
+            "name": f"{deployment.prefix}/slowest-requests",
+            "logGroupNames": groups,
+            "queryString": "fields @timestamp, tenant_id, route, status, latency_ms, request_id, xray_trace_id "
+            "| filter ispresent(latency_ms) | sort latency_ms desc | limit 50",
+        },
+        {
+            "name": f"{deployment.prefix}/security-events",
+            "logGroupNames": groups,
+            "queryString": "fields @timestamp, security_event, tenant_id, request_id "
+            "| filter ispresent(security_event) | sort @timestamp desc | limit 100",
+        },
+    ]
