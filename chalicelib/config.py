@@ -22,6 +22,7 @@ class Settings:
     issuer: str
     jwks_url: str
     pagination_secret: bytes
+    pagination_secret_arn: str
     resource_server: str
     rate_limiter: str
     tenant_cache_seconds: float
@@ -51,6 +52,13 @@ def _number(name: str, default: float) -> float:
     return value
 
 
+def _check_secret(secret: str, source: str) -> str:
+    if len(secret) < 32:
+        # A short secret would make pagination tokens forgeable by brute force.
+        raise ConfigurationError(f"{source} must be at least 32 characters")
+    return secret
+
+
 @functools.lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """Return the settings, reading the environment on the first call only."""
@@ -58,15 +66,18 @@ def get_settings() -> Settings:
     rate_limiter = os.environ.get("RATE_LIMITER", "usage-plan")
     if rate_limiter not in RATE_LIMITERS:
         raise ConfigurationError(f"RATE_LIMITER must be one of {', '.join(RATE_LIMITERS)}")
-    secret = _required("PAGINATION_SECRET")
-    if len(secret) < 32:
-        # A short secret would make pagination tokens forgeable by brute force.
-        raise ConfigurationError("PAGINATION_SECRET must be at least 32 characters")
+    secret = os.environ.get("PAGINATION_SECRET", "").strip()
+    secret_arn = os.environ.get("PAGINATION_SECRET_ARN", "").strip()
+    if not secret and not secret_arn:
+        raise ConfigurationError("environment variable PAGINATION_SECRET (or PAGINATION_SECRET_ARN) is not set")
+    if secret:
+        _check_secret(secret, "PAGINATION_SECRET")
     return Settings(
         table_name=_required("TABLE_NAME"),
         issuer=issuer,
         jwks_url=os.environ.get("JWKS_URL") or f"{issuer}/.well-known/jwks.json",
         pagination_secret=secret.encode(),
+        pagination_secret_arn=secret_arn,
         resource_server=os.environ.get("RESOURCE_SERVER_ID", "tenant-api"),
         rate_limiter=rate_limiter,
         tenant_cache_seconds=_number("TENANT_CACHE_SECONDS", 60.0),
@@ -74,3 +85,20 @@ def get_settings() -> Settings:
         jwt_leeway_seconds=_number("JWT_LEEWAY_SECONDS", 30.0),
         region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
     )
+
+
+@functools.lru_cache(maxsize=1)
+def pagination_secret() -> bytes:
+    """The key that signs pagination tokens: PAGINATION_SECRET, or read once from Secrets Manager.
+
+    Deployed stages name a secret (PAGINATION_SECRET_ARN) so that the key is neither in the
+    repository nor in the function's configuration; it is fetched on first use, not at import.
+    """
+    settings = get_settings()
+    if settings.pagination_secret:
+        return settings.pagination_secret
+    import boto3
+
+    client = boto3.client("secretsmanager", region_name=settings.region)
+    value = client.get_secret_value(SecretId=settings.pagination_secret_arn)["SecretString"]
+    return _check_secret(value.strip(), "the pagination secret").encode()

@@ -6,7 +6,7 @@ import hashlib
 from datetime import datetime, timezone
 
 from chalicelib import keys, pagination
-from chalicelib.config import get_settings
+from chalicelib.config import pagination_secret
 from chalicelib.errors import (
     CatalogChanged,
     IdempotencyKeyReused,
@@ -29,14 +29,13 @@ MAX_PLACE_ATTEMPTS = 3
 def _resume_after(tenant: TenantContext, list_name: str, next_token: str | None, prefix: str) -> str | None:
     if next_token is None:
         return None
-    secret = get_settings().pagination_secret
-    return pagination.decode_token(secret, tenant.tenant_id, list_name, next_token, expected_prefix=prefix)
+    return pagination.decode_token(pagination_secret(), tenant.tenant_id, list_name, next_token, expected_prefix=prefix)
 
 
 def _next_token(tenant: TenantContext, list_name: str, last_sort_key: str | None) -> str | None:
     if last_sort_key is None:
         return None
-    return pagination.encode_token(get_settings().pagination_secret, tenant.tenant_id, list_name, last_sort_key)
+    return pagination.encode_token(pagination_secret(), tenant.tenant_id, list_name, last_sort_key)
 
 
 def list_products(tenant: TenantContext, limit: int, next_token: str | None) -> Page:

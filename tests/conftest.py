@@ -169,6 +169,7 @@ def clear_caches() -> None:
     each mock_aws) and making one costs about 0.1 s, which every integration test would pay.
     """
     config.get_settings.cache_clear()
+    config.pagination_secret.cache_clear()
     auth.get_authorizer.cache_clear()
     rate_limit_middleware().limiter = TenantRateLimiter()
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import boto3
 import pytest
+from moto import mock_aws
 
-from chalicelib.config import ConfigurationError, get_settings
+from chalicelib.config import ConfigurationError, get_settings, pagination_secret
 from tests.conftest import PAGINATION_SECRET, TABLE_NAME
 
 
@@ -72,6 +74,33 @@ def test_a_short_pagination_secret_is_refused(env):
         get_settings()
     env.set(PAGINATION_SECRET="x" * 32)
     assert get_settings().pagination_secret == b"x" * 32
+
+
+def test_the_pagination_secret_can_come_from_secrets_manager(env):
+    with mock_aws():
+        arn = boto3.client("secretsmanager", region_name="us-east-1").create_secret(
+            Name="tenant-api-dev/pagination", SecretString="s" * 48
+        )["ARN"]
+        env.set(PAGINATION_SECRET=None, PAGINATION_SECRET_ARN=arn)
+        assert pagination_secret() == b"s" * 48
+        # Read once per process: a later change of the secret needs a new process.
+        boto3.client("secretsmanager", region_name="us-east-1").put_secret_value(SecretId=arn, SecretString="t" * 48)
+        assert pagination_secret() == b"s" * 48
+
+
+def test_a_short_secret_from_secrets_manager_is_refused(env):
+    with mock_aws():
+        arn = boto3.client("secretsmanager", region_name="us-east-1").create_secret(
+            Name="tenant-api-dev/pagination", SecretString="short"
+        )["ARN"]
+        env.set(PAGINATION_SECRET=None, PAGINATION_SECRET_ARN=arn)
+        with pytest.raises(ConfigurationError, match="at least 32"):
+            pagination_secret()
+
+
+def test_the_environment_secret_wins_over_secrets_manager(env):
+    env.set(PAGINATION_SECRET="e" * 40, PAGINATION_SECRET_ARN="arn:aws:secretsmanager:us-east-1:123456789012:secret:unused")
+    assert pagination_secret() == b"e" * 40
 
 
 def test_the_rate_limiter_must_be_a_known_one(env):
