@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from scripts.stage_config import StageConfig, StageConfigError, read_stage_config
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 STAGE = "local"
 HOST = "127.0.0.1"
@@ -43,42 +45,9 @@ class StackError(Exception):
     """The stack cannot start or stopped by itself; the message says why."""
 
 
-@dataclass(frozen=True)
-class StageConfig:
-    """What the stack reads from .chalice/config.json for its stage."""
-
-    app_name: str
-    environment: dict[str, str]
-
-    @property
-    def table_name(self) -> str:
-        """The table the stage's application uses."""
-        return self.environment["TABLE_NAME"]
-
-    @property
-    def resource_server_id(self) -> str:
-        """The Cognito resource server whose scopes the application checks."""
-        return self.environment.get("RESOURCE_SERVER_ID", "tenant-api")
-
-    @property
-    def resource_prefix(self) -> str:
-        """The prefix of the names of the stage's user pool, usage plans and API keys."""
-        return f"{self.app_name}-{STAGE}"
-
-
 def progress(message: str) -> None:
     """Print one progress line at once (the output may be a pipe)."""
     print(f"[local-stack] {message}", flush=True)
-
-
-def read_stage_config(project_dir: Path, stage: str = STAGE) -> StageConfig:
-    """The app name and the environment variables chalice gives the stage (stage values win)."""
-    config = json.loads((project_dir / ".chalice" / "config.json").read_text())
-    stage_config = config.get("stages", {}).get(stage)
-    if stage_config is None:
-        raise StackError(f".chalice/config.json has no {stage!r} stage")
-    environment = {**config.get("environment_variables", {}), **stage_config.get("environment_variables", {})}
-    return StageConfig(app_name=config["app_name"], environment=environment)
 
 
 def ensure_port_free(port: int, host: str = HOST) -> None:
@@ -349,7 +318,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def _run(args: argparse.Namespace, resources: ExitStack) -> None:
-    stage = read_stage_config(PROJECT_DIR)
+    stage = read_stage_config(STAGE)
     # A stack.json left by an earlier run names credentials that no longer exist.
     (args.state_dir / STACK_FILE).unlink(missing_ok=True)
 
@@ -407,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
             _run(args, resources)
         except KeyboardInterrupt:
             pass
-        except StackError as error:
+        except (StackError, StageConfigError) as error:
             print(f"[local-stack] error: {error}", file=sys.stderr, flush=True)
             status = 1
         finally:

@@ -1,0 +1,88 @@
+"""A Chalice stage's settings from .chalice/config.json, read and updated in one place."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+CONFIG_FILE = PROJECT_DIR / ".chalice" / "config.json"
+
+
+class StageConfigError(Exception):
+    """The stage is missing from .chalice/config.json or lacks a setting it needs."""
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """What the scripts need to know of one stage."""
+
+    stage: str
+    app_name: str
+    api_gateway_stage: str
+    environment: dict[str, str]
+    settings: dict[str, Any]
+
+    @property
+    def table_name(self) -> str:
+        """The table the stage's application uses."""
+        try:
+            return self.environment["TABLE_NAME"]
+        except KeyError:
+            raise StageConfigError(f"stage {self.stage!r} has no TABLE_NAME") from None
+
+    @property
+    def resource_server_id(self) -> str:
+        """The Cognito resource server whose scopes the application checks."""
+        return self.environment.get("RESOURCE_SERVER_ID", "tenant-api")
+
+    @property
+    def resource_prefix(self) -> str:
+        """The prefix of the names of the stage's user pool, usage plans, API keys and secrets."""
+        return f"{self.app_name}-{self.stage}"
+
+    @property
+    def policy_file(self) -> Path | None:
+        """The stage's IAM policy file, when it does not let Chalice generate one."""
+        name = self.settings.get("iam_policy_file")
+        return PROJECT_DIR / ".chalice" / name if name else None
+
+
+def read_stage_config(stage: str, config_file: Path = CONFIG_FILE) -> StageConfig:
+    """The stage's settings as Chalice resolves them (stage values win over top-level ones)."""
+    config = json.loads(config_file.read_text())
+    stage_config = config.get("stages", {}).get(stage)
+    if stage_config is None:
+        raise StageConfigError(f"{config_file} has no {stage!r} stage")
+    environment = {**config.get("environment_variables", {}), **stage_config.get("environment_variables", {})}
+    settings = {key: value for key, value in config.items() if key not in ("stages", "environment_variables")}
+    settings.update({key: value for key, value in stage_config.items() if key != "environment_variables"})
+    return StageConfig(
+        stage=stage,
+        app_name=config["app_name"],
+        api_gateway_stage=settings.get("api_gateway_stage", "api"),
+        environment=environment,
+        settings=settings,
+    )
+
+
+def update_stage_environment(stage: str, values: dict[str, str], config_file: Path = CONFIG_FILE) -> bool:
+    """Write environment variables into the stage's section; True if anything changed.
+
+    The file is replaced atomically so an interrupted write never leaves it half written.
+    """
+    config = json.loads(config_file.read_text())
+    stage_config = config.get("stages", {}).get(stage)
+    if stage_config is None:
+        raise StageConfigError(f"{config_file} has no {stage!r} stage")
+    environment = stage_config.setdefault("environment_variables", {})
+    changed = any(environment.get(name) != value for name, value in values.items())
+    if changed:
+        environment.update(values)
+        temporary = config_file.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps(config, indent=2) + "\n")
+        os.replace(temporary, config_file)
+    return changed
