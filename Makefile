@@ -6,7 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test unit bench clean
+.PHONY: run test unit bench package-terraform clean
+
+STAGE ?= dev
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +27,9 @@ unit: $(INSTALLED)  ## Only the fast in-process tests.
 
 bench: $(INSTALLED)  ## Print cold-start and request latency figures.
 	$(BIN)/python -m scripts.bench
+
+package-terraform: $(INSTALLED)  ## Package the STAGE (default dev) for Terraform into build/terraform-$(STAGE).
+	$(BIN)/python -m scripts.package_terraform --stage $(STAGE)
 
 clean:
 	rm -rf $(VENV) .local .pytest_cache .hypothesis
