@@ -211,7 +211,8 @@ def ensure_api_key(apigateway: Any, name: str) -> ApiKey:
 
 def attach_api_key(apigateway: Any, key_id: str, plan_id: str, all_plan_ids: Iterable[str]) -> None:
     """Put the key in plan_id and in no other of all_plan_ids (a tier change moves it)."""
-    for other in all_plan_ids:
+    # plan_id is visited even when all_plan_ids does not name it, so the key always lands there.
+    for other in dict.fromkeys([plan_id, *all_plan_ids]):
         keys_in_plan = {key["id"] for key in _paginate(apigateway, "get_usage_plan_keys", "items", usagePlanId=other)}
         if other == plan_id and key_id not in keys_in_plan:
             apigateway.create_usage_plan_key(usagePlanId=plan_id, keyId=key_id, keyType="API_KEY")
