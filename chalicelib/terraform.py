@@ -1,0 +1,916 @@
+"""The Terraform JSON files that complete `chalice package --pkg-format terraform` for a stage.
+
+Chalice's chalice.tf.json holds the functions, their roles and the REST API. Terraform merges
+every *.tf.json of a folder, so these functions build the rest beside it (table, identity,
+usage plans, registry, secret, monitoring) and an override file that adjusts Chalice's own
+blocks. Everything is rendered from chalicelib's definitions, so a tier, a threshold or a key
+shape changes in one place only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from typing import Any
+
+from chalicelib import keys, monitoring
+from chalicelib.gateway import gateway_responses
+from chalicelib.registry import ACTIVE, STATUSES, TenantRecord
+from chalicelib.repository import to_item
+from chalicelib.schema import TTL_ATTRIBUTE, table_definition
+from chalicelib.tenancy import SCOPES
+from chalicelib.tiers import TIERS, Tier
+
+# Chalice's own resource names in chalice.tf.json.
+REST_API = "rest_api"
+CHALICE_DATA = "chalice"
+
+# Names of the resources these files add.
+TABLE = "tenant_table"
+USER_POOL = "tenants"
+RESOURCE_SERVER = "tenant_api"
+POOL_DOMAIN = "tenants"
+TENANT = "tenant"
+STAGE = "rest_api"
+SECRET = "pagination"
+ALARM_TOPIC = "alarms"
+API_GATEWAY_ACCOUNT = "cloudwatch"
+ACCESS_LOGS = "api_access"
+EXECUTION_LOGS = "api_execution"
+
+LOG_RETENTION_DAYS = 7
+# The signing key's length in characters; chalicelib.config refuses anything under 32.
+PAGINATION_SECRET_LENGTH = 64
+# X-Ray's own default: the first request each second, then 5% of the rest.
+SAMPLING_RESERVOIR = 1
+SAMPLING_RATE = 0.05
+SAMPLING_PRIORITY = 1000
+X_RAY_RULE_NAME_LIMIT = 32
+
+# Checks that do not apply, and why. Each reason is written next to the resource it concerns
+# ("//" comments); scripts/package_terraform.py --checkov accepts a failed check only when
+# its resource carries one, since checkov's Terraform JSON runner reads no skip comments itself.
+CHECKOV_SKIPS: dict[str, str] = {
+    "CKV_AWS_119": "SSE uses the AWS managed key (aws/dynamodb); a customer managed key adds cost and a key "
+    "policy without narrowing who can read the table, which IAM already does",
+    "CKV_AWS_149": "encrypted with the AWS managed key (aws/secretsmanager); only the stage's functions may read it",
+    "CKV2_AWS_57": "rotating the pagination key would invalidate every outstanding next_token; tokens expire "
+    "after 24 hours and `terraform apply -replace=random_password.pagination` replaces the key when needed",
+    "CKV_AWS_26": "CloudWatch alarms cannot publish to a topic encrypted with the AWS managed SNS key; the "
+    "notifications carry alarm names and states only",
+    "CKV_AWS_158": "CloudWatch Logs encrypts log data at rest by default; the logs carry no secrets",
+    "CKV_AWS_338": "seven days of logs is the design's retention; metrics, alarms and traces cover longer views",
+    "CKV_AWS_120": "responses are per tenant and per token; a stage cache would need the caller in every "
+    "cache key and would serve stale stock",
+    "CKV_AWS_225": "responses are per tenant and per token; a stage cache would need the caller in every "
+    "cache key and would serve stale stock",
+    "CKV2_AWS_51": "clients authenticate with OAuth 2.0 client credentials and per-tenant API keys, not mTLS",
+    "CKV_AWS_116": "API Gateway invokes both functions synchronously; a dead-letter queue only receives failed "
+    "asynchronous invocations",
+    "CKV_AWS_117": "the functions call only DynamoDB, Cognito and Secrets Manager endpoints; a VPC would add NAT "
+    "cost and cold-start time without narrowing what they can reach",
+    "CKV_AWS_115": "reserved concurrency needs account headroom a new account lacks; usage plans cap each tenant "
+    "at the gateway and the lambda-throttles alarm watches the account limit",
+    "CKV_AWS_272": "Terraform uploads the zip chalice package built from this repository; code signing would "
+    "need a Signer profile and a signing step that Chalice's packager does not have",
+    "CKV_AWS_173": "the environment holds names and ARNs only (the pagination key is in Secrets Manager); Lambda "
+    "encrypts it at rest with the AWS managed key",
+    "CKV2_AWS_4": "outside protected stages per-route metrics are off to save their cost; errors are still "
+    "logged, and the stage metrics and access logs cover the rest",
+    "CKV2_AWS_29": "a WAF web ACL is an account-level choice with its own cost; usage plans throttle each "
+    "tenant and the authorizer refuses unknown callers",
+}
+
+
+@dataclass(frozen=True)
+class TerraformStage:
+    """What the Terraform files need to know of one stage."""
+
+    deployment: monitoring.Deployment
+    resource_server_id: str
+    resource_prefix: str
+    tags: dict[str, str]
+    usage_plan_names: dict[str, str]
+    app_client_settings: dict[str, Any]
+    protected: bool
+
+
+# --- references and literals -------------------------------------------------------------
+
+
+def ref(resource_type: str, name: str, attribute: str) -> str:
+    """A Terraform interpolation of a resource's attribute."""
+    return f"${{{resource_type}.{name}.{attribute}}}"
+
+
+def literal(value: Any) -> Any:
+    """value with every string escaped so Terraform reads it verbatim, not as a template."""
+    if isinstance(value, str):
+        return value.replace("${", "$${").replace("%{", "%%{")
+    if isinstance(value, list):
+        return [literal(item) for item in value]
+    if isinstance(value, dict):
+        return {name: literal(item) for name, item in value.items()}
+    return value
+
+
+def checkov_skips(*check_ids: str) -> dict[str, list[str]]:
+    """A "//" comment property (Terraform ignores it) carrying checkov skips and their reasons."""
+    return {"//": [f"checkov:skip={check_id}:{CHECKOV_SKIPS[check_id]}" for check_id in check_ids]}
+
+
+def _snake(name: str) -> str:
+    # AWS API names to Terraform argument names: AllowedOAuthFlows -> allowed_oauth_flows, OKActions -> ok_actions.
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name.replace("OAuth", "Oauth").replace("OK", "Ok")).lower()
+
+
+def _region() -> str:
+    return f"${{data.aws_region.{CHALICE_DATA}.name}}"
+
+
+def _account() -> str:
+    return f"${{data.aws_caller_identity.{CHALICE_DATA}.account_id}}"
+
+
+def _partition() -> str:
+    return f"${{data.aws_partition.{CHALICE_DATA}.partition}}"
+
+
+# --- providers and variables ---------------------------------------------------------------
+
+
+def providers_document(stage: TerraformStage) -> dict[str, Any]:
+    """The AWS provider: the packaged region, and the stage's tags on every resource for cost allocation."""
+    # The dashboard names its region, so the stack must be applied in the region it was packaged for.
+    return {"provider": {"aws": {"region": stage.deployment.region, "default_tags": {"tags": stage.tags}}}}
+
+
+def _tenants_validation() -> list[dict[str, str]]:
+    tenant_id = json.dumps(keys.TENANT_ID.pattern)
+    tiers = json.dumps(sorted(TIERS))
+    statuses = json.dumps(list(STATUSES))
+    return [
+        {
+            "condition": f"${{alltrue([for id in keys(var.tenants) : can(regex({tenant_id}, id))])}}",
+            "error_message": "Tenant ids are lowercase letters, digits and hyphens, 1 to 48 characters.",
+        },
+        {
+            "condition": f"${{alltrue([for tenant in values(var.tenants) : contains({tiers}, tenant.tier)])}}",
+            "error_message": f"A tenant's tier is one of {', '.join(TIERS)}.",
+        },
+        {
+            "condition": f"${{alltrue([for tenant in values(var.tenants) : contains({statuses}, tenant.status)])}}",
+            "error_message": f"A tenant's status is one of {', '.join(STATUSES)}.",
+        },
+    ]
+
+
+def variables_document(stage: TerraformStage) -> dict[str, Any]:
+    """Inputs: the tenants, where alarms go, the Cognito domain and the API Gateway account setting."""
+    tenant_type = (
+        f"map(object({{tier = string, status = optional(string, {json.dumps(ACTIVE)}), "
+        'display_name = optional(string, "")}))'
+    )
+    return {
+        "variable": {
+            "tenants": {
+                "description": "Tenants by tenant id: tier, and optionally status (active or suspended) and "
+                "display_name. Terraform owns these tenants' registry records, app clients and API keys.",
+                "type": tenant_type,
+                "default": {},
+                "validation": _tenants_validation(),
+            },
+            "alarm_email": {
+                "description": "An e-mail address subscribed to the alarm topic; empty for none.",
+                "type": "string",
+                "default": "",
+            },
+            "cognito_domain_prefix": {
+                "description": "The Cognito hosted domain prefix for /oauth2/token; empty for "
+                f"{stage.resource_prefix}-<account id>. It must be unique in the region.",
+                "type": "string",
+                "default": "",
+            },
+            "manage_api_gateway_account": {
+                "description": "Whether this stack sets the region's API Gateway CloudWatch role, which access "
+                "and execution logs need. Set false where another stack already manages it.",
+                "type": "bool",
+                "default": True,
+            },
+        },
+        "locals": {
+            "cognito_domain_prefix": f'${{var.cognito_domain_prefix != "" ? var.cognito_domain_prefix : '
+            f'"{stage.resource_prefix}-{_account()}"}}',
+        },
+    }
+
+
+# --- the table and the tenant registry -----------------------------------------------------
+
+
+def dynamodb_table(definition: dict[str, Any], protected: bool) -> dict[str, Any]:
+    """An aws_dynamodb_table from chalicelib.schema's CreateTable arguments, with PITR and TTL."""
+    known = {"TableName", "KeySchema", "AttributeDefinitions", "BillingMode", "SSESpecification"}
+    unknown = set(definition) - known
+    if unknown:
+        raise ValueError(f"table_definition has arguments the Terraform rendering does not know: {sorted(unknown)}")
+    key = {part["KeyType"]: part["AttributeName"] for part in definition["KeySchema"]}
+    table = {
+        "name": definition["TableName"],
+        "billing_mode": definition["BillingMode"],
+        "hash_key": key["HASH"],
+        "attribute": [
+            {"name": attribute["AttributeName"], "type": attribute["AttributeType"]}
+            for attribute in definition["AttributeDefinitions"]
+        ],
+        "server_side_encryption": {"enabled": definition["SSESpecification"]["Enabled"]},
+        "point_in_time_recovery": {"enabled": True},
+        "ttl": {"attribute_name": TTL_ATTRIBUTE, "enabled": True},
+        "deletion_protection_enabled": protected,
+        **checkov_skips("CKV_AWS_119"),
+    }
+    if "RANGE" in key:
+        table["range_key"] = key["RANGE"]
+    return table
+
+
+# Valid ids that stand in for Terraform expressions while chalicelib.keys builds the key strings.
+_TENANT_STAND_IN = "terraform-tenant-id"
+_CLIENT_STAND_IN = "terraform_client_id"
+
+
+def tenant_record_expressions() -> dict[str, str]:
+    """The Terraform expression giving each TenantRecord field for the tenant each.key."""
+    return {
+        "tenant_id": "each.key",
+        "tier": "each.value.tier",
+        "status": "each.value.status",
+        "client_id": f"aws_cognito_user_pool_client.{TENANT}[each.key].id",
+        "api_key_id": f"aws_api_gateway_api_key.{TENANT}[each.key].id",
+        "api_key_value": f"aws_api_gateway_api_key.{TENANT}[each.key].value",
+        "display_name": "each.value.display_name",
+    }
+
+
+def _item_template(item: dict[str, str], values: dict[str, str], stand_ins: dict[str, str]) -> str:
+    # Attribute values become jsonencode() calls, so any display name stays valid JSON;
+    # ids inside key strings are checked by the tenants variable or generated by AWS.
+    text = json.dumps(to_item(item), sort_keys=True)
+    for name, expression in values.items():
+        text = text.replace(json.dumps(f"@{name}@"), f"${{jsonencode({expression})}}")
+    for stand_in, expression in stand_ins.items():
+        text = text.replace(stand_in, f"${{{expression}}}")
+    return text
+
+
+def tenant_meta_item() -> str:
+    """The registry record of a tenant, as the `item` of an aws_dynamodb_table_item."""
+    expressions = tenant_record_expressions()
+    record_fields = [field.name for field in fields(TenantRecord)]
+    if sorted(record_fields) != sorted(expressions):
+        raise ValueError("TenantRecord's fields and tenant_record_expressions() differ")
+    item = {**keys.tenant_meta_key(_TENANT_STAND_IN), **{name: f"@{name}@" for name in record_fields}}
+    return _item_template(item, expressions, {_TENANT_STAND_IN: "each.key"})
+
+
+def client_lookup_item() -> str:
+    """The item that maps a tenant's app client id to the tenant, as an aws_dynamodb_table_item `item`."""
+    expressions = tenant_record_expressions()
+    item = {**keys.client_lookup_key(_CLIENT_STAND_IN), "tenant_id": "@tenant_id@"}
+    return _item_template(item, {"tenant_id": expressions["tenant_id"]}, {_CLIENT_STAND_IN: expressions["client_id"]})
+
+
+def _table_item(item: str) -> dict[str, Any]:
+    key = table_definition("")["KeySchema"]
+    key_names = {part["KeyType"]: part["AttributeName"] for part in key}
+    return {
+        "for_each": "${var.tenants}",
+        "table_name": ref("aws_dynamodb_table", TABLE, "name"),
+        "hash_key": key_names["HASH"],
+        "range_key": key_names["RANGE"],
+        "item": item,
+    }
+
+
+def table_document(stage: TerraformStage) -> dict[str, Any]:
+    """The single table and the registry items of the tenants in var.tenants."""
+    return {
+        "resource": {
+            "aws_dynamodb_table": {
+                TABLE: dynamodb_table(table_definition(stage.deployment.table_name), stage.protected)
+            },
+            "aws_dynamodb_table_item": {
+                "tenant_meta": _table_item(tenant_meta_item()),
+                "tenant_client": _table_item(client_lookup_item()),
+            },
+        }
+    }
+
+
+# --- identity: user pool, resource server, domain, app clients -----------------------------
+
+
+def _terraform_arguments(boto3_arguments: dict[str, Any]) -> dict[str, Any]:
+    # CreateUserPoolClient's names map one to one onto aws_cognito_user_pool_client's.
+    arguments = {}
+    for name, value in boto3_arguments.items():
+        if isinstance(value, dict):
+            value = {_snake(key): item for key, item in value.items()}
+        arguments[_snake(name)] = value
+    return arguments
+
+
+def app_client(stage: TerraformStage) -> dict[str, Any]:
+    """One client-credentials app client with a secret per tenant, settings as scripts/provision.py has them."""
+    settings = {name: value for name, value in stage.app_client_settings.items() if name != "AllowedOAuthScopes"}
+    return {
+        "for_each": "${var.tenants}",
+        "name": "${each.key}",
+        "user_pool_id": ref("aws_cognito_user_pool", USER_POOL, "id"),
+        "generate_secret": True,
+        **_terraform_arguments(settings),
+        "allowed_oauth_scopes": ref("aws_cognito_resource_server", RESOURCE_SERVER, "scope_identifiers"),
+    }
+
+
+def identity_document(stage: TerraformStage) -> dict[str, Any]:
+    """The user pool, the resource server with the API's scopes, the token domain and the tenants' clients."""
+    return {
+        "resource": {
+            "aws_cognito_user_pool": {
+                USER_POOL: {
+                    "name": stage.resource_prefix,
+                    # Tenants are machines using client credentials: nobody signs up.
+                    "admin_create_user_config": {"allow_admin_create_user_only": True},
+                    "deletion_protection": "ACTIVE" if stage.protected else "INACTIVE",
+                }
+            },
+            "aws_cognito_resource_server": {
+                RESOURCE_SERVER: {
+                    "identifier": stage.resource_server_id,
+                    "name": stage.resource_server_id,
+                    "user_pool_id": ref("aws_cognito_user_pool", USER_POOL, "id"),
+                    "scope": [
+                        {"scope_name": scope, "scope_description": f"{scope} of the tenant API"} for scope in SCOPES
+                    ],
+                }
+            },
+            "aws_cognito_user_pool_domain": {
+                POOL_DOMAIN: {
+                    "domain": "${local.cognito_domain_prefix}",
+                    "user_pool_id": ref("aws_cognito_user_pool", USER_POOL, "id"),
+                }
+            },
+            "aws_cognito_user_pool_client": {TENANT: app_client(stage)},
+        }
+    }
+
+
+def token_issuer() -> str:
+    """The issuer of the pool's access tokens, as TOKEN_ISSUER expects it."""
+    return f"https://{ref('aws_cognito_user_pool', USER_POOL, 'endpoint')}"
+
+
+def token_url() -> str:
+    """The pool domain's OAuth 2.0 token endpoint."""
+    domain = ref("aws_cognito_user_pool_domain", POOL_DOMAIN, "domain")
+    return f"https://{domain}.auth.{_region()}.amazoncognito.com/oauth2/token"
+
+
+# --- usage plans and API keys --------------------------------------------------------------
+
+
+def usage_plan(tier: Tier, name: str) -> dict[str, Any]:
+    """The usage plan applying tier's rate, burst and monthly quota on the API's stage."""
+    return {
+        "name": name,
+        "description": f"{tier.name} tier: {tier.rate_per_second:g} req/s, burst {tier.burst}",
+        "api_stages": [
+            {
+                "api_id": ref("aws_api_gateway_rest_api", REST_API, "id"),
+                "stage": ref("aws_api_gateway_stage", STAGE, "stage_name"),
+            }
+        ],
+        "throttle_settings": {"rate_limit": tier.rate_per_second, "burst_limit": tier.burst},
+        "quota_settings": {"limit": tier.monthly_quota, "period": "MONTH"},
+    }
+
+
+def usage_plans_document(stage: TerraformStage) -> dict[str, Any]:
+    """One usage plan per tier, one API key per tenant, and each key in its tier's plan."""
+    return {
+        "locals": {
+            "usage_plan_ids": {tier: ref("aws_api_gateway_usage_plan", tier, "id") for tier in TIERS},
+        },
+        "resource": {
+            "aws_api_gateway_usage_plan": {
+                tier.name: usage_plan(tier, stage.usage_plan_names[tier.name]) for tier in TIERS.values()
+            },
+            # One key per tenant: a key shared by a tier would make its tenants throttle each other.
+            "aws_api_gateway_api_key": {
+                TENANT: {
+                    "for_each": "${var.tenants}",
+                    "name": f"{stage.resource_prefix}-${{each.key}}",
+                    "enabled": True,
+                }
+            },
+            "aws_api_gateway_usage_plan_key": {
+                TENANT: {
+                    "for_each": "${var.tenants}",
+                    "key_id": f"${{aws_api_gateway_api_key.{TENANT}[each.key].id}}",
+                    "key_type": "API_KEY",
+                    "usage_plan_id": "${local.usage_plan_ids[each.value.tier]}",
+                }
+            },
+        },
+    }
+
+
+# --- the API stage, its logs and gateway responses -----------------------------------------
+
+
+def access_log_format() -> str:
+    """One JSON line per request, with the tenant the authorizer named (gateway 401/429 never reach Lambda)."""
+    fields_ = {
+        "request_id": "$context.requestId",
+        "time": "$context.requestTime",
+        "ip": "$context.identity.sourceIp",
+        "method": "$context.httpMethod",
+        "path": "$context.path",
+        "status": "$context.status",
+        "response_length": "$context.responseLength",
+        "latency_ms": "$context.responseLatency",
+        "tenant_id": "$context.authorizer.tenant_id",
+        "tier": "$context.authorizer.tier",
+        "api_key_id": "$context.identity.apiKeyId",
+        "error": "$context.error.responseType",
+        "xray_trace_id": "$context.xrayTraceId",
+    }
+    return json.dumps(fields_, separators=(",", ":"))
+
+
+def gateway_response_resources() -> dict[str, dict[str, Any]]:
+    """aws_api_gateway_gateway_response resources from chalicelib.gateway.gateway_responses()."""
+    known = {"statusCode", "responseTemplates", "responseParameters"}
+    resources = {}
+    for response_type, response in gateway_responses().items():
+        unknown = set(response) - known
+        if unknown:
+            raise ValueError(
+                f"gateway response {response_type} has fields the Terraform rendering does not know: {unknown}"
+            )
+        resource = {
+            "rest_api_id": ref("aws_api_gateway_rest_api", REST_API, "id"),
+            "response_type": response_type,
+            "response_templates": literal(response["responseTemplates"]),
+        }
+        if "statusCode" in response:
+            resource["status_code"] = response["statusCode"]
+        if "responseParameters" in response:
+            resource["response_parameters"] = literal(response["responseParameters"])
+        resources[response_type.lower()] = resource
+    return resources
+
+
+def gateway_responses_trigger() -> str:
+    """A redeployment trigger over the gateway responses: they take effect only in a new deployment.
+
+    Referencing the resources also orders the deployment after them (an override may not set depends_on).
+    """
+    addresses = ", ".join(f"aws_api_gateway_gateway_response.{name}" for name in gateway_response_resources())
+    return f"${{sha1(jsonencode([{addresses}]))}}"
+
+
+def _api_gateway_account() -> dict[str, Any]:
+    role = f"{API_GATEWAY_ACCOUNT}_api_gateway"
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    count = "${var.manage_api_gateway_account ? 1 : 0}"
+    return {
+        "aws_iam_role": {
+            role: {"count": count, "name_prefix": "api-gateway-cloudwatch-", "assume_role_policy": json.dumps(trust)}
+        },
+        "aws_iam_role_policy_attachment": {
+            role: {
+                "count": count,
+                "role": f"${{aws_iam_role.{role}[0].name}}",
+                "policy_arn": f"arn:{_partition()}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
+            }
+        },
+        "aws_api_gateway_account": {
+            API_GATEWAY_ACCOUNT: {
+                "count": count,
+                "cloudwatch_role_arn": f"${{aws_iam_role.{role}[0].arn}}",
+                "depends_on": [f"aws_iam_role_policy_attachment.{role}"],
+            }
+        },
+    }
+
+
+def api_document(stage: TerraformStage, functions: Iterable[str]) -> dict[str, Any]:
+    """The API's stage with X-Ray and access logs, its method settings, gateway responses and logging role.
+
+    functions are Chalice's Lambda resource names: no request reaches them before the stage
+    exists, so the stage waits for their log groups and the secret they read.
+    """
+    api_stage = stage.deployment.api_stage
+    rest_api_id = ref("aws_api_gateway_rest_api", REST_API, "id")
+    stage_logs_skips = ("CKV_AWS_158", "CKV_AWS_338")
+    return {
+        "resource": {
+            "aws_api_gateway_stage": {
+                STAGE: {
+                    "rest_api_id": rest_api_id,
+                    "deployment_id": ref("aws_api_gateway_deployment", REST_API, "id"),
+                    "stage_name": api_stage,
+                    # Chalice's packager turns on tracing for the functions only; the stage is ours.
+                    "xray_tracing_enabled": True,
+                    "access_log_settings": {
+                        "destination_arn": ref("aws_cloudwatch_log_group", ACCESS_LOGS, "arn"),
+                        "format": literal(access_log_format()),
+                    },
+                    "depends_on": [
+                        f"aws_api_gateway_account.{API_GATEWAY_ACCOUNT}",
+                        f"aws_secretsmanager_secret_version.{SECRET}",
+                        *(f"aws_cloudwatch_log_group.{name}" for name in functions),
+                    ],
+                    **checkov_skips(
+                        "CKV_AWS_120", "CKV2_AWS_51", "CKV2_AWS_29", *([] if stage.protected else ["CKV2_AWS_4"])
+                    ),
+                }
+            },
+            "aws_api_gateway_method_settings": {
+                "all": {
+                    "rest_api_id": rest_api_id,
+                    "stage_name": ref("aws_api_gateway_stage", STAGE, "stage_name"),
+                    "method_path": "*/*",
+                    # Errors only, and never request bodies: they carry tenants' orders. Per-route
+                    # metrics are billed per metric, so only protected stages pay for them.
+                    "settings": {
+                        "logging_level": "ERROR",
+                        "data_trace_enabled": False,
+                        "metrics_enabled": stage.protected,
+                    },
+                    "depends_on": [f"aws_cloudwatch_log_group.{EXECUTION_LOGS}"],
+                    **checkov_skips("CKV_AWS_225"),
+                }
+            },
+            "aws_cloudwatch_log_group": {
+                ACCESS_LOGS: {
+                    "name": f"/aws/apigateway/{stage.resource_prefix}/access",
+                    "retention_in_days": LOG_RETENTION_DAYS,
+                    **checkov_skips(*stage_logs_skips),
+                },
+                # API Gateway would create this group itself, without retention.
+                EXECUTION_LOGS: {
+                    "name": f"API-Gateway-Execution-Logs_{rest_api_id}/{api_stage}",
+                    "retention_in_days": LOG_RETENTION_DAYS,
+                    **checkov_skips(*stage_logs_skips),
+                },
+            },
+            "aws_api_gateway_gateway_response": gateway_response_resources(),
+            **_api_gateway_account(),
+        }
+    }
+
+
+# --- the pagination secret -----------------------------------------------------------------
+
+
+def pagination_secret_name(stage: TerraformStage) -> str:
+    """The secret's name; the stage's policy file grants reading secrets named like it."""
+    return f"{stage.resource_prefix}/pagination"
+
+
+def secrets_document(stage: TerraformStage) -> dict[str, Any]:
+    """The key that signs pagination tokens: a random value kept in Secrets Manager."""
+    return {
+        "resource": {
+            "aws_secretsmanager_secret": {
+                SECRET: {
+                    "name": pagination_secret_name(stage),
+                    "description": "Signs the API's pagination tokens (PAGINATION_SECRET_ARN).",
+                    # Outside protected stages the name must be reusable right after a destroy.
+                    "recovery_window_in_days": 30 if stage.protected else 0,
+                    **checkov_skips("CKV_AWS_149", "CKV2_AWS_57"),
+                }
+            },
+            "random_password": {SECRET: {"length": PAGINATION_SECRET_LENGTH, "special": False}},
+            "aws_secretsmanager_secret_version": {
+                SECRET: {
+                    "secret_id": ref("aws_secretsmanager_secret", SECRET, "id"),
+                    "secret_string": ref("random_password", SECRET, "result"),
+                }
+            },
+        }
+    }
+
+
+# --- monitoring ----------------------------------------------------------------------------
+
+
+def _dimensions(dimensions: list[dict[str, str]]) -> dict[str, str]:
+    return {dimension["Name"]: dimension["Value"] for dimension in dimensions}
+
+
+def _metric_query(query: dict[str, Any]) -> dict[str, Any]:
+    known = {"Id", "Expression", "Label", "ReturnData", "MetricStat", "Period"}
+    unknown = set(query) - known
+    if unknown:
+        raise ValueError(f"metric query has fields the Terraform rendering does not know: {sorted(unknown)}")
+    block: dict[str, Any] = {"id": query["Id"], "return_data": query.get("ReturnData", True)}
+    if "Expression" in query:
+        block["expression"] = literal(query["Expression"])
+    if "Label" in query:
+        block["label"] = literal(query["Label"])
+    if "Period" in query:
+        block["period"] = query["Period"]
+    if "MetricStat" in query:
+        stat = query["MetricStat"]
+        metric = stat["Metric"]
+        block["metric"] = {
+            "namespace": metric["Namespace"],
+            "metric_name": metric["MetricName"],
+            "dimensions": _dimensions(metric.get("Dimensions", [])),
+            "period": stat["Period"],
+            "stat": stat["Stat"],
+            **({"unit": stat["Unit"]} if "Unit" in stat else {}),
+        }
+    return block
+
+
+_ALARM_SCALARS = {
+    "AlarmName",
+    "AlarmDescription",
+    "ComparisonOperator",
+    "Threshold",
+    "EvaluationPeriods",
+    "DatapointsToAlarm",
+    "TreatMissingData",
+    "Namespace",
+    "MetricName",
+    "Statistic",
+    "ExtendedStatistic",
+    "Period",
+    "Unit",
+}
+
+
+def metric_alarm(definition: dict[str, Any]) -> dict[str, Any]:
+    """An aws_cloudwatch_metric_alarm from PutMetricAlarm keyword arguments."""
+    alarm: dict[str, Any] = {}
+    for name, value in definition.items():
+        if name in _ALARM_SCALARS:
+            alarm[_snake(name)] = literal(value)
+        elif name in ("AlarmActions", "OKActions"):
+            alarm[_snake(name)] = value  # Terraform references to the topic, kept as such.
+        elif name == "Dimensions":
+            alarm["dimensions"] = _dimensions(value)
+        elif name == "Metrics":
+            alarm["metric_query"] = [_metric_query(query) for query in value]
+        else:
+            raise ValueError(
+                f"alarm {definition.get('AlarmName')} has {name}, which the Terraform rendering does not know"
+            )
+    return alarm
+
+
+def _alarm_resource_name(alarm_name: str, prefix: str) -> str:
+    return alarm_name.removeprefix(f"{prefix}-").replace("-", "_")
+
+
+def function_log_groups(deployment: monitoring.Deployment, functions: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """A log group with the design's retention per function (Chalice's resource name -> function name)."""
+    if sorted(functions.values()) != sorted(deployment.function_names):
+        raise ValueError(
+            f"chalice packaged functions {sorted(functions.values())} but chalicelib.monitoring.Deployment "
+            f"expects {sorted(deployment.function_names)}: update Deployment.authorizer_names"
+        )
+    return {
+        resource_name: {
+            "name": deployment.log_group(function_name),
+            "retention_in_days": LOG_RETENTION_DAYS,
+            **checkov_skips("CKV_AWS_158", "CKV_AWS_338"),
+        }
+        for resource_name, function_name in functions.items()
+    }
+
+
+def sampling_rule(stage: TerraformStage) -> dict[str, Any]:
+    """An X-Ray sampling rule for the app's API stage and functions."""
+    name = stage.resource_prefix
+    if len(name) > X_RAY_RULE_NAME_LIMIT:
+        raise ValueError(f"X-Ray rule names are at most {X_RAY_RULE_NAME_LIMIT} characters: {name!r}")
+    return {
+        "rule_name": name,
+        "priority": SAMPLING_PRIORITY,
+        "reservoir_size": SAMPLING_RESERVOIR,
+        "fixed_rate": SAMPLING_RATE,
+        "version": 1,
+        # API Gateway reports "{api name}/{stage}" and Lambda the function name: both start with the app's name.
+        "service_name": f"{stage.deployment.app_name}*",
+        "service_type": "*",
+        "host": "*",
+        "http_method": "*",
+        "url_path": "*",
+        "resource_arn": "*",
+    }
+
+
+def monitoring_document(stage: TerraformStage, functions: dict[str, str]) -> dict[str, Any]:
+    """The functions' log groups, the dashboard, the alarms and their topic, and the X-Ray sampling rule."""
+    deployment = stage.deployment
+    topic_arn = ref("aws_sns_topic", ALARM_TOPIC, "arn")
+    alarms = {
+        _alarm_resource_name(definition["AlarmName"], deployment.prefix): metric_alarm(definition)
+        for definition in monitoring.alarm_definitions(deployment, topic_arn)
+    }
+    return {
+        "resource": {
+            "aws_cloudwatch_log_group": function_log_groups(deployment, functions),
+            "aws_cloudwatch_dashboard": {
+                "main": {
+                    "dashboard_name": monitoring.dashboard_name(deployment),
+                    "dashboard_body": literal(monitoring.dashboard_json(deployment)),
+                }
+            },
+            "aws_sns_topic": {ALARM_TOPIC: {"name": f"{deployment.prefix}-alarms", **checkov_skips("CKV_AWS_26")}},
+            "aws_sns_topic_subscription": {
+                "alarm_email": {
+                    "count": '${var.alarm_email == "" ? 0 : 1}',
+                    "topic_arn": topic_arn,
+                    "protocol": "email",
+                    "endpoint": "${var.alarm_email}",
+                }
+            },
+            "aws_cloudwatch_metric_alarm": alarms,
+            "aws_xray_sampling_rule": {"main": sampling_rule(stage)},
+        }
+    }
+
+
+# --- outputs -------------------------------------------------------------------------------
+
+
+def outputs_document() -> dict[str, Any]:
+    """What a deployer needs next: URLs, names, ids, and the tenants' credentials (secrets marked sensitive)."""
+    clients = f"aws_cognito_user_pool_client.{TENANT}"
+    return {
+        "output": {
+            "api_url": {"value": ref("aws_api_gateway_stage", STAGE, "invoke_url")},
+            "token_url": {"value": token_url()},
+            "token_issuer": {"value": token_issuer()},
+            "table_name": {"value": ref("aws_dynamodb_table", TABLE, "name")},
+            "user_pool_id": {"value": ref("aws_cognito_user_pool", USER_POOL, "id")},
+            "pagination_secret_arn": {"value": ref("aws_secretsmanager_secret", SECRET, "arn")},
+            "alarm_topic_arn": {"value": ref("aws_sns_topic", ALARM_TOPIC, "arn")},
+            "tenant_client_ids": {
+                "value": f"${{{{for id, client in {clients} : id => client.id}}}}",
+            },
+            "tenant_client_secrets": {
+                "value": f"${{{{for id, client in {clients} : id => client.client_secret}}}}",
+                "sensitive": True,
+            },
+        }
+    }
+
+
+# --- overrides of Chalice's own blocks -----------------------------------------------------
+
+TERRAFORM_VERSION = ">= 1.5"
+PROVIDER_VERSIONS = {
+    "aws": {"source": "hashicorp/aws", "version": "~> 5.0"},
+    # chalice.tf.json reads data.null_data_source, which null 4 may drop.
+    "null": {"source": "hashicorp/null", "version": ">= 3.0, < 4"},
+    "random": {"source": "hashicorp/random", "version": "~> 3.6"},
+}
+
+_TABLE_ARN = re.compile(r"^arn:[^:]*:dynamodb:[^:]*:[^:]*:table/[^/]+(?P<rest>/.*)?$")
+
+
+def stack_arn(arn: str) -> str:
+    """arn with its partition, region and account set to the stack's, whatever the policy file has there.
+
+    The policy file may name "*" or the account bootstrap found; the stack is the account
+    Terraform applies to. Services whose ARNs have no region or account (IAM, S3) keep them empty.
+    """
+    if arn.startswith("arn:aws:secretsmanager:"):
+        # The functions read one secret, the pagination key: the one this stack creates.
+        return ref("aws_secretsmanager_secret", SECRET, "arn")
+    table = _TABLE_ARN.match(arn)
+    if table:
+        return ref("aws_dynamodb_table", TABLE, "arn") + (table["rest"] or "")
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn":
+        return arn
+    parts[1] = _partition()
+    parts[3] = _region() if parts[3] else ""
+    parts[4] = _account() if parts[4] else ""
+    return ":".join(parts)
+
+
+def narrowed_policy(policy: str) -> str:
+    """A role policy from the stage's policy file with every ARN pinned to this stack's resources."""
+    document = json.loads(policy)
+    for statement in document["Statement"]:
+        resources = statement["Resource"]
+        if resources == "*":
+            continue  # X-Ray has no resource-level permissions
+        statement["Resource"] = (
+            [stack_arn(item) for item in resources] if isinstance(resources, list) else stack_arn(resources)
+        )
+    return json.dumps(document)
+
+
+def function_environment(variables: dict[str, str]) -> dict[str, str]:
+    """The functions' environment with the stack's table, secret and token issuer filled in."""
+    return {
+        **variables,
+        "TABLE_NAME": ref("aws_dynamodb_table", TABLE, "name"),
+        "PAGINATION_SECRET_ARN": ref("aws_secretsmanager_secret", SECRET, "arn"),
+        "TOKEN_ISSUER": token_issuer(),
+    }
+
+
+def _function_overrides(chalice: dict[str, Any]) -> dict[str, Any]:
+    overrides = {}
+    for name, function in chalice["resource"]["aws_lambda_function"].items():
+        variables = function.get("environment", {}).get("variables", {})
+        overrides[name] = {
+            **checkov_skips("CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_115", "CKV_AWS_272", "CKV_AWS_173"),
+            "environment": {"variables": function_environment(variables)},
+        }
+    return overrides
+
+
+def override_document(chalice: dict[str, Any]) -> dict[str, Any]:
+    """chalice_override.tf.json: newer pins, AUTHORIZER key source, an explicit stage, narrower policies."""
+    resources = chalice["resource"]
+    return {
+        "terraform": {"required_version": TERRAFORM_VERSION, "required_providers": PROVIDER_VERSIONS},
+        "resource": {
+            # The authorizer names each tenant's own key, so its usage plan applies.
+            "aws_api_gateway_rest_api": {
+                REST_API: {"api_key_source": "AUTHORIZER", "lifecycle": {"create_before_destroy": True}}
+            },
+            "aws_api_gateway_deployment": {
+                REST_API: {
+                    # aws_api_gateway_stage.rest_api owns the stage (AWS provider 5), so that tracing,
+                    # logs and usage plans attach to a stage Terraform manages.
+                    "stage_name": None,
+                    "stage_description": None,
+                    "triggers": {
+                        "swagger": "${md5(local.chalice_api_swagger)}",
+                        "gateway_responses": gateway_responses_trigger(),
+                        "api_key_source": "AUTHORIZER",
+                    },
+                }
+            },
+            "aws_lambda_function": _function_overrides(chalice),
+            "aws_iam_role_policy": {
+                name: {"policy": narrowed_policy(policy["policy"])}
+                for name, policy in resources["aws_iam_role_policy"].items()
+            },
+        },
+        "output": {"EndpointURL": {"value": ref("aws_api_gateway_stage", STAGE, "invoke_url")}},
+    }
+
+
+# --- the whole set -------------------------------------------------------------------------
+
+
+def packaged_functions(chalice: dict[str, Any]) -> dict[str, str]:
+    """Chalice's Lambda resource names and the function names they deploy."""
+    return {name: function["function_name"] for name, function in chalice["resource"]["aws_lambda_function"].items()}
+
+
+def terraform_files(stage: TerraformStage, chalice: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every file to write beside chalice.tf.json, by file name."""
+    return {
+        "providers.tf.json": providers_document(stage),
+        "variables.tf.json": variables_document(stage),
+        "table.tf.json": table_document(stage),
+        "identity.tf.json": identity_document(stage),
+        "usage_plans.tf.json": usage_plans_document(stage),
+        "api.tf.json": api_document(stage, packaged_functions(chalice)),
+        "secrets.tf.json": secrets_document(stage),
+        "monitoring.tf.json": monitoring_document(stage, packaged_functions(chalice)),
+        "outputs.tf.json": outputs_document(),
+        "chalice_override.tf.json": override_document(chalice),
+    }
+
+
+def resource_addresses(documents: Iterable[dict[str, Any]]) -> set[str]:
+    """Every "type.name" the documents declare."""
+    return {
+        f"{resource_type}.{name}"
+        for document in documents
+        for resource_type, resources in document.get("resource", {}).items()
+        for name in resources
+    }
