@@ -1,4 +1,4 @@
-"""Idempotent provisioning of the table, user pool, usage plans and tenants through boto3.
+"""Idempotent provisioning of the table, user pool, usage plans, secrets and tenants through boto3.
 
 Every function takes the boto3 clients it needs, so the same code provisions the embedded
 local AWS (moto) and a real account; each one first looks for what it would create, so a
@@ -7,8 +7,11 @@ rerun changes only what differs.
 
 from __future__ import annotations
 
+import json
+import secrets
+import time
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from botocore.exceptions import ClientError
 
@@ -20,6 +23,12 @@ from chalicelib.tiers import TIERS, Tier
 CLIENT_CREDENTIALS = "client_credentials"
 # Cognito's default lifetime for access tokens; short enough that a revoked client stops soon.
 ACCESS_TOKEN_MINUTES = 60
+# 48 random bytes: a 64-character URL-safe key, well above the 32 the application insists on.
+GENERATED_SECRET_BYTES = 48
+
+
+class ProvisioningError(Exception):
+    """Something in the account stands in the way of provisioning; the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -58,15 +67,88 @@ def _paginate(client: Any, operation: str, result_key: str, **kwargs: Any) -> It
         yield from page.get(result_key, [])
 
 
-def ensure_table(dynamodb: Any, table_name: str) -> None:
+def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": key, "Value": value} for key, value in tags.items()]
+
+
+def _missing_tags(have: dict[str, str], want: dict[str, str]) -> dict[str, str]:
+    # Tags someone else added are left alone: only ours are added or corrected.
+    return {key: value for key, value in want.items() if have.get(key) != value}
+
+
+def ensure_table(dynamodb: Any, table_name: str, tags: dict[str, str] | None = None) -> None:
     """Create the single table from chalicelib.schema unless it exists, and wait until it is active."""
     try:
         dynamodb.describe_table(TableName=table_name)
     except ClientError as error:
         if _error_code(error) != "ResourceNotFoundException":
             raise
-        dynamodb.create_table(**table_definition(table_name))
+        extra = {"Tags": _tag_list(tags)} if tags else {}
+        dynamodb.create_table(**table_definition(table_name), **extra)
+    _wait_until_active(dynamodb, table_name)
+
+
+def _wait_until_active(dynamodb: Any, table_name: str) -> None:
     dynamodb.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+
+def ensure_point_in_time_recovery(
+    dynamodb: Any, table_name: str, attempts: int = 12, sleep: Callable[[float], None] = time.sleep
+) -> None:
+    """Turn on point-in-time recovery unless it is on."""
+    backups = dynamodb.describe_continuous_backups(TableName=table_name)["ContinuousBackupsDescription"]
+    if backups.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus") in ("ENABLED", "ENABLING"):
+        return
+    for attempt in range(attempts):
+        try:
+            dynamodb.update_continuous_backups(
+                TableName=table_name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+            )
+            return
+        except ClientError as error:
+            # A table created moments ago refuses this until its continuous backups are ready.
+            if _error_code(error) != "ContinuousBackupsUnavailableException" or attempt == attempts - 1:
+                raise
+            sleep(5)
+
+
+def ensure_table_encryption(dynamodb: Any, table_name: str) -> None:
+    """Encrypt the table with the AWS-managed KMS key, as chalicelib.schema creates it, unless it is."""
+    table = dynamodb.describe_table(TableName=table_name)["Table"]
+    if table.get("SSEDescription", {}).get("Status") in ("ENABLED", "ENABLING", "UPDATING"):
+        return
+    dynamodb.update_table(TableName=table_name, SSESpecification={"Enabled": True, "SSEType": "KMS"})
+    # The table is UPDATING for a while and refuses further updates until it is ACTIVE again.
+    _wait_until_active(dynamodb, table_name)
+
+
+def ensure_deletion_protection(dynamodb: Any, table_name: str) -> None:
+    """Turn on deletion protection unless it is on; it is never turned off here."""
+    if dynamodb.describe_table(TableName=table_name)["Table"].get("DeletionProtectionEnabled"):
+        return
+    dynamodb.update_table(TableName=table_name, DeletionProtectionEnabled=True)
+    _wait_until_active(dynamodb, table_name)
+
+
+def ensure_table_tags(dynamodb: Any, table_name: str, tags: dict[str, str]) -> str:
+    """Give the table the tags it lacks; returns the table's ARN."""
+    arn = dynamodb.describe_table(TableName=table_name)["Table"]["TableArn"]
+    have = {tag["Key"]: tag["Value"] for tag in _paginate_tags(dynamodb, arn)}
+    missing = _missing_tags(have, tags)
+    if missing:
+        dynamodb.tag_resource(ResourceArn=arn, Tags=_tag_list(missing))
+    return arn
+
+
+def _paginate_tags(dynamodb: Any, arn: str) -> Iterator[dict[str, str]]:
+    # ListTagsOfResource has no paginator in botocore; follow NextToken by hand.
+    request: dict[str, Any] = {"ResourceArn": arn}
+    while True:
+        page = dynamodb.list_tags_of_resource(**request)
+        yield from page.get("Tags", [])
+        if not page.get("NextToken"):
+            return
+        request["NextToken"] = page["NextToken"]
 
 
 def ensure_ttl(dynamodb: Any, table_name: str, attribute: str = TTL_ATTRIBUTE) -> None:
@@ -79,14 +161,58 @@ def ensure_ttl(dynamodb: Any, table_name: str, attribute: str = TTL_ATTRIBUTE) -
     )
 
 
-def ensure_user_pool(cognito: Any, pool_name: str) -> str:
-    """The id of the user pool called pool_name, created if there is none."""
+def find_user_pool(cognito: Any, pool_name: str) -> str | None:
+    """The id of the user pool called pool_name, or None."""
     for pool in _paginate(cognito, "list_user_pools", "UserPools", PaginationConfig={"PageSize": 60}):
         if pool["Name"] == pool_name:
             return pool["Id"]
+    return None
+
+
+def ensure_user_pool(cognito: Any, pool_name: str, tags: dict[str, str] | None = None) -> str:
+    """The id of the user pool called pool_name, created (with tags) if there is none."""
+    pool_id = find_user_pool(cognito, pool_name)
+    if pool_id is not None:
+        return pool_id
+    extra = {"UserPoolTags": tags} if tags else {}
     # Tenants are machines using client credentials: nobody signs up, so only admins create users.
-    pool = cognito.create_user_pool(PoolName=pool_name, AdminCreateUserConfig={"AllowAdminCreateUserOnly": True})
+    pool = cognito.create_user_pool(
+        PoolName=pool_name, AdminCreateUserConfig={"AllowAdminCreateUserOnly": True}, **extra
+    )
     return pool["UserPool"]["Id"]
+
+
+def ensure_user_pool_tags(cognito: Any, pool_id: str, tags: dict[str, str]) -> None:
+    """Give the user pool the tags it lacks."""
+    pool = cognito.describe_user_pool(UserPoolId=pool_id)["UserPool"]
+    missing = _missing_tags(pool.get("UserPoolTags") or {}, tags)
+    if missing:
+        cognito.tag_resource(ResourceArn=pool["Arn"], Tags=missing)
+
+
+def user_pool_domain(cognito: Any, pool_id: str) -> str | None:
+    """The prefix of the user pool's hosted domain, or None if it has none."""
+    return cognito.describe_user_pool(UserPoolId=pool_id)["UserPool"].get("Domain") or None
+
+
+def ensure_user_pool_domain(cognito: Any, pool_id: str, domain_prefix: str) -> str:
+    """The pool's hosted domain (where /oauth2/token is), created with domain_prefix if it has none.
+
+    A pool has at most one domain, so an existing one is returned whatever domain_prefix says.
+    """
+    current = user_pool_domain(cognito, pool_id)
+    if current:
+        return current
+    owner = cognito.describe_user_pool_domain(Domain=domain_prefix)["DomainDescription"]
+    if owner:
+        raise ProvisioningError(f"the Cognito domain prefix {domain_prefix!r} is taken; choose another one")
+    try:
+        cognito.create_user_pool_domain(UserPoolId=pool_id, Domain=domain_prefix)
+    except ClientError as error:
+        # Prefixes are unique per region across all accounts, and some words are reserved.
+        message = error.response.get("Error", {}).get("Message", _error_code(error))
+        raise ProvisioningError(f"cannot create the Cognito domain {domain_prefix!r}: {message}") from None
+    return domain_prefix
 
 
 def ensure_resource_server(cognito: Any, pool_id: str, identifier: str, scopes: Iterable[str] = SCOPES) -> list[str]:
@@ -100,7 +226,9 @@ def ensure_resource_server(cognito: Any, pool_id: str, identifier: str, scopes: 
         cognito.create_resource_server(UserPoolId=pool_id, Identifier=identifier, Name=identifier, Scopes=scope_list)
     else:
         if sorted(s["ScopeName"] for s in current.get("Scopes", [])) != sorted(s["ScopeName"] for s in scope_list):
-            cognito.update_resource_server(UserPoolId=pool_id, Identifier=identifier, Name=identifier, Scopes=scope_list)
+            cognito.update_resource_server(
+                UserPoolId=pool_id, Identifier=identifier, Name=identifier, Scopes=scope_list
+            )
     return [f"{identifier}/{scope['ScopeName']}" for scope in scope_list]
 
 
@@ -137,10 +265,23 @@ def _usage_plan_patch(plan: dict[str, Any], tier: Tier, api_stages: Iterable[str
     return patch
 
 
-def ensure_usage_plans(apigateway: Any, prefix: str, api_stages: Iterable[str] = ()) -> dict[str, str]:
+def _apigateway_arn(apigateway: Any, path: str) -> str:
+    return f"arn:{apigateway.meta.partition}:apigateway:{apigateway.meta.region_name}::{path}"
+
+
+def _ensure_apigateway_tags(apigateway: Any, resource: dict[str, Any], path: str, tags: dict[str, str] | None) -> None:
+    missing = _missing_tags(resource.get("tags") or {}, tags or {})
+    if missing:
+        apigateway.tag_resource(resourceArn=_apigateway_arn(apigateway, path), tags=missing)
+
+
+def ensure_usage_plans(
+    apigateway: Any, prefix: str, api_stages: Iterable[str] = (), tags: dict[str, str] | None = None
+) -> dict[str, str]:
     """One usage plan per tier with its rate, burst and monthly quota; returns plan ids by tier name.
 
     api_stages ("apiId:stage") binds the plans to a deployed API; locally there is none.
+    tags, when given, are added to plans that lack them.
     """
     stages = list(api_stages)
     existing = {plan["name"]: plan for plan in _paginate(apigateway, "get_usage_plans", "items")}
@@ -155,13 +296,95 @@ def ensure_usage_plans(apigateway: Any, prefix: str, api_stages: Iterable[str] =
                 throttle={"rateLimit": float(tier.rate_per_second), "burstLimit": tier.burst},
                 quota={"limit": tier.monthly_quota, "period": "MONTH"},
                 apiStages=[{"apiId": s.split(":")[0], "stage": s.split(":")[1]} for s in stages],
+                **({"tags": tags} if tags else {}),
             )
         else:
             patch = _usage_plan_patch(plan, tier, stages)
             if patch:
                 apigateway.update_usage_plan(usagePlanId=plan["id"], patchOperations=patch)
+            _ensure_apigateway_tags(apigateway, plan, f"/usageplans/{plan['id']}", tags)
         plan_ids[tier.name] = plan["id"]
     return plan_ids
+
+
+def _describe_secret(secretsmanager: Any, name: str) -> dict[str, Any] | None:
+    try:
+        return secretsmanager.describe_secret(SecretId=name)
+    except ClientError as error:
+        if _error_code(error) != "ResourceNotFoundException":
+            raise
+        return None
+
+
+def _revive_secret(secretsmanager: Any, described: dict[str, Any], tags: dict[str, str]) -> None:
+    # A secret scheduled for deletion keeps its name until it is gone; restoring it is the only way back.
+    if described.get("DeletedDate"):
+        secretsmanager.restore_secret(SecretId=described["ARN"])
+    have = {tag["Key"]: tag["Value"] for tag in described.get("Tags", [])}
+    missing = _missing_tags(have, tags)
+    if missing:
+        secretsmanager.tag_resource(SecretId=described["ARN"], Tags=_tag_list(missing))
+
+
+def ensure_generated_secret(secretsmanager: Any, name: str, tags: dict[str, str], min_length: int = 32) -> str:
+    """The ARN of the secret called name, created once with a random value that is never shown.
+
+    An existing secret keeps its value (the pagination key must not change under issued tokens),
+    but one shorter than min_length is refused, as the application would refuse it.
+    """
+    described = _describe_secret(secretsmanager, name)
+    if described is None:
+        created = secretsmanager.create_secret(
+            Name=name,
+            Description="Signs pagination tokens; generated by bootstrap",
+            SecretString=secrets.token_urlsafe(GENERATED_SECRET_BYTES),
+            Tags=_tag_list(tags),
+        )
+        return created["ARN"]
+    _revive_secret(secretsmanager, described, tags)
+    value = secretsmanager.get_secret_value(SecretId=described["ARN"])["SecretString"]
+    if len(value.strip()) < min_length:
+        raise ProvisioningError(f"the secret {name} is shorter than {min_length} characters; replace its value")
+    return described["ARN"]
+
+
+def put_secret_json(secretsmanager: Any, name: str, value: dict[str, str], tags: dict[str, str]) -> str:
+    """Make value (as JSON) the secret's current version unless it already is; returns the secret's ARN."""
+    document = json.dumps(value, sort_keys=True)
+    described = _describe_secret(secretsmanager, name)
+    if described is None:
+        return secretsmanager.create_secret(Name=name, SecretString=document, Tags=_tag_list(tags))["ARN"]
+    _revive_secret(secretsmanager, described, tags)
+    if read_secret_json(secretsmanager, name) != value:
+        secretsmanager.put_secret_value(SecretId=described["ARN"], SecretString=document)
+    return described["ARN"]
+
+
+def read_secret_json(secretsmanager: Any, name: str) -> dict[str, Any] | None:
+    """The secret's current JSON value, or None if there is no such secret (or it is being deleted)."""
+    try:
+        value = secretsmanager.get_secret_value(SecretId=name)["SecretString"]
+    except ClientError as error:
+        # InvalidRequestException: the secret is scheduled for deletion.
+        if _error_code(error) in ("ResourceNotFoundException", "InvalidRequestException"):
+            return None
+        raise
+    return json.loads(value)
+
+
+def secret_arn(secretsmanager: Any, name: str) -> str | None:
+    """The ARN of a live secret called name, or None."""
+    described = _describe_secret(secretsmanager, name)
+    return described["ARN"] if described and not described.get("DeletedDate") else None
+
+
+def schedule_secret_deletion(secretsmanager: Any, name: str, recovery_days: int) -> bool:
+    """Schedule the secret's deletion after recovery_days (7 to 30); False if there was nothing to delete."""
+    described = _describe_secret(secretsmanager, name)
+    if described is None or described.get("DeletedDate"):
+        return False
+    secretsmanager.delete_secret(SecretId=described["ARN"], RecoveryWindowInDays=recovery_days)
+    return True
 
 
 def _client_settings(scopes: list[str]) -> dict[str, Any]:
@@ -178,11 +401,24 @@ def _client_settings(scopes: list[str]) -> dict[str, Any]:
     }
 
 
+def list_app_clients(cognito: Any, pool_id: str) -> list[tuple[str, str]]:
+    """Every app client of the pool as (name, client id)."""
+    return [
+        (client["ClientName"], client["ClientId"])
+        for client in _paginate(cognito, "list_user_pool_clients", "UserPoolClients", UserPoolId=pool_id)
+    ]
+
+
 def _find_app_client(cognito: Any, pool_id: str, client_name: str) -> str | None:
-    for client in _paginate(cognito, "list_user_pool_clients", "UserPoolClients", UserPoolId=pool_id):
-        if client["ClientName"] == client_name:
-            return client["ClientId"]
-    return None
+    return next((client_id for name, client_id in list_app_clients(cognito, pool_id) if name == client_name), None)
+
+
+def create_app_client(cognito: Any, pool_id: str, client_name: str, scopes: list[str]) -> AppClient:
+    """A new client-credentials app client with a generated secret and the given scopes."""
+    created = cognito.create_user_pool_client(
+        UserPoolId=pool_id, ClientName=client_name, GenerateSecret=True, **_client_settings(scopes)
+    )["UserPoolClient"]
+    return AppClient(created["ClientId"], created["ClientSecret"])
 
 
 def ensure_app_client(cognito: Any, pool_id: str, client_name: str, scopes: list[str]) -> AppClient:
@@ -190,34 +426,107 @@ def ensure_app_client(cognito: Any, pool_id: str, client_name: str, scopes: list
     settings = _client_settings(scopes)
     client_id = _find_app_client(cognito, pool_id, client_name)
     if client_id is None:
-        created = cognito.create_user_pool_client(
-            UserPoolId=pool_id, ClientName=client_name, GenerateSecret=True, **settings
-        )["UserPoolClient"]
-        return AppClient(created["ClientId"], created["ClientSecret"])
+        return create_app_client(cognito, pool_id, client_name, scopes)
     # UpdateUserPoolClient resets every setting it is not given, so all of them are passed.
     cognito.update_user_pool_client(UserPoolId=pool_id, ClientId=client_id, ClientName=client_name, **settings)
     described = cognito.describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)["UserPoolClient"]
     return AppClient(client_id, described["ClientSecret"])
 
 
-def ensure_api_key(apigateway: Any, name: str) -> ApiKey:
-    """The enabled API key called name, created if there is none."""
-    for key in _paginate(apigateway, "get_api_keys", "items", nameQuery=name, includeValues=True):
-        if key["name"] == name:
-            return ApiKey(key["id"], key["value"])
-    key = apigateway.create_api_key(name=name, enabled=True)
+def _describe_app_client(cognito: Any, pool_id: str, client_id: str) -> dict[str, Any] | None:
+    try:
+        return cognito.describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)["UserPoolClient"]
+    except ClientError as error:
+        if _error_code(error) != "ResourceNotFoundException":
+            raise
+        return None
+
+
+def _setting_differs(have: Any, want: Any) -> bool:
+    if isinstance(want, dict):
+        return any(_setting_differs((have or {}).get(key), value) for key, value in want.items())
+    if isinstance(want, list):
+        return sorted(have or []) != sorted(want)
+    return have != want
+
+
+def ensure_app_client_settings(cognito: Any, pool_id: str, client_id: str, scopes: list[str]) -> AppClient | None:
+    """The app client client_id, its settings repaired only if they drifted; None if it does not exist."""
+    described = _describe_app_client(cognito, pool_id, client_id)
+    if described is None:
+        return None
+    settings = _client_settings(scopes)
+    if any(_setting_differs(described.get(name), value) for name, value in settings.items()):
+        cognito.update_user_pool_client(
+            UserPoolId=pool_id, ClientId=client_id, ClientName=described["ClientName"], **settings
+        )
+    return AppClient(client_id, described["ClientSecret"])
+
+
+def delete_app_client(cognito: Any, pool_id: str, client_id: str) -> bool:
+    """Delete an app client; False if it was already gone."""
+    try:
+        cognito.delete_user_pool_client(UserPoolId=pool_id, ClientId=client_id)
+    except ClientError as error:
+        if _error_code(error) != "ResourceNotFoundException":
+            raise
+        return False
+    return True
+
+
+def _find_api_key(apigateway: Any, name: str) -> dict[str, Any] | None:
+    keys = _paginate(apigateway, "get_api_keys", "items", nameQuery=name, includeValues=True)
+    return next((key for key in keys if key["name"] == name), None)
+
+
+def find_api_key(apigateway: Any, name: str) -> ApiKey | None:
+    """The API key called name, or None."""
+    key = _find_api_key(apigateway, name)
+    return ApiKey(key["id"], key["value"]) if key else None
+
+
+def ensure_api_key(apigateway: Any, name: str, tags: dict[str, str] | None = None) -> ApiKey:
+    """The enabled API key called name, created (with tags) if there is none."""
+    key = _find_api_key(apigateway, name)
+    if key is not None:
+        _ensure_apigateway_tags(apigateway, key, f"/apikeys/{key['id']}", tags)
+    else:
+        key = apigateway.create_api_key(name=name, enabled=True, **({"tags": tags} if tags else {}))
     return ApiKey(key["id"], key["value"])
+
+
+def delete_api_key(apigateway: Any, key_id: str, plan_ids: Iterable[str]) -> bool:
+    """Take the key out of the usage plans and delete it; False if it was already gone."""
+    for plan_id in plan_ids:
+        if key_id in _plan_key_ids(apigateway, plan_id):
+            apigateway.delete_usage_plan_key(usagePlanId=plan_id, keyId=key_id)
+    try:
+        apigateway.delete_api_key(apiKey=key_id)
+    except ClientError as error:
+        if _error_code(error) != "NotFoundException":
+            raise
+        return False
+    return True
+
+
+def api_key_name(prefix: str, tenant_id: str) -> str:
+    """The name of a tenant's own API key."""
+    return f"{prefix}-{tenant_id}"
+
+
+def _plan_key_ids(apigateway: Any, plan_id: str) -> set[str]:
+    return {key["id"] for key in _paginate(apigateway, "get_usage_plan_keys", "items", usagePlanId=plan_id)}
 
 
 def attach_api_key(apigateway: Any, key_id: str, plan_id: str, all_plan_ids: Iterable[str]) -> None:
     """Put the key in plan_id and in no other of all_plan_ids (a tier change moves it)."""
-    # plan_id is visited even when all_plan_ids does not name it, so the key always lands there.
-    for other in dict.fromkeys([plan_id, *all_plan_ids]):
-        keys_in_plan = {key["id"] for key in _paginate(apigateway, "get_usage_plan_keys", "items", usagePlanId=other)}
-        if other == plan_id and key_id not in keys_in_plan:
-            apigateway.create_usage_plan_key(usagePlanId=plan_id, keyId=key_id, keyType="API_KEY")
-        elif other != plan_id and key_id in keys_in_plan:
+    # API Gateway lets a key be in one plan per API stage, so it leaves the others first.
+    for other in dict.fromkeys(all_plan_ids):
+        if other != plan_id and key_id in _plan_key_ids(apigateway, other):
             apigateway.delete_usage_plan_key(usagePlanId=other, keyId=key_id)
+    # plan_id is checked even when all_plan_ids does not name it, so the key always lands there.
+    if key_id not in _plan_key_ids(apigateway, plan_id):
+        apigateway.create_usage_plan_key(usagePlanId=plan_id, keyId=key_id, keyType="API_KEY")
 
 
 def onboard_tenant(
@@ -232,6 +541,7 @@ def onboard_tenant(
     tenant_id: str,
     tier: str,
     display_name: str = "",
+    tags: dict[str, str] | None = None,
 ) -> TenantCredentials:
     """Give a tenant its app client, its own API key in its tier's usage plan, and its registry record.
 
@@ -240,7 +550,7 @@ def onboard_tenant(
     if tier not in TIERS:
         raise ValueError(f"unknown tier {tier!r}; expected one of {', '.join(TIERS)}")
     client = ensure_app_client(cognito, pool_id, tenant_id, scopes)
-    key = ensure_api_key(apigateway, f"{key_prefix}-{tenant_id}")
+    key = ensure_api_key(apigateway, api_key_name(key_prefix, tenant_id), tags)
     attach_api_key(apigateway, key.key_id, plan_ids[tier], plan_ids.values())
     existing = registry.get(tenant_id)
     registry.put(

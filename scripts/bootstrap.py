@@ -1,0 +1,264 @@
+"""Create what a stage needs before its first `chalice deploy`, and write the app's settings into its config.
+
+The table (on-demand, encrypted, point-in-time recovery, TTL; deletion protection for prod),
+the Cognito user pool with the API's resource server, scopes and hosted domain, the
+pagination key in Secrets Manager, one usage plan per tier, cost-allocation tags on all of
+them; then TABLE_NAME, TOKEN_ISSUER and PAGINATION_SECRET_ARN in .chalice/config.json and
+the stage's IAM policy file narrowed to the region, account, table and secret. A rerun
+changes nothing that is already right, and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.tiers import TIERS
+from scripts import provision
+from scripts.change_log import ChangeLog, WouldChange
+from scripts.stage_config import PROJECT_DIR, StageConfigError, update_stage_environment
+from scripts.stage_policy import update_policy_file
+from scripts.stage_resources import AwsClients, StageResources, default_region, issuer_url, load_stage, token_url
+
+# Stages whose table cannot be deleted by accident (a `chalice delete` or a stray script).
+PROTECTED_STAGES = ("prod",)
+T = TypeVar("T")
+
+
+class BootstrapError(Exception):
+    """Bootstrap cannot go on; the message says why and what to do."""
+
+
+def progress(message: str) -> None:
+    """Print one progress line at once."""
+    print(f"[bootstrap] {message}", flush=True)
+
+
+@dataclass
+class Steps:
+    """Runs bootstrap's steps one at a time, saying what each changed or, in a dry run, would change."""
+
+    log: ChangeLog
+    changed: list[str] = field(default_factory=list)
+
+    def run(self, label: str, action: Callable[[], T]) -> T | None:
+        """The action's result, or None when a dry run stopped it before its first change."""
+        return self._attempt(label, action)[1]
+
+    def completed(self, label: str, action: Callable[[], object]) -> bool:
+        """Whether the action ran to its end (a dry run stops it before its first change)."""
+        return self._attempt(label, action)[0]
+
+    def _attempt(self, label: str, action: Callable[[], T]) -> tuple[bool, T | None]:
+        mark = self.log.mark()
+        try:
+            result = action()
+        except WouldChange as change:
+            self.note(label, f"would change (starting with {change.operation})")
+            return False, None
+        operations = self.log.since(mark)
+        if operations:
+            self.note(label, f"changed ({', '.join(operations)})")
+        else:
+            progress(f"{label}: unchanged")
+        return True, result
+
+    def note(self, label: str, outcome: str) -> None:
+        """Report a change made, or one a dry run would make."""
+        self.changed.append(label)
+        progress(f"{label}: {outcome}")
+
+    def pending(self, label: str) -> None:
+        """Report a step a dry run cannot check because what it needs does not exist yet."""
+        self.note(label, "would be set up once what it belongs to exists")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What bootstrap found or made (None for what a dry run would still create)."""
+
+    issuer: str | None
+    pagination_secret_arn: str | None
+    token_url: str | None
+    changed: list[str]
+
+
+def provision_table(steps: Steps, clients: AwsClients, resources: StageResources) -> None:
+    """The table and its settings."""
+    dynamodb, name, tags = clients.dynamodb, resources.table_name, resources.tags
+    if not steps.completed(f"table {name}", lambda: provision.ensure_table(dynamodb, name, tags)):
+        for label in ("encryption", "point-in-time recovery", "TTL", "tags"):
+            steps.pending(f"  {label}")
+        return
+    steps.run("  encryption", lambda: provision.ensure_table_encryption(dynamodb, name))
+    steps.run("  point-in-time recovery", lambda: provision.ensure_point_in_time_recovery(dynamodb, name))
+    steps.run("  TTL", lambda: provision.ensure_ttl(dynamodb, name))
+    if resources.stage in PROTECTED_STAGES:
+        steps.run("  deletion protection", lambda: provision.ensure_deletion_protection(dynamodb, name))
+    steps.run("  tags", lambda: provision.ensure_table_tags(dynamodb, name, tags))
+
+
+def _domain_prefix(clients: AwsClients, pool_id: str, requested: str | None, default: str) -> str:
+    current = provision.user_pool_domain(clients.cognito, pool_id)
+    if current and requested and current != requested:
+        # A pool has one domain; replacing it would break every client that knows the token URL.
+        raise BootstrapError(
+            f"the user pool already has the domain {current!r}; leave out --domain-prefix or pass that one"
+        )
+    return current or requested or default
+
+
+def provision_user_pool(
+    steps: Steps, clients: AwsClients, resources: StageResources, account: str, domain_prefix: str | None
+) -> tuple[str | None, str | None]:
+    """The user pool, its tags, resource server and hosted domain; returns (pool id, domain prefix)."""
+    cognito = clients.cognito
+    pool_id = steps.run(
+        f"user pool {resources.pool_name}",
+        lambda: provision.ensure_user_pool(cognito, resources.pool_name, resources.tags),
+    )
+    if pool_id is None:
+        for label in ("tags", "resource server", "hosted domain"):
+            steps.pending(f"  {label}")
+        return None, None
+    progress(f"  id {pool_id}")
+    steps.run("  tags", lambda: provision.ensure_user_pool_tags(cognito, pool_id, resources.tags))
+    server = resources.config.resource_server_id
+    scopes = steps.run(
+        f"  resource server {server}", lambda: provision.ensure_resource_server(cognito, pool_id, server)
+    )
+    if scopes:
+        progress(f"  scopes {', '.join(scopes)}")
+    prefix = _domain_prefix(clients, pool_id, domain_prefix, resources.default_domain_prefix(account))
+    domain = steps.run(f"  hosted domain {prefix}", lambda: provision.ensure_user_pool_domain(cognito, pool_id, prefix))
+    return pool_id, domain
+
+
+def write_stage_settings(steps: Steps, resources: StageResources, values: dict[str, str | None], dry_run: bool) -> None:
+    """Write the settings the app reads into the stage's section of config.json."""
+    label = f"{resources.config_file.name} stage {resources.stage}"
+    current = resources.config.environment
+    differing = [name for name, value in values.items() if value is None or current.get(name) != value]
+    if not differing:
+        progress(f"{label}: unchanged")
+    elif dry_run:
+        steps.note(label, f"would write {', '.join(differing)}")
+    else:
+        update_stage_environment(
+            resources.stage, {k: v for k, v in values.items() if v is not None}, resources.config_file
+        )
+        steps.note(label, f"wrote {', '.join(differing)}")
+
+
+def narrow_stage_policy(
+    steps: Steps, resources: StageResources, region: str, account: str, secret_arn: str | None, dry_run: bool
+) -> None:
+    """Narrow the stage's policy file to the region, account and pagination secret."""
+    path = resources.policy_file
+    if path is None:
+        return
+    if secret_arn is None:
+        steps.pending(f"{path.name}")
+        return
+    if update_policy_file(path, region=region, account=account, pagination_secret_arn=secret_arn, write=not dry_run):
+        steps.note(path.name, f"{'would narrow' if dry_run else 'narrowed'} resources to {region}, account {account}")
+    else:
+        progress(f"{path.name}: unchanged")
+
+
+def bootstrap(resources: StageResources, clients: AwsClients, *, domain_prefix: str | None, dry_run: bool) -> Outcome:
+    """Provision the stage and write its settings; every step reports what it changed."""
+    account = clients.sts.get_caller_identity()["Account"]
+    progress(f"stage {resources.stage} in {clients.region}, account {account}{' (dry run)' if dry_run else ''}")
+    log = ChangeLog(dry_run=dry_run)
+    steps = Steps(log)
+    with log.watching(clients.all()):
+        provision_table(steps, clients, resources)
+        pool_id, domain = provision_user_pool(steps, clients, resources, account, domain_prefix)
+        secret_arn = steps.run(
+            f"secret {resources.pagination_secret_name}",
+            lambda: provision.ensure_generated_secret(
+                clients.secretsmanager, resources.pagination_secret_name, resources.tags
+            ),
+        )
+        steps.run(
+            f"usage plans ({', '.join(TIERS)})",
+            lambda: provision.ensure_usage_plans(clients.apigateway, resources.prefix, tags=resources.tags),
+        )
+    issuer = issuer_url(clients.region, pool_id) if pool_id else None
+    values = {"TABLE_NAME": resources.table_name, "TOKEN_ISSUER": issuer, "PAGINATION_SECRET_ARN": secret_arn}
+    write_stage_settings(steps, resources, values, dry_run)
+    narrow_stage_policy(steps, resources, clients.region, account, secret_arn, dry_run)
+    return Outcome(issuer, secret_arn, token_url(domain, clients.region) if domain else None, steps.changed)
+
+
+def _region(requested: str | None, resources: StageResources) -> str:
+    region = requested or default_region()
+    if not region:
+        raise BootstrapError("no AWS region: pass --region or set AWS_REGION")
+    if resources.issuer:
+        try:
+            bootstrapped, _ = resources.bootstrapped_pool()
+        except StageConfigError:
+            return region
+        if bootstrapped != region:
+            raise BootstrapError(
+                f"stage {resources.stage} was bootstrapped in {bootstrapped} (TOKEN_ISSUER); "
+                f"pass --region {bootstrapped}"
+            )
+    return region
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.bootstrap",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+        epilog="Run it before the first `chalice deploy --stage STAGE`; run scripts.post_deploy after each deploy.",
+    )
+    parser.add_argument("--stage", required=True, help="the Chalice stage (dev, prod)")
+    parser.add_argument("--region", help="AWS region (default: AWS_REGION or the profile's)")
+    parser.add_argument("--domain-prefix", help="Cognito hosted-domain prefix (default: {app}-{stage}-{account id})")
+    parser.add_argument("--dry-run", action="store_true", help="say what would change, change nothing")
+    parser.add_argument(
+        "--project-dir",
+        type=Path,
+        default=PROJECT_DIR,
+        help="the project whose .chalice/ is read and written (default: this one)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Bootstrap the stage; 0 on success, 1 with a message on failure."""
+    args = parse_args(argv)
+    try:
+        resources = load_stage(args.stage, args.project_dir)
+        region = _region(args.region, resources)
+        outcome = bootstrap(
+            resources, AwsClients.for_region(region), domain_prefix=args.domain_prefix, dry_run=args.dry_run
+        )
+    except (BootstrapError, StageConfigError, provision.ProvisioningError) as error:
+        print(f"[bootstrap] error: {error}", file=sys.stderr, flush=True)
+        return 1
+    except (ClientError, BotoCoreError) as error:
+        print(f"[bootstrap] error: AWS refused or could not be reached: {error}", file=sys.stderr, flush=True)
+        return 1
+    if outcome.token_url:
+        progress(f"token URL: {outcome.token_url}")
+    if args.dry_run:
+        progress(f"dry run: {len(outcome.changed)} step(s) would change; nothing was changed")
+    elif outcome.changed:
+        progress(f"done: {len(outcome.changed)} step(s) changed; next: chalice deploy --stage {args.stage}")
+    else:
+        progress("no changes: everything was already in place")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

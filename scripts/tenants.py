@@ -1,0 +1,173 @@
+"""Onboard and manage a deployed stage's tenants: create, list, show, suspend, resume, change tier, rotate, delete.
+
+Run scripts.bootstrap for the stage first. Every command is safe to rerun.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.errors import ServiceUnavailable
+from chalicelib.tiers import TIERS
+from scripts import tenant_lifecycle as lifecycle
+from scripts.change_log import ChangeLog
+from scripts.stage_config import PROJECT_DIR, StageConfigError
+from scripts.stage_resources import AwsClients, application_settings, load_stage
+
+# Commands that only read; the others end by saying whether they changed anything.
+READ_ONLY = ("list", "show")
+
+
+def print_table(rows: list[lifecycle.TenantRow]) -> None:
+    """The tenant list as aligned columns; never a secret."""
+    header = ("TENANT", "TIER", "STATUS", "CLIENT ID", "NAME")
+    lines = [header, *((r.tenant_id, r.tier, r.status, r.client_id, r.display_name) for r in rows)]
+    # Every column but the last (free text) is padded to its widest value.
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    for line in lines:
+        padded = [value.ljust(width) for value, width in zip(line[:-1], widths[:-1], strict=True)]
+        print("  ".join([*padded, line[-1]]), flush=True)
+    if not rows:
+        print("(no tenants)", flush=True)
+
+
+def print_details(details: lifecycle.TenantDetails) -> None:
+    """show's output: one field a line; the client secret only when it was asked for."""
+    record = details.record
+    fields = [
+        ("tenant", record.tenant_id),
+        ("name", record.display_name),
+        ("tier", record.tier),
+        ("status", record.status),
+        ("client id", record.client_id),
+        ("api key id", record.api_key_id),
+        ("secret", details.secret_arn or "(none stored)"),
+        ("token url", details.token_url or "(the user pool has no domain)"),
+        (
+            "client secret",
+            details.client_secret if details.client_secret is not None else "(hidden; --reveal-secret shows it)",
+        ),
+    ]
+    for name, value in fields:
+        print(f"{name + ':':15}{value}", flush=True)
+
+
+def _run_command(args: argparse.Namespace, tenancy: lifecycle.Tenancy) -> None:
+    commands: dict[str, Callable[[], object]] = {
+        "create": lambda: lifecycle.create_tenant(tenancy, args.tenant_id, args.tier, args.name, args.adopt_data),
+        "list": lambda: print_table(lifecycle.list_tenants(tenancy)),
+        "show": lambda: print_details(lifecycle.show_tenant(tenancy, args.tenant_id, args.reveal_secret)),
+        "suspend": lambda: lifecycle.suspend_tenant(tenancy, args.tenant_id),
+        "resume": lambda: lifecycle.resume_tenant(tenancy, args.tenant_id),
+        "change-tier": lambda: lifecycle.change_tier(tenancy, args.tenant_id, args.tier),
+        "rotate-secret": lambda: lifecycle.rotate_secret(tenancy, args.tenant_id),
+        "delete": lambda: lifecycle.delete_tenant(tenancy, args.tenant_id, args.purge_data, args.recovery_days),
+        "seed-demo": lambda: lifecycle.seed_demo(tenancy),
+    }
+    commands[args.command]()
+
+
+def run(args: argparse.Namespace) -> None:
+    """Open the stage's tenancy and run the command, reporting whether it changed anything."""
+    resources = load_stage(args.stage, args.project_dir)
+    if args.command == "seed-demo" and resources.stage == "prod":
+        raise lifecycle.TenantError("the demo tenants are for trying a stage out, not for prod")
+    region, pool_id = resources.bootstrapped_pool()
+    if args.region and args.region != region:
+        raise lifecycle.TenantError(f"stage {resources.stage} lives in {region} (TOKEN_ISSUER), not {args.region}")
+    clients = AwsClients.for_region(region)
+    with application_settings(resources, region):
+        from chalicelib.repository import dynamodb_client
+
+        log = ChangeLog()
+        with log.watching([*clients.all(), dynamodb_client()]):
+            _run_command(args, lifecycle.open_tenancy(resources, clients, pool_id))
+    if args.command not in READ_ONLY and not log.operations:
+        lifecycle.progress("nothing changed")
+
+
+def _add_tenant_id(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("tenant_id", metavar="TENANT_ID", help="lowercase letters, digits and hyphens")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.tenants", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    parser.add_argument("--stage", required=True, help="the Chalice stage (dev, prod)")
+    parser.add_argument("--region", help="AWS region (default: the one in the stage's TOKEN_ISSUER)")
+    parser.add_argument(
+        "--project-dir", type=Path, default=PROJECT_DIR, help="the project whose .chalice/config.json is read"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    create = commands.add_parser(
+        "create", help="onboard a tenant (app client, API key, registry record, stored secret)"
+    )
+    _add_tenant_id(create)
+    create.add_argument("--tier", required=True, choices=list(TIERS))
+    create.add_argument("--name", default="", help="display name")
+    create.add_argument(
+        "--adopt-data", action="store_true", help="let the tenant have data an earlier tenant of that id left"
+    )
+
+    commands.add_parser("list", help="every tenant: tier, status, client id (never secrets)")
+
+    show = commands.add_parser("show", help="one tenant's record and where its credentials are")
+    _add_tenant_id(show)
+    show.add_argument("--reveal-secret", action="store_true", help="also print the client secret")
+
+    for name, text in (("suspend", "refuse the tenant's calls (403)"), ("resume", "let a suspended tenant call again")):
+        _add_tenant_id(commands.add_parser(name, help=text))
+
+    change = commands.add_parser("change-tier", help="move the tenant's API key to another tier's usage plan")
+    _add_tenant_id(change)
+    change.add_argument("--tier", required=True, choices=list(TIERS))
+
+    _add_tenant_id(commands.add_parser("rotate-secret", help="replace the tenant's app client and secret"))
+
+    delete = commands.add_parser("delete", help="offboard a tenant; its products and orders stay unless --purge-data")
+    _add_tenant_id(delete)
+    delete.add_argument(
+        "--purge-data", action="store_true", help="also delete the tenant's products, orders and idempotency records"
+    )
+    delete.add_argument(
+        "--recovery-days",
+        type=int,
+        default=lifecycle.MIN_RECOVERY_DAYS,
+        help=f"days the stored secret stays recoverable ({lifecycle.MIN_RECOVERY_DAYS} to "
+        f"{lifecycle.MAX_RECOVERY_DAYS}, default %(default)s)",
+    )
+
+    commands.add_parser("seed-demo", help="the local stack's three demo tenants with their catalogs (not for prod)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one tenant command; 0 on success, 1 with a message on failure."""
+    args = parse_args(argv)
+    try:
+        run(args)
+    except (lifecycle.TenantError, StageConfigError) as error:
+        print(f"[tenants] error: {error}", file=sys.stderr, flush=True)
+        return 1
+    except (ClientError, BotoCoreError) as error:
+        print(f"[tenants] error: AWS refused or could not be reached: {error}", file=sys.stderr, flush=True)
+        return 1
+    except ServiceUnavailable:
+        # The registry's calls report DynamoDB throttling or outages this way.
+        print(
+            "[tenants] error: DynamoDB is throttling or unreachable; run the command again", file=sys.stderr, flush=True
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,326 @@
+"""Bootstrap against moto: what it creates, what it writes into a copy of .chalice/, and that reruns change nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Iterator
+
+import boto3
+import pytest
+
+from chalicelib import config, schema
+from chalicelib.tenancy import SCOPES
+from chalicelib.tiers import TIERS
+from scripts import bootstrap, provision
+from scripts.change_log import is_mutating
+from scripts.stage_config import read_stage_config
+from scripts.stage_resources import AwsClients
+from tests.conftest import PROJECT_DIR, Environment
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"  # moto's account
+DOMAIN = f"tenant-api-dev-{ACCOUNT}"
+TOKEN_URL = f"https://{DOMAIN}.auth.{REGION}.amazoncognito.com/oauth2/token"
+TAGS = {"project": "tenant-api", "stage": "dev"}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the project's .chalice/ settings that bootstrap may write."""
+    chalice_dir = tmp_path / ".chalice"
+    chalice_dir.mkdir()
+    for source in (PROJECT_DIR / ".chalice").glob("*.json"):
+        shutil.copy(source, chalice_dir / source.name)
+    return tmp_path
+
+
+@pytest.fixture
+def calls(aws: None, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every AWS operation the scripts call, recorded on the clients they make."""
+    recorded: list[str] = []
+    make = AwsClients.for_region.__func__
+
+    def recording(cls: type, region: str) -> AwsClients:
+        clients = make(cls, region)
+        for client in clients.all():
+            # after-call: only calls that were sent and answered, not those a dry run stopped.
+            client.meta.events.register("after-call", lambda model, **_: recorded.append(model.name))
+        return clients
+
+    monkeypatch.setattr(AwsClients, "for_region", classmethod(recording))
+    return recorded
+
+
+def run(project: Path, capsys: pytest.CaptureFixture, *argv: str, stage: str = "dev") -> tuple[int, str, str]:
+    code = bootstrap.main(["--stage", stage, "--region", REGION, "--project-dir", str(project), *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def client(service: str) -> Any:
+    return boto3.client(service, region_name=REGION)
+
+
+def dev_environment(project: Path, stage: str = "dev") -> dict[str, str]:
+    return read_stage_config(stage, project / ".chalice" / "config.json").environment
+
+
+def pool_id() -> str:
+    pools = client("cognito-idp").list_user_pools(MaxResults=60)["UserPools"]
+    assert [pool["Name"] for pool in pools] == ["tenant-api-dev"]
+    return pools[0]["Id"]
+
+
+def snapshot(project: Path) -> dict[str, Any]:
+    """The files bootstrap writes, byte for byte."""
+    return {path.name: path.read_bytes() for path in sorted((project / ".chalice").glob("*.json"))}
+
+
+# --- what the first run creates ---------------------------------------------------------------
+
+
+def test_the_table_is_on_demand_encrypted_recoverable_with_ttl_and_tags(project: Path, calls: list[str], capsys):
+    code, out, _ = run(project, capsys)
+    assert code == 0, out
+    dynamodb = client("dynamodb")
+    table = dynamodb.describe_table(TableName="tenant-api-dev")["Table"]
+    assert table["KeySchema"] == schema.table_definition("tenant-api-dev")["KeySchema"]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["SSEDescription"]["Status"] == "ENABLED"
+    assert table.get("DeletionProtectionEnabled") is False, "only prod's table is protected"
+    backups = dynamodb.describe_continuous_backups(TableName="tenant-api-dev")["ContinuousBackupsDescription"]
+    assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+    ttl = dynamodb.describe_time_to_live(TableName="tenant-api-dev")["TimeToLiveDescription"]
+    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": schema.TTL_ATTRIBUTE}
+    tags = dynamodb.list_tags_of_resource(ResourceArn=table["TableArn"])["Tags"]
+    assert {tag["Key"]: tag["Value"] for tag in tags} == TAGS
+
+
+def test_the_user_pool_has_the_scopes_a_hosted_domain_and_tags(project: Path, calls: list[str], capsys):
+    code, out, _ = run(project, capsys)
+    assert code == 0, out
+    cognito = client("cognito-idp")
+    pool = cognito.describe_user_pool(UserPoolId=pool_id())["UserPool"]
+    assert pool["UserPoolTags"] == TAGS
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    assert pool["Domain"] == DOMAIN
+    assert cognito.describe_user_pool_domain(Domain=DOMAIN)["DomainDescription"]["UserPoolId"] == pool["Id"]
+    server = cognito.describe_resource_server(UserPoolId=pool["Id"], Identifier="tenant-api")["ResourceServer"]
+    assert [scope["ScopeName"] for scope in server["Scopes"]] == list(SCOPES)
+    assert f"token URL: {TOKEN_URL}" in out
+
+
+def test_the_pagination_secret_is_long_random_tagged_and_never_printed(project: Path, calls: list[str], capsys):
+    code, out, err = run(project, capsys)
+    assert code == 0, out
+    secretsmanager = client("secretsmanager")
+    value = secretsmanager.get_secret_value(SecretId="tenant-api-dev/pagination")["SecretString"]
+    assert len(value) >= 48
+    assert value not in out + err
+    tags = secretsmanager.describe_secret(SecretId="tenant-api-dev/pagination")["Tags"]
+    assert {tag["Key"]: tag["Value"] for tag in tags} == TAGS
+    assert "GetSecretValue" not in calls, "a new secret's value is not even read back"
+
+
+def test_one_tagged_usage_plan_per_tier_is_ready_for_the_post_deploy_script(project: Path, calls: list[str], capsys):
+    assert run(project, capsys)[0] == 0
+    plans = {plan["name"]: plan for plan in client("apigateway").get_usage_plans()["items"]}
+    assert set(plans) == {f"tenant-api-dev-{tier}" for tier in TIERS}
+    for tier in TIERS.values():
+        plan = plans[f"tenant-api-dev-{tier.name}"]
+        assert int(plan["throttle"]["burstLimit"]) == tier.burst
+        assert plan["tags"] == TAGS
+        assert plan.get("apiStages", []) == []
+
+
+# --- what it writes ---------------------------------------------------------------------------
+
+
+def test_the_stage_config_gets_the_table_issuer_and_secret_arn_and_nothing_else_changes(project: Path, calls, capsys):
+    before = json.loads((project / ".chalice" / "config.json").read_text())
+    real_config = (PROJECT_DIR / ".chalice" / "config.json").read_bytes()
+    assert run(project, capsys)[0] == 0
+
+    environment = dev_environment(project)
+    secret_arn = client("secretsmanager").describe_secret(SecretId="tenant-api-dev/pagination")["ARN"]
+    assert environment["TABLE_NAME"] == "tenant-api-dev"
+    assert environment["TOKEN_ISSUER"] == f"https://cognito-idp.{REGION}.amazonaws.com/{pool_id()}"
+    assert environment["PAGINATION_SECRET_ARN"] == secret_arn
+    after = json.loads((project / ".chalice" / "config.json").read_text())
+    for name in ("TOKEN_ISSUER", "PAGINATION_SECRET_ARN"):
+        del after["stages"]["dev"]["environment_variables"][name]
+        del before["stages"]["dev"]["environment_variables"][name]
+    assert after == before
+    assert (PROJECT_DIR / ".chalice" / "config.json").read_bytes() == real_config
+
+
+def test_the_application_reads_the_pagination_key_bootstrap_stored(project: Path, calls, capsys, env: Environment):
+    assert run(project, capsys)[0] == 0
+    environment = dev_environment(project)
+    env.set(PAGINATION_SECRET=None, PAGINATION_SECRET_ARN=environment["PAGINATION_SECRET_ARN"], AWS_REGION=REGION)
+    stored = client("secretsmanager").get_secret_value(SecretId="tenant-api-dev/pagination")["SecretString"]
+    assert config.pagination_secret() == stored.encode()
+
+
+def test_the_policy_file_is_narrowed_to_the_region_account_table_and_secret(project: Path, calls, capsys):
+    assert run(project, capsys)[0] == 0
+    policy = json.loads((project / ".chalice" / "policy-dev.json").read_text())
+    resources = {statement["Sid"]: statement["Resource"] for statement in policy["Statement"]}
+    secret_arn = client("secretsmanager").describe_secret(SecretId="tenant-api-dev/pagination")["ARN"]
+    assert resources == {
+        "TenantTable": [
+            f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/tenant-api-dev",
+            f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/tenant-api-dev/index/*",
+        ],
+        "PaginationSecret": secret_arn,
+        "FunctionLogs": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/tenant-api-dev*",
+        "XRayHasNoResourceLevelPermissions": "*",
+    }
+    original = json.loads((PROJECT_DIR / ".chalice" / "policy-dev.json").read_text())
+    assert [s["Action"] for s in policy["Statement"]] == [s["Action"] for s in original["Statement"]]
+    assert (project / ".chalice" / "policy-prod.json").read_bytes() == (
+        PROJECT_DIR / ".chalice" / "policy-prod.json"
+    ).read_bytes()
+
+
+# --- reruns, dry runs, prod -------------------------------------------------------------------
+
+
+def test_a_second_run_changes_nothing_and_says_so(project: Path, calls: list[str], capsys):
+    assert run(project, capsys)[0] == 0
+    files = snapshot(project)
+    secret = client("secretsmanager").get_secret_value(SecretId="tenant-api-dev/pagination")["SecretString"]
+    calls.clear()
+
+    code, out, _ = run(project, capsys)
+
+    assert code == 0
+    assert [name for name in calls if is_mutating(name)] == []
+    assert snapshot(project) == files
+    assert client("secretsmanager").get_secret_value(SecretId="tenant-api-dev/pagination")["SecretString"] == secret
+    assert "changed (" not in out
+    assert out.strip().splitlines()[-1] == "[bootstrap] no changes: everything was already in place"
+    assert f"token URL: {TOKEN_URL}" in out
+
+
+def test_a_dry_run_on_a_new_account_says_what_it_would_make_and_makes_nothing(project: Path, calls, capsys):
+    files = snapshot(project)
+    code, out, _ = run(project, capsys, "--dry-run")
+    assert code == 0, out
+    assert [name for name in calls if is_mutating(name)] == []
+    assert snapshot(project) == files
+    assert client("dynamodb").list_tables()["TableNames"] == []
+    assert client("cognito-idp").list_user_pools(MaxResults=60)["UserPools"] == []
+    assert client("secretsmanager").list_secrets()["SecretList"] == []
+    assert client("apigateway").get_usage_plans()["items"] == []
+    assert "table tenant-api-dev: would change (starting with CreateTable)" in out
+    assert "config.json stage dev: would write TOKEN_ISSUER, PAGINATION_SECRET_ARN" in out
+    assert "nothing was changed" in out
+
+
+def test_a_dry_run_after_a_change_by_hand_names_it(project: Path, calls, capsys):
+    assert run(project, capsys)[0] == 0
+    client("dynamodb").update_continuous_backups(
+        TableName="tenant-api-dev", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False}
+    )
+    code, out, _ = run(project, capsys, "--dry-run")
+    assert code == 0
+    assert "point-in-time recovery: would change (starting with UpdateContinuousBackups)" in out
+    assert "[bootstrap] dry run: 1 step(s) would change; nothing was changed" in out
+    code, out, _ = run(project, capsys)
+    assert "point-in-time recovery: changed (UpdateContinuousBackups)" in out
+
+
+def test_the_prod_table_is_protected_from_deletion(project: Path, calls, capsys):
+    code, out, _ = run(project, capsys, stage="prod")
+    assert code == 0, out
+    table = client("dynamodb").describe_table(TableName="tenant-api-prod")["Table"]
+    assert table["DeletionProtectionEnabled"] is True
+    assert dev_environment(project, "prod")["TOKEN_ISSUER"].startswith(f"https://cognito-idp.{REGION}.amazonaws.com/")
+    assert dev_environment(project)["TOKEN_ISSUER"] == "", "the dev stage is left alone"
+
+
+def test_an_explicit_domain_prefix_is_used_once_and_then_kept(project: Path, calls, capsys):
+    assert run(project, capsys, "--domain-prefix", "acme-tenant-api")[0] == 0
+    assert run(project, capsys, "--domain-prefix", "acme-tenant-api")[1].count("changed (") == 0
+    code, _, err = run(project, capsys, "--domain-prefix", "another-prefix")
+    assert code == 1
+    assert "already has the domain 'acme-tenant-api'" in err
+    code, out, _ = run(project, capsys)
+    assert code == 0 and "token URL: https://acme-tenant-api.auth." in out
+
+
+def test_a_domain_prefix_taken_by_another_pool_is_refused(project: Path, calls, capsys):
+    cognito = client("cognito-idp")
+    other = cognito.create_user_pool(PoolName="someone-else")["UserPool"]["Id"]
+    cognito.create_user_pool_domain(UserPoolId=other, Domain=DOMAIN)
+    code, _, err = run(project, capsys)
+    assert code == 1
+    assert f"the Cognito domain prefix '{DOMAIN}' is taken" in err
+
+
+def test_the_region_must_match_the_one_the_stage_was_bootstrapped_in(project: Path, calls, capsys):
+    assert run(project, capsys)[0] == 0
+    code = bootstrap.main(["--stage", "dev", "--region", "us-east-1", "--project-dir", str(project)])
+    _, err = capsys.readouterr()
+    assert code == 1
+    assert f"bootstrapped in {REGION}" in err
+
+
+@pytest.mark.parametrize(("stage", "message"), [("local", "provisioned by `make run`"), ("qa", "has no 'qa' stage")])
+def test_the_local_stage_and_unknown_stages_are_refused(project: Path, calls, capsys, stage: str, message: str):
+    code, _, err = run(project, capsys, stage=stage)
+    assert code == 1
+    assert message in err
+    assert calls == []
+
+
+def test_a_short_pagination_secret_made_by_hand_is_refused(project: Path, calls, capsys):
+    client("secretsmanager").create_secret(Name="tenant-api-dev/pagination", SecretString="too-short")
+    code, _, err = run(project, capsys)
+    assert code == 1
+    assert "shorter than 32 characters" in err
+    assert "too-short" not in err
+
+
+# --- one provisioning detail ------------------------------------------------------------------
+
+
+class NewTable:
+    """A DynamoDB client whose table refuses point-in-time recovery until its backups are ready."""
+
+    def __init__(self, refusals: int):
+        self.refusals = refusals
+        self.updates = 0
+
+    def describe_continuous_backups(self, **_: Any) -> dict[str, Any]:
+        return {
+            "ContinuousBackupsDescription": {
+                "PointInTimeRecoveryDescription": {"PointInTimeRecoveryStatus": "DISABLED"}
+            }
+        }
+
+    def update_continuous_backups(self, **_: Any) -> None:
+        from botocore.exceptions import ClientError
+
+        self.updates += 1
+        if self.updates <= self.refusals:
+            error = {"Error": {"Code": "ContinuousBackupsUnavailableException", "Message": "Backups are being enabled"}}
+            raise ClientError(error, "UpdateContinuousBackups")
+
+
+def test_point_in_time_recovery_waits_for_a_new_tables_backups():
+    table, sleeps = NewTable(refusals=2), []
+    provision.ensure_point_in_time_recovery(table, "t", sleep=sleeps.append)
+    assert table.updates == 3
+    assert len(sleeps) == 2
+
+
+@pytest.fixture(autouse=True)
+def _no_real_config_writes() -> Iterator[None]:
+    """Whatever a test does, the project's own .chalice files are left as they were."""
+    before = snapshot(PROJECT_DIR)
+    yield
+    assert snapshot(PROJECT_DIR) == before
