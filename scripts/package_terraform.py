@@ -3,7 +3,7 @@
     python -m scripts.package_terraform --stage dev [--out build/terraform-dev] [--checkov]
 
 Terraform merges every *.tf.json in the folder, so the table, identity, usage plans, registry,
-secret and monitoring files (chalicelib/terraform.py) sit beside chalice.tf.json, and
+secret and monitoring files (scripts/terraform_files.py) sit beside chalice.tf.json, and
 chalice_override.tf.json adjusts Chalice's own blocks. A rerun replaces only the files it
 wrote before, so terraform.tfvars.json, .terraform/ or a local state in the folder survive.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib import monitoring
-from chalicelib.terraform import TerraformStage, resource_addresses, terraform_files
+from scripts.terraform_files import TerraformStage, resource_addresses, terraform_files
 from chalicelib.tiers import TIERS
 from scripts import provision
 from scripts.stage_config import PROJECT_DIR, StageConfig, StageConfigError, read_stage_config
@@ -51,7 +51,7 @@ def packaging_region() -> str:
 
 
 def terraform_stage(config: StageConfig, region: str) -> TerraformStage:
-    """The stage's settings as chalicelib.terraform needs them, with scripts/provision.py's naming."""
+    """The stage's settings as scripts.terraform_files needs them, with scripts/provision.py's naming."""
     if config.environment.get("RATE_LIMITER") != "usage-plan":
         raise PackagingError(f"stage {config.stage!r} does not use usage plans (RATE_LIMITER); package dev or prod")
     deployment = monitoring.Deployment(

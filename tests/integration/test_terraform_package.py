@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 
-from chalicelib import keys, monitoring, terraform
+from chalicelib import keys, monitoring
+from scripts import terraform_files as terraform
 from chalicelib.gateway import gateway_responses
 from chalicelib.registry import ACTIVE, TenantRecord, TenantRegistry
 from chalicelib.repository import dynamodb_client, table_name
 from chalicelib.schema import TTL_ATTRIBUTE
 from chalicelib.tenancy import SCOPES
-from chalicelib.terraform import CHECKOV_SKIPS, LOG_RETENTION_DAYS
+from scripts.terraform_files import CHECKOV_SKIPS, LOG_RETENTION_DAYS
 from chalicelib.tiers import TIERS
 from scripts import package_terraform, provision
 from scripts.package_terraform import apply_overrides

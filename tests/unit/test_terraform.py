@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from chalicelib import terraform
+from scripts import terraform_files as terraform
 from scripts.package_terraform import apply_overrides
 
 
