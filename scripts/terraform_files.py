@@ -724,7 +724,7 @@ def sampling_rule(stage: TerraformStage) -> dict[str, Any]:
 
 
 def monitoring_document(stage: TerraformStage, functions: dict[str, str]) -> dict[str, Any]:
-    """The functions' log groups, the dashboard, the alarms and their topic, and the X-Ray sampling rule."""
+    """The functions' log groups, the dashboard, the alarms and their topic, saved queries, the sampling rule."""
     deployment = stage.deployment
     topic_arn = ref("aws_sns_topic", ALARM_TOPIC, "arn")
     alarms = {
@@ -750,8 +750,21 @@ def monitoring_document(stage: TerraformStage, functions: dict[str, str]) -> dic
                 }
             },
             "aws_cloudwatch_metric_alarm": alarms,
+            "aws_cloudwatch_query_definition": saved_queries(deployment),
             "aws_xray_sampling_rule": {"main": sampling_rule(stage)},
         }
+    }
+
+
+def saved_queries(deployment: monitoring.Deployment) -> dict[str, dict[str, Any]]:
+    """The saved Logs Insights queries of chalicelib.monitoring as query definitions."""
+    return {
+        query["name"].rsplit("/", 1)[-1].replace("-", "_"): {
+            "name": query["name"],
+            "log_group_names": query["logGroupNames"],
+            "query_string": literal(query["queryString"]),
+        }
+        for query in monitoring.saved_queries(deployment)
     }
 
 

@@ -439,6 +439,15 @@ def test_x_ray_sampling_rule(package: Package) -> None:
     assert 0 < rule["fixed_rate"] <= 1
 
 
+def test_saved_queries_are_the_monitoring_definitions(package: Package, deployment: monitoring.Deployment) -> None:
+    queries = package.resources("aws_cloudwatch_query_definition")
+    expected = {query["name"]: query for query in monitoring.saved_queries(deployment)}
+    assert {query["name"] for query in queries.values()} == set(expected)
+    for query in queries.values():
+        assert unescaped(query["query_string"]) == expected[query["name"]]["queryString"]
+        assert query["log_group_names"] == [deployment.log_group(name) for name in deployment.function_names]
+
+
 def test_every_resource_carries_the_cost_allocation_tags(package: Package) -> None:
     provider = package.files["providers.tf.json"]["provider"]["aws"]
     assert provider["default_tags"]["tags"] == read_stage_config(STAGE).settings["tags"]
