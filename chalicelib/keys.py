@@ -13,6 +13,7 @@ ORDER_ID = re.compile(r"^ord_[0-9A-HJKMNP-TV-Z]{26}$")
 
 PRODUCT_PREFIX = "PRODUCT#"
 ORDER_PREFIX = "ORDER#"
+TENANT_META_SORT_KEY = "META"
 
 
 def _checked(pattern: re.Pattern[str], value: str, what: str) -> str:
@@ -28,7 +29,7 @@ def tenant_partition(tenant_id: str) -> str:
 
 def tenant_meta_key(tenant_id: str) -> dict[str, str]:
     """Key of the tenant's registry record (tier, status, client id, API key)."""
-    return {"PK": tenant_partition(tenant_id), "SK": "META"}
+    return {"PK": tenant_partition(tenant_id), "SK": TENANT_META_SORT_KEY}
 
 
 def client_lookup_key(client_id: str) -> dict[str, str]:
@@ -57,8 +58,13 @@ def order_key(tenant_id: str, order_id: str) -> dict[str, str]:
     return {"PK": order_partition(tenant_id), "SK": ORDER_PREFIX + _checked(ORDER_ID, order_id, "order id")}
 
 
+def idempotency_partition(tenant_id: str) -> str:
+    """Partition holding one tenant's Idempotency-Key records."""
+    return f"{tenant_partition(tenant_id)}#IDEMPOTENCY"
+
+
 def idempotency_key(tenant_id: str, key_digest: str) -> dict[str, str]:
     """Key of the record that remembers which order an Idempotency-Key created."""
     if not re.fullmatch(r"[0-9a-f]{64}", key_digest):
         raise ValueError("idempotency digest must be a SHA-256 hex digest")
-    return {"PK": f"{tenant_partition(tenant_id)}#IDEMPOTENCY", "SK": f"KEY#{key_digest}"}
+    return {"PK": idempotency_partition(tenant_id), "SK": f"KEY#{key_digest}"}

@@ -45,7 +45,6 @@ CHANGES = (CREATED, UPDATED)
 STATUSES = (CREATED, UPDATED, UNCHANGED, UNSUPPORTED, FAILED)
 
 # Every tenant's registry record has this sort key; keys.py builds it, whatever the tenant.
-TENANT_META_SORT_KEY = keys.tenant_meta_key("any-tenant")["SK"]
 
 
 class PostDeployError(Exception):
@@ -391,7 +390,7 @@ def read_tenant_keys(dynamodb: Any, table_name: str) -> list[TenantKey]:
         FilterExpression="#sk = :meta",
         ProjectionExpression="#tenant, #tier, #key",
         ExpressionAttributeNames={"#sk": "SK", "#tenant": "tenant_id", "#tier": "tier", "#key": "api_key_id"},
-        ExpressionAttributeValues={":meta": {"S": TENANT_META_SORT_KEY}},
+        ExpressionAttributeValues={":meta": {"S": keys.TENANT_META_SORT_KEY}},
         ConsistentRead=True,
     )
     records = [from_item(item) for page in pages for item in page.get("Items", [])]

@@ -17,12 +17,10 @@ MAX_BATCH_ATTEMPTS = 8
 
 def data_partitions(tenant_id: str) -> dict[str, str]:
     """The partitions holding a tenant's own data, by what they hold."""
-    # keys.py builds the idempotency partition only as part of a full key; any digest gives it.
-    idempotency_partition = keys.idempotency_key(tenant_id, "0" * 64)["PK"]
     return {
         "products": keys.product_partition(tenant_id),
         "orders": keys.order_partition(tenant_id),
-        "idempotency records": idempotency_partition,
+        "idempotency records": keys.idempotency_partition(tenant_id),
     }
 
 
