@@ -44,8 +44,6 @@ FAILED = "failed"
 CHANGES = (CREATED, UPDATED)
 STATUSES = (CREATED, UPDATED, UNCHANGED, UNSUPPORTED, FAILED)
 
-# Every tenant's registry record has this sort key; keys.py builds it, whatever the tenant.
-
 
 class PostDeployError(Exception):
     """The deployed stage is not in a state post-deploy can work on."""
