@@ -1,15 +1,20 @@
 """The tenant catalog and orders API: routes only; the application lives in chalicelib."""
 
-from chalice import Chalice
+from chalice import Chalice, ConvertToMiddleware
 
 from chalicelib import services, validation
 from chalicelib.auth import authorize
+from chalicelib.observability import logger, observe_request, request_id
 from chalicelib.openapi import openapi_document
-from chalicelib.responses import RateLimitMiddleware, error_middleware, ok, request_id
+from chalicelib.responses import RateLimitMiddleware, error_middleware, ok
 from chalicelib.tenancy import CATALOG_READ, ORDERS_READ, ORDERS_WRITE, tenant_from_request
 
 app = Chalice(app_name="tenant-api")
+# Outermost first: Lambda context in every log line, the error envelope, then one trace span,
+# access-log line and metrics document per request, then the local stage's rate limiter.
+app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)), "http")
 app.register_middleware(error_middleware, "http")
+app.register_middleware(observe_request, "http")
 app.register_middleware(RateLimitMiddleware(), "http")
 
 # Orders accept any declared content type so that a wrong one gets our 415, not Chalice's.
