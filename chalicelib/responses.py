@@ -63,7 +63,8 @@ def error_middleware(event: Request, get_response: Callable[[Request], Response]
     except ApiError as error:
         response = error_response(error, rid)
     except Exception:  # noqa: BLE001 - the client gets an envelope, never a stack trace
-        logger.exception("unhandled error")
+        # Only failures outside observe_request get here: it reports the others as UnexpectedError.
+        logger.exception("unhandled error", extra={"request_id": rid})
         response = error_response(ApiError(), rid)
     response = _from_chalice_error(response, rid)
     response.headers["X-Request-Id"] = rid

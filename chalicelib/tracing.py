@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import os
 import re
 import traceback
@@ -33,17 +34,27 @@ def in_lambda() -> bool:
 
 @functools.lru_cache(maxsize=1)
 def recorder() -> Any:
-    """The X-Ray recorder, configured and with botocore patched, on first use."""
+    """The X-Ray recorder, configured for where it runs and with botocore patched, on first use."""
     from aws_xray_sdk.core import patch, xray_recorder
+    from aws_xray_sdk.core.context import Context
+    from aws_xray_sdk.core.lambda_launcher import LambdaContext
 
+    lambda_mode = in_lambda()
     # Sampling is decided by Lambda (from the trace header) or per span below, not by rules
-    # polled from the X-Ray API. LOG_ERROR would print a line for every call made outside a span; nothing is lost by ignoring.
+    # polled from the X-Ray API. The context is chosen here rather than when the SDK was
+    # imported, so that it always agrees with span(). Lambda never sends its facade segment,
+    # so there each subsegment must be sent as it ends (threshold 0); elsewhere a request's
+    # segment is sent whole unless it grows past 100 subsegments.
     xray_recorder.configure(
         service=os.environ.get("POWERTOOLS_SERVICE_NAME", "tenant-api"),
+        context=LambdaContext() if lambda_mode else Context(),
         context_missing="IGNORE_ERROR",
         sampling=False,
-        streaming_threshold=100,
+        streaming_threshold=0 if lambda_mode else 100,
     )
+    # The SDK warns on every AWS call made outside a span (seeding, scripts, tests) even with
+    # IGNORE_ERROR; nothing is lost by ignoring those, and real failures are logged as errors.
+    logging.getLogger("aws_xray_sdk").setLevel(logging.ERROR)
     # Patching botocore (not boto3) covers every client, including ones made before this call.
     patch(["botocore"])
     return xray_recorder
@@ -111,6 +122,14 @@ class Span:
         for key, value in values.items():
             if value is not None:
                 self.entity.put_metadata(key, capped(value))
+
+    def http(self, method: str, path: str, status: int) -> None:
+        """The request line and answer; X-Ray flags a 4xx as error, 429 as throttle, 5xx as fault."""
+        if self.entity is None:
+            return
+        self.entity.put_http_meta("method", method)
+        self.entity.put_http_meta("url", path)
+        self.entity.put_http_meta("status", status)
 
     def record_exception(self, error: BaseException) -> None:
         """Mark the span as failed with the error and its stack."""
