@@ -1,15 +1,20 @@
 """The tenant catalog and orders API: routes only; the application lives in chalicelib."""
 
-from chalice import Chalice
+from chalice import Chalice, ConvertToMiddleware
 
 from chalicelib import services, validation
 from chalicelib.auth import authorize
+from chalicelib.observability import logger, observe_request, request_id, surface_unexpected_errors
 from chalicelib.openapi import openapi_document
-from chalicelib.responses import RateLimitMiddleware, error_middleware, ok, request_id
+from chalicelib.responses import RateLimitMiddleware, error_middleware, ok
 from chalicelib.tenancy import CATALOG_READ, ORDERS_READ, ORDERS_WRITE, tenant_from_request
 
 app = Chalice(app_name="tenant-api")
+# Outermost first: Lambda context in every log line, the error envelope, then one trace span,
+# access-log line and metrics document per request, then the local stage's rate limiter.
+app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)), "http")
 app.register_middleware(error_middleware, "http")
+app.register_middleware(observe_request, "http")
 app.register_middleware(RateLimitMiddleware(), "http")
 
 # Orders accept any declared content type so that a wrong one gets our 415, not Chalice's.
@@ -25,17 +30,25 @@ def tenant_authorizer(auth_request):
     return authorize(auth_request.token, auth_request.method_arn)
 
 
+def _route(path, method="GET", **options):
+    # Every view goes through this, so that its unexpected errors reach the middleware.
+    def register(view):
+        return app.route(path, methods=[method], **options)(surface_unexpected_errors(view))
+
+    return register
+
+
 def _protected(path, method="GET", **options):
-    return app.route(path, methods=[method], authorizer=tenant_authorizer, api_key_required=True, **options)
+    return _route(path, method, authorizer=tenant_authorizer, api_key_required=True, **options)
 
 
-@app.route("/health")
+@_route("/health")
 def health():
     """Liveness check, no authentication."""
     return {"status": "ok", "request_id": request_id(app.current_request)}
 
 
-@app.route("/openapi.json")
+@_route("/openapi.json")
 def openapi():
     """The OpenAPI 3 description of this API, no authentication."""
     return openapi_document()

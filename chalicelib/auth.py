@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import threading
 import time
 import urllib.request
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from chalicelib import gateway, keys
+from chalicelib import gateway, keys, tracing
 from chalicelib.config import Settings, get_settings
+from chalicelib.observability import logger, security_event
 from chalicelib.registry import TenantRecord, TenantRegistry
 from chalicelib.tenancy import authorizer_context
 from chalicelib.tiers import TIERS
-
-logger = logging.getLogger(__name__)
 
 ALGORITHM = "RS256"
 MAX_TOKEN_LENGTH = 8192
@@ -176,22 +174,33 @@ class TenantAuthorizer:
 
     def __call__(self, authorization: str | None, method_arn: str) -> dict[str, Any]:
         """Allow every route for an active tenant's valid token; otherwise raise or deny."""
-        try:
-            token = verify_access_token(bearer_token(authorization), self.settings, self.jwks)
-            tenant = self.tenants.find(token.client_id)
-            if tenant is None:
-                raise TokenRejected("unknown client")
-            if tenant.tier not in TIERS:
-                raise TokenRejected("tenant has an unknown tier")
-        except TokenRejected as rejection:
-            logger.warning("authorization refused", extra={"security_event": str(rejection)})
-            raise gateway.unauthorized() from None
-        except Exception:  # noqa: BLE001 - fail closed on anything unexpected
-            logger.exception("authorizer failed; refusing")
-            raise gateway.unauthorized() from None
-        if not tenant.active:
-            logger.warning("authorization refused", extra={"security_event": "tenant suspended", "tenant_id": tenant.tenant_id})
-            return gateway.forbidden(method_arn, tenant.tenant_id)
+        with tracing.span("authorizer") as span:
+            try:
+                token = verify_access_token(bearer_token(authorization), self.settings, self.jwks)
+                tenant = self.tenants.find(token.client_id)
+                if tenant is None:
+                    raise TokenRejected("unknown client")
+                if tenant.tier not in TIERS:
+                    raise TokenRejected("tenant has an unknown tier")
+            except TokenRejected as rejection:
+                span.annotate(outcome="refused", security_event=str(rejection))
+                security_event(str(rejection))
+                raise gateway.unauthorized() from None
+            except Exception as error:  # noqa: BLE001 - fail closed on anything unexpected
+                span.record_exception(error)
+                span.annotate(outcome="refused", security_event="authorizer error")
+                logger.exception("authorizer failed; refusing")
+                raise gateway.unauthorized() from None
+            span.annotate(tenant_id=tenant.tenant_id, tier=tenant.tier)
+            if not tenant.active:
+                span.annotate(outcome="denied", security_event="tenant suspended")
+                security_event("tenant suspended", tenant_id=tenant.tenant_id, tier=tenant.tier)
+                return gateway.forbidden(method_arn, tenant.tenant_id)
+            span.annotate(outcome="allowed")
+            return self._allow(tenant, token, method_arn)
+
+    @staticmethod
+    def _allow(tenant: TenantRecord, token: VerifiedToken, method_arn: str) -> dict[str, Any]:
         answer: dict[str, Any] = {
             "principalId": tenant.tenant_id,
             "policyDocument": {

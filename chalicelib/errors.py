@@ -15,6 +15,8 @@ class ApiError(ChaliceUnhandledError):
     status = 500
     code = "internal_error"
     message = "An internal error occurred."
+    # Set on errors an operator should see as possible probing (logged as security_event).
+    security_event: str | None = None
 
     def __init__(self, message: str | None = None, *, headers: dict[str, str] | None = None):
         super().__init__(message or self.message)
@@ -36,6 +38,7 @@ class InvalidPaginationToken(ApiError):
     status = 400
     code = "invalid_pagination_token"
     message = "The pagination token is not valid."
+    security_event = "bad_pagination_token"
 
 
 class Unauthenticated(ApiError):
@@ -59,6 +62,7 @@ class InsufficientScope(Forbidden):
 
     code = "insufficient_scope"
     message = "The access token does not grant the scope this operation requires."
+    security_event = "insufficient_scope"
 
 
 class NotFound(ApiError):
@@ -67,6 +71,8 @@ class NotFound(ApiError):
     status = 404
     code = "not_found"
     message = "Not found."
+    # A miss may be an attempt at another tenant's id; every miss is logged so probing shows up.
+    security_event = "unowned_resource_id"
 
 
 class ProductNotFound(NotFound):

@@ -154,7 +154,7 @@ def dashboard_body(deployment: Deployment) -> dict[str, Any]:
             16, 12, **region,
         ),
         _widget("Latency per tier p99 (ms)", _search(deployment, LATENCY, "p99", TIER_DIMENSION), 0, 18, **region),
-        _widget("Orders placed and value per tenant", _search(deployment, ORDERS_PLACED, "Sum", TENANT_DIMENSION) + _search(deployment, ORDER_VALUE, "Sum", TENANT_DIMENSION), 8, 18, **region),
+        _widget("Orders placed and value per tier", _search(deployment, ORDERS_PLACED, "Sum", TIER_DIMENSION) + _search(deployment, ORDER_VALUE, "Sum", TIER_DIMENSION), 8, 18, **region),
         _widget("Throttled requests per tier (in-app limiter)", _search(deployment, THROTTLED, "Sum", TIER_DIMENSION), 16, 18, **region),
         _insights(
             deployment,

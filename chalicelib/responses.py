@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 import math
-import uuid
 from typing import Any, Callable
 
 from chalice.app import Request, Response
 
 from chalicelib.config import get_settings
 from chalicelib.errors import ApiError, InvalidRequest, MethodNotAllowed, RateLimited, UnsupportedMediaType
+from chalicelib.observability import logger, request_id
 from chalicelib.ratelimit import TenantRateLimiter
 from chalicelib.tenancy import TenantContext
 from chalicelib.tiers import TIERS
-
-logger = logging.getLogger(__name__)
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 # Chalice renders a few failures itself as {"Code": ..., "Message": ...}; these give them our codes.
@@ -24,14 +21,6 @@ _CHALICE_ERRORS: dict[int, type[ApiError]] = {
     405: MethodNotAllowed,
     415: UnsupportedMediaType,
 }
-
-
-def request_id(request: Request) -> str:
-    """The request's id: API Gateway's requestId, or one made up where there is no gateway."""
-    context = request.context
-    if not context.get("requestId"):
-        context["requestId"] = str(uuid.uuid4())
-    return context["requestId"]
 
 
 def ok(request: Request, tenant: TenantContext, body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -74,7 +63,8 @@ def error_middleware(event: Request, get_response: Callable[[Request], Response]
     except ApiError as error:
         response = error_response(error, rid)
     except Exception:  # noqa: BLE001 - the client gets an envelope, never a stack trace
-        logger.exception("unhandled error")
+        # Only failures outside observe_request get here: it reports the others as UnexpectedError.
+        logger.exception("unhandled error", extra={"request_id": rid})
         response = error_response(ApiError(), rid)
     response = _from_chalice_error(response, rid)
     response.headers["X-Request-Id"] = rid

@@ -17,6 +17,7 @@ from chalicelib.errors import (
     ValidationFailed,
 )
 from chalicelib.ids import new_order_id
+from chalicelib.observability import order_placed
 from chalicelib.models import Order, OrderLine, OrderRequest, Page, Product
 from chalicelib.repository import CatalogRepository, OrderConflict, OrderRepository
 from chalicelib.tenancy import TenantContext
@@ -122,6 +123,7 @@ def place_order(tenant: TenantContext, request: OrderRequest, idempotency_key: s
         order = _price_order(tenant, request)
         try:
             orders.place(order, key_digest, fingerprint)
+            order_placed(tenant.tier, order.total)
             return order, False
         except OrderConflict as conflict:
             if conflict.idempotency and key_digest is not None:

@@ -18,13 +18,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import IO, Any, Callable
 
 from scripts.stage_config import StageConfig, StageConfigError, read_stage_config
 
@@ -180,8 +181,12 @@ def _die_with_parent() -> Callable[[], None] | None:
     return set_parent_death_signal
 
 
-def start_api(port: int) -> subprocess.Popen:
-    """Run `chalice local` for the stage in its own process group, sharing this process's output."""
+def start_api(port: int, log_file: Path) -> subprocess.Popen:
+    """Run `chalice local` for the stage in its own process group; its output is relayed.
+
+    Its stdout (the application's JSON log lines and metrics documents) goes to this terminal
+    and to log_file, so the records CloudWatch would hold can be read locally too.
+    """
     chalice = Path(sys.executable).with_name("chalice")
     if not chalice.exists():
         raise StackError(f"chalice is not installed beside {sys.executable}; run `make run` to set up .venv")
@@ -191,9 +196,29 @@ def start_api(port: int) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     # Its own process group: a terminal's Ctrl-C reaches this process only, which then stops
     # chalice in order; the parent-death signal covers this process being killed outright.
-    return subprocess.Popen(
-        command, cwd=PROJECT_DIR, env=env, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent()
+    process = subprocess.Popen(
+        command,
+        cwd=PROJECT_DIR,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=_die_with_parent(),
     )
+    threading.Thread(target=relay_output, args=(process.stdout, log_file), name="api-log-relay", daemon=True).start()
+    return process
+
+
+def relay_output(stream: IO[bytes], log_file: Path) -> None:
+    """Copy the API's output to the terminal, and its JSON records to log_file as JSON lines."""
+    log_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with stream, log_file.open("ab") as records:
+        for raw in iter(stream.readline, b""):
+            sys.stdout.buffer.write(raw)
+            sys.stdout.flush()
+            if raw.lstrip().startswith(b"{"):
+                records.write(raw)
+                records.flush()
 
 
 def _signal_group(pgid: int, sig: int) -> None:
@@ -345,7 +370,7 @@ def _run(args: argparse.Namespace, resources: ExitStack) -> None:
 
     api_url = f"http://{HOST}:{args.port}"
     progress(f"starting chalice local (stage {STAGE}) on {api_url}")
-    api = start_api(args.port)
+    api = start_api(args.port, args.state_dir / "logs" / "api.jsonl")
     resources.callback(stop_api, api)
     wait_for_health(api_url, api)
 

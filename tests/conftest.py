@@ -1,7 +1,8 @@
-"""Shared fixtures: settings, a JWKS server on 127.0.0.1, real tokens, and a moto table with seeded tenants."""
+"""Shared fixtures: settings, a JWKS server on 127.0.0.1, real tokens, a seeded moto table, captured logs and traces."""
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from chalice.test import Client
 from moto import mock_aws
 
 import app as application
-from chalicelib import auth, config, repository, schema
+from chalicelib import auth, config, observability, repository, schema, tracing
 from chalicelib.models import Product
 from chalicelib.ratelimit import TenantRateLimiter
 from chalicelib.registry import ACTIVE, TenantRecord, TenantRegistry
@@ -235,6 +236,11 @@ def env(monkeypatch: pytest.MonkeyPatch, jwks_server: JwksServer) -> Iterator[En
         TENANT_CACHE_SECONDS="60",
         JWKS_MIN_REFRESH_SECONDS="60",
         JWT_LEEWAY_SECONDS="30",
+        TRACING=None,
+        LAMBDA_TASK_ROOT=None,
+        _X_AMZN_TRACE_ID=None,
+        POWERTOOLS_METRICS_DISABLED=None,
+        POWERTOOLS_DEV=None,
     )
     yield environment
     clear_caches()
@@ -356,3 +362,69 @@ def assert_error(reply: Reply, status: int, code: str) -> dict[str, Any]:
     assert isinstance(body["request_id"], str) and body["request_id"]
     assert reply.header("X-Request-Id") == body["request_id"]
     return body
+
+
+class CapturedLogs:
+    """What the application logged through its JSON logger during a test."""
+
+    def __init__(self, stream: io.StringIO):
+        self._stream = stream
+
+    @property
+    def text(self) -> str:
+        """Everything logged, as written."""
+        return self._stream.getvalue()
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every line, each decoded as the one JSON object it must be."""
+        return [json.loads(line) for line in self.text.splitlines()]
+
+    def access(self) -> list[dict[str, Any]]:
+        """The access-log lines, one per request that reached the API."""
+        return [record for record in self.records() if record["message"] == "request"]
+
+    def security_events(self) -> list[str]:
+        """The security_event reason of every line that has one, in order."""
+        return [record["security_event"] for record in self.records() if "security_event" in record]
+
+
+@pytest.fixture
+def logs() -> Iterator[CapturedLogs]:
+    """The application's log lines, written to memory instead of stdout for the test."""
+    handler = observability.logger.registered_handler
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    try:
+        yield CapturedLogs(stream)
+    finally:
+        handler.setStream(previous)
+
+
+class InMemoryEmitter:
+    """An X-Ray emitter that keeps the documents it would send to the daemon, decoded."""
+
+    def __init__(self) -> None:
+        self.documents: list[dict[str, Any]] = []
+
+    def send_entity(self, entity: Any) -> None:
+        self.documents.append(json.loads(entity.serialize()))
+
+    def set_daemon_address(self, address: str | None) -> None:
+        pass
+
+    def segments(self) -> list[dict[str, Any]]:
+        """The whole segments sent (outside Lambda, one per request or authorization)."""
+        return [document for document in self.documents if document.get("type") != "subsegment"]
+
+
+@pytest.fixture
+def traces() -> Iterator[InMemoryEmitter]:
+    """The X-Ray documents sent during the test, captured instead of sent to a daemon."""
+    recorder = tracing.recorder()
+    previous = recorder.emitter
+    emitter = InMemoryEmitter()
+    recorder.emitter = emitter
+    try:
+        yield emitter
+    finally:
+        recorder.emitter = previous

@@ -6,7 +6,6 @@ import base64
 import hashlib
 import hmac
 import json
-import logging
 import time
 from typing import Any, Callable
 
@@ -251,10 +250,11 @@ def test_every_forgery_is_listed(forgeries):
 
 
 @pytest.mark.parametrize("name", FORGERIES)
-def test_a_forged_or_invalid_token_is_refused_with_401(harness, forgeries, gateway_mode, name, caplog):
-    with caplog.at_level(logging.WARNING, logger="chalicelib.auth"):
-        assert_unauthorized(gateway_mode, lambda: harness.call(forgeries[name]))
-    assert [record.security_event for record in caplog.records] == [FORGERIES[name]]
+def test_a_forged_or_invalid_token_is_refused_with_401(harness, forgeries, gateway_mode, name, logs):
+    assert_unauthorized(gateway_mode, lambda: harness.call(forgeries[name]))
+    [line] = logs.records()
+    assert (line["level"], line["message"], line["security_event"]) == ("WARNING", "security event", FORGERIES[name])
+    assert forgeries[name] not in logs.text
 
 
 def test_a_valid_token_still_works_after_the_refusals(harness, forgeries):

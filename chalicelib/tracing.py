@@ -1,0 +1,161 @@
+"""X-Ray tracing: one span per request, DynamoDB calls as subsegments, set up once on first use.
+
+In Lambda, Lambda owns the trace's segment and each request is a subsegment of it. Where
+there is no Lambda (chalice local, tests) each request opens a segment of its own, sent to
+the X-Ray daemon's UDP address if one listens and dropped quietly otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import os
+import re
+import traceback
+from typing import Any, Iterator
+
+MAX_METADATA_CHARS = 2048
+REDACTED = "[redacted]"
+# Keys whose values are never written to a trace, at any depth of a request or response body.
+SECRET_KEY = re.compile(r"token|secret|password|authorization|api[_-]?key|credential|cookie", re.IGNORECASE)
+
+
+def tracing_enabled() -> bool:
+    """Whether requests are traced (TRACING=off turns it off, e.g. for a benchmark baseline)."""
+    return os.environ.get("TRACING", "on").lower() not in ("off", "false", "0")
+
+
+def in_lambda() -> bool:
+    """Whether Lambda provides the trace's segment (it sets LAMBDA_TASK_ROOT)."""
+    return bool(os.environ.get("LAMBDA_TASK_ROOT"))
+
+
+@functools.lru_cache(maxsize=1)
+def recorder() -> Any:
+    """The X-Ray recorder, configured for where it runs and with botocore patched, on first use."""
+    from aws_xray_sdk.core import patch, xray_recorder
+    from aws_xray_sdk.core.context import Context
+    from aws_xray_sdk.core.lambda_launcher import LambdaContext
+
+    lambda_mode = in_lambda()
+    # Sampling is decided by Lambda (from the trace header) or per span below, not by rules
+    # polled from the X-Ray API. The context is chosen here rather than when the SDK was
+    # imported, so that it always agrees with span(). Lambda never sends its facade segment,
+    # so there each subsegment must be sent as it ends (threshold 0); elsewhere a request's
+    # segment is sent whole unless it grows past 100 subsegments.
+    xray_recorder.configure(
+        service=os.environ.get("POWERTOOLS_SERVICE_NAME", "tenant-api"),
+        context=LambdaContext() if lambda_mode else Context(),
+        context_missing="IGNORE_ERROR",
+        sampling=False,
+        streaming_threshold=0 if lambda_mode else 100,
+    )
+    # The SDK warns on every AWS call made outside a span (seeding, scripts, tests) even with
+    # IGNORE_ERROR; nothing is lost by ignoring those, and real failures are logged as errors.
+    logging.getLogger("aws_xray_sdk").setLevel(logging.ERROR)
+    # Patching botocore (not boto3) covers every client, including ones made before this call.
+    patch(["botocore"])
+    return xray_recorder
+
+
+def redact(value: Any) -> Any:
+    """A copy of a JSON-like value with every secret-looking key's value replaced."""
+    if isinstance(value, dict):
+        return {key: REDACTED if SECRET_KEY.search(str(key)) else redact(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    return value
+
+
+def capped(value: Any) -> Any:
+    """The value redacted, and as a truncated string when its JSON is longer than the cap."""
+    safe = redact(value)
+    text = json.dumps(safe, default=str)
+    if len(text) <= MAX_METADATA_CHARS:
+        return safe
+    return text[:MAX_METADATA_CHARS] + "...[truncated]"
+
+
+def body_for_trace(raw: bytes | str | None) -> Any:
+    """A request body as trace metadata: parsed and redacted if JSON, else only its size."""
+    if not raw:
+        return None
+    try:
+        return capped(json.loads(raw))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return {"unparsed_bytes": len(raw)}
+
+
+def current_trace_id() -> str | None:
+    """The trace id of the span open on this thread, if tracing is on and a span is open."""
+    if not tracing_enabled() or recorder.cache_info().currsize == 0:
+        return None
+    entity = recorder().get_trace_entity()
+    return getattr(entity, "trace_id", None)
+
+
+class Span:
+    """The trace entity of one request (or authorization): annotations, metadata, errors."""
+
+    def __init__(self, entity: Any):
+        self.entity = entity
+
+    @property
+    def trace_id(self) -> str | None:
+        """The X-Ray trace id, for correlating logs with the trace."""
+        return getattr(self.entity, "trace_id", None) if self.entity is not None else None
+
+    def annotate(self, **values: Any) -> None:
+        """Indexed, filterable values (annotation.tenant_id = "...")."""
+        if self.entity is None:
+            return
+        for key, value in values.items():
+            if value is not None:
+                self.entity.put_annotation(key, value)
+
+    def metadata(self, **values: Any) -> None:
+        """Unindexed detail, redacted and size-capped."""
+        if self.entity is None:
+            return
+        for key, value in values.items():
+            if value is not None:
+                self.entity.put_metadata(key, capped(value))
+
+    def http(self, method: str, path: str, status: int) -> None:
+        """The request line and answer; X-Ray flags a 4xx as error, 429 as throttle, 5xx as fault."""
+        if self.entity is None:
+            return
+        self.entity.put_http_meta("method", method)
+        self.entity.put_http_meta("url", path)
+        self.entity.put_http_meta("status", status)
+
+    def record_exception(self, error: BaseException) -> None:
+        """Mark the span as failed with the error and its stack."""
+        if self.entity is None:
+            return
+        stack = traceback.extract_tb(error.__traceback__)
+        self.entity.add_exception(error, stack)
+
+
+@contextlib.contextmanager
+def span(name: str) -> Iterator[Span]:
+    """Trace the block as one request: a subsegment in Lambda, a segment elsewhere."""
+    if not tracing_enabled():
+        yield Span(None)
+        return
+    xray = recorder()
+    if in_lambda():
+        entity = xray.begin_subsegment(name)
+        try:
+            yield Span(entity)
+        finally:
+            if entity is not None:
+                xray.end_subsegment()
+        return
+    entity = xray.begin_segment(name=xray.service, sampling=1)
+    try:
+        yield Span(entity)
+    finally:
+        xray.end_segment()
