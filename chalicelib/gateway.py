@@ -73,6 +73,7 @@ def gateway_responses() -> dict[str, dict[str, Any]]:
     Applied to the deployed API so that 401, 403 and 429 produced by API Gateway look like
     the API's own errors, as they do locally.
     """
+
     def envelope(code: str, message: str) -> dict[str, str]:
         body = {"error": {"code": code, "message": message}, "request_id": "$context.requestId"}
         return {"application/json": json.dumps(body)}
@@ -80,14 +81,19 @@ def gateway_responses() -> dict[str, dict[str, Any]]:
     return {
         "UNAUTHORIZED": {"statusCode": "401", "responseTemplates": envelope("unauthorized", UNAUTHORIZED_MESSAGE)},
         "ACCESS_DENIED": {"statusCode": "403", "responseTemplates": envelope("forbidden", FORBIDDEN_MESSAGE)},
-        "MISSING_AUTHENTICATION_TOKEN": {"statusCode": "404", "responseTemplates": envelope("not_found", "No such route.")},
+        "MISSING_AUTHENTICATION_TOKEN": {
+            "statusCode": "404",
+            "responseTemplates": envelope("not_found", "No such route."),
+        },
         "THROTTLED": {
             "statusCode": "429",
             "responseTemplates": envelope("too_many_requests", "Too Many Requests"),
         },
         "QUOTA_EXCEEDED": {
             "statusCode": "429",
-            "responseTemplates": envelope("quota_exceeded", "The monthly request quota of this tenant's tier is used up."),
+            "responseTemplates": envelope(
+                "quota_exceeded", "The monthly request quota of this tenant's tier is used up."
+            ),
         },
         "DEFAULT_4XX": {"responseTemplates": envelope("bad_request", "The request was refused by the gateway.")},
         "DEFAULT_5XX": {"responseTemplates": envelope("internal_error", "An internal error occurred.")},

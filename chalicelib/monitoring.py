@@ -80,7 +80,14 @@ def _widget(title: str, metrics: list[list[Any]], x: int, y: int, **properties: 
         "y": y,
         "width": 8,
         "height": 6,
-        "properties": {"title": title, "metrics": metrics, "period": PERIOD_SECONDS, "stat": "Sum", "view": "timeSeries", **properties},
+        "properties": {
+            "title": title,
+            "metrics": metrics,
+            "period": PERIOD_SECONDS,
+            "stat": "Sum",
+            "view": "timeSeries",
+            **properties,
+        },
     }
 
 
@@ -88,7 +95,7 @@ def _search(deployment: Deployment, metric: str, statistic: str, dimension: str)
     # One line per tenant (or tier) that has sent traffic, without listing tenants here.
     expression = (
         f"SEARCH('{{{METRICS_NAMESPACE},{SERVICE_DIMENSION},{dimension}}} "
-        f"MetricName=\"{metric}\" {SERVICE_DIMENSION}=\"{deployment.service}\"', '{statistic}', {PERIOD_SECONDS})"
+        f'MetricName="{metric}" {SERVICE_DIMENSION}="{deployment.service}"\', \'{statistic}\', {PERIOD_SECONDS})'
     )
     return [[{"expression": expression, "id": f"{metric.lower()}_{dimension}", "label": ""}]]
 
@@ -117,23 +124,47 @@ def dashboard_body(deployment: Deployment) -> dict[str, Any]:
     table = ["TableName", deployment.table_name]
     functions = deployment.function_names
     widgets = [
-        _widget("API requests, 4xx, 5xx", [["AWS/ApiGateway", "Count", *api], [".", "4XXError", *api], [".", "5XXError", *api]], 0, 0, **region),
+        _widget(
+            "API requests, 4xx, 5xx",
+            [["AWS/ApiGateway", "Count", *api], [".", "4XXError", *api], [".", "5XXError", *api]],
+            0,
+            0,
+            **region,
+        ),
         _widget(
             "API latency p50 / p99 (ms)",
             [["AWS/ApiGateway", "Latency", *api, {"stat": "p50"}], ["...", {"stat": "p99"}]],
-            8, 0, **region,
+            8,
+            0,
+            **region,
         ),
-        _widget("Lambda invocations", [["AWS/Lambda", "Invocations", "FunctionName", name] for name in functions], 16, 0, **region),
-        _widget("Lambda duration p99 (ms)", [["AWS/Lambda", "Duration", "FunctionName", name, {"stat": "p99"}] for name in functions], 0, 6, **region),
+        _widget(
+            "Lambda invocations",
+            [["AWS/Lambda", "Invocations", "FunctionName", name] for name in functions],
+            16,
+            0,
+            **region,
+        ),
+        _widget(
+            "Lambda duration p99 (ms)",
+            [["AWS/Lambda", "Duration", "FunctionName", name, {"stat": "p99"}] for name in functions],
+            0,
+            6,
+            **region,
+        ),
         _widget(
             "Lambda errors and throttles",
             [["AWS/Lambda", metric, "FunctionName", name] for name in functions for metric in ("Errors", "Throttles")],
-            8, 6, **region,
+            8,
+            6,
+            **region,
         ),
         _widget(
             "DynamoDB consumed capacity",
             [["AWS/DynamoDB", "ConsumedReadCapacityUnits", *table], [".", "ConsumedWriteCapacityUnits", *table]],
-            16, 6, **region,
+            16,
+            6,
+            **region,
         ),
         _widget(
             "DynamoDB throttles and latency (ms)",
@@ -142,33 +173,60 @@ def dashboard_body(deployment: Deployment) -> dict[str, Any]:
                 for operation in ("GetItem", "Query", "BatchGetItem", "TransactWriteItems")
             ]
             + [
-                ["AWS/DynamoDB", "SuccessfulRequestLatency", *table, "Operation", operation, {"stat": "Average", "yAxis": "right"}]
+                [
+                    "AWS/DynamoDB",
+                    "SuccessfulRequestLatency",
+                    *table,
+                    "Operation",
+                    operation,
+                    {"stat": "Average", "yAxis": "right"},
+                ]
                 for operation in ("GetItem", "Query", "TransactWriteItems")
             ],
-            0, 12, **region,
+            0,
+            12,
+            **region,
         ),
         _widget("Requests per tenant", _search(deployment, REQUESTS, "Sum", TENANT_DIMENSION), 8, 12, **region),
         _widget(
             "Errors per tenant (4xx and 5xx)",
-            _search(deployment, CLIENT_ERRORS, "Sum", TENANT_DIMENSION) + _search(deployment, SERVER_ERRORS, "Sum", TENANT_DIMENSION),
-            16, 12, **region,
+            _search(deployment, CLIENT_ERRORS, "Sum", TENANT_DIMENSION)
+            + _search(deployment, SERVER_ERRORS, "Sum", TENANT_DIMENSION),
+            16,
+            12,
+            **region,
         ),
         _widget("Latency per tier p99 (ms)", _search(deployment, LATENCY, "p99", TIER_DIMENSION), 0, 18, **region),
-        _widget("Orders placed and value per tier", _search(deployment, ORDERS_PLACED, "Sum", TIER_DIMENSION) + _search(deployment, ORDER_VALUE, "Sum", TIER_DIMENSION), 8, 18, **region),
-        _widget("Throttled requests per tier (in-app limiter)", _search(deployment, THROTTLED, "Sum", TIER_DIMENSION), 16, 18, **region),
+        _widget(
+            "Orders placed and value per tier",
+            _search(deployment, ORDERS_PLACED, "Sum", TIER_DIMENSION)
+            + _search(deployment, ORDER_VALUE, "Sum", TIER_DIMENSION),
+            8,
+            18,
+            **region,
+        ),
+        _widget(
+            "Throttled requests per tier (in-app limiter)",
+            _search(deployment, THROTTLED, "Sum", TIER_DIMENSION),
+            16,
+            18,
+            **region,
+        ),
         _insights(
             deployment,
             "Top tenants by requests",
             "filter ispresent(tenant_id) and ispresent(status) | stats count(*) as requests, "
             "avg(latency_ms) as avg_ms by tenant_id | sort requests desc | limit 10",
-            0, 24,
+            0,
+            24,
         ),
         _insights(
             deployment,
             "Recent security events",
             "filter ispresent(security_event) | fields @timestamp, security_event, tenant_id, request_id "
             "| sort @timestamp desc | limit 50",
-            12, 24,
+            12,
+            24,
         ),
     ]
     return {"widgets": widgets}
@@ -202,7 +260,11 @@ def alarm_definitions(deployment: Deployment, topic_arn: str) -> list[dict[str, 
                 "Id": f"m{index}",
                 "ReturnData": False,
                 "MetricStat": {
-                    "Metric": {"Namespace": "AWS/Lambda", "MetricName": metric, "Dimensions": [{"Name": "FunctionName", "Value": name}]},
+                    "Metric": {
+                        "Namespace": "AWS/Lambda",
+                        "MetricName": metric,
+                        "Dimensions": [{"Name": "FunctionName", "Value": name}],
+                    },
                     "Period": PERIOD_SECONDS,
                     "Stat": "Sum",
                 },
@@ -224,7 +286,12 @@ def alarm_definitions(deployment: Deployment, topic_arn: str) -> list[dict[str, 
             "Metrics": [
                 api_metric("errors", "5XXError"),
                 api_metric("requests", "Count"),
-                {"Id": "rate", "Expression": "IF(requests > 0, 100 * errors / requests, 0)", "Label": "5xx %", "ReturnData": True},
+                {
+                    "Id": "rate",
+                    "Expression": "IF(requests > 0, 100 * errors / requests, 0)",
+                    "Label": "5xx %",
+                    "ReturnData": True,
+                },
             ],
             "ComparisonOperator": "GreaterThanThreshold",
             "Threshold": FIVE_XX_RATE_PERCENT,

@@ -47,7 +47,6 @@ SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "tenant-api")
 TRACED_HEADERS = ("content-type", "content-length", "user-agent", "idempotency-key", "x-forwarded-for")
 
 
-
 class TraceCorrelatingFormatter(LambdaPowertoolsFormatter):
     """Powertools' JSON log format, with the trace id of the open span where Lambda gives none.
 

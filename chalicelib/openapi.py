@@ -8,7 +8,12 @@ from typing import Any
 from chalicelib import errors, validation
 from chalicelib.keys import ORDER_ID, PRODUCT_ID
 
-MONEY = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "description": "Exact decimal amount, e.g. \"19.99\".", "example": "19.99"}
+MONEY = {
+    "type": "string",
+    "pattern": r"^-?\d+(\.\d+)?$",
+    "description": 'Exact decimal amount, e.g. "19.99".',
+    "example": "19.99",
+}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -59,18 +64,25 @@ def _schemas() -> dict[str, Any]:
             "required": ["items", "next_token", "tenant_id", "request_id"],
             "properties": {
                 "items": {"type": "array", "items": _ref(item)},
-                "next_token": {"type": ["string", "null"], "description": "Pass as next_token for the next page; null at the end."},
+                "next_token": {
+                    "type": ["string", "null"],
+                    "description": "Pass as next_token for the next page; null at the end.",
+                },
                 **envelope,
             },
         }
 
     return {
         "Product": product,
-        "ProductResponse": {"allOf": [product, {"type": "object", "required": ["tenant_id", "request_id"], "properties": envelope}]},
+        "ProductResponse": {
+            "allOf": [product, {"type": "object", "required": ["tenant_id", "request_id"], "properties": envelope}]
+        },
         "ProductPage": page_of("Product"),
         "OrderLine": order_line,
         "Order": order,
-        "OrderResponse": {"allOf": [order, {"type": "object", "required": ["tenant_id", "request_id"], "properties": envelope}]},
+        "OrderResponse": {
+            "allOf": [order, {"type": "object", "required": ["tenant_id", "request_id"], "properties": envelope}]
+        },
         "OrderPage": page_of("Order"),
         "OrderRequest": {
             "type": "object",
@@ -129,16 +141,35 @@ def _ok(description: str, schema: str, headers: dict[str, Any] | None = None) ->
 AUTH_ERRORS = {
     "401": _error(errors.Unauthenticated),
     "403": _error(errors.Forbidden, errors.InsufficientScope),
-    "429": {**_error(errors.RateLimited), "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}}},
+    "429": {
+        **_error(errors.RateLimited),
+        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}},
+    },
     "503": _error(errors.ServiceUnavailable),
 }
 PAGE_PARAMETERS = [
-    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": validation.MAX_LIMIT, "default": validation.DEFAULT_LIMIT}},
-    {"name": "next_token", "in": "query", "schema": {"type": "string", "maxLength": validation.MAX_PAGINATION_TOKEN_LENGTH}, "description": "Opaque token from the previous page; valid only for the same tenant and list."},
+    {
+        "name": "limit",
+        "in": "query",
+        "schema": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": validation.MAX_LIMIT,
+            "default": validation.DEFAULT_LIMIT,
+        },
+    },
+    {
+        "name": "next_token",
+        "in": "query",
+        "schema": {"type": "string", "maxLength": validation.MAX_PAGINATION_TOKEN_LENGTH},
+        "description": "Opaque token from the previous page; valid only for the same tenant and list.",
+    },
 ]
 
 
-def _operation(operation_id: str, summary: str, scope: str | None, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+def _operation(
+    operation_id: str, summary: str, scope: str | None, responses: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
     operation: dict[str, Any] = {"operationId": operation_id, "summary": summary, "responses": responses, **extra}
     if scope is None:
         operation["security"] = []
@@ -149,8 +180,18 @@ def _operation(operation_id: str, summary: str, scope: str | None, responses: di
 
 
 def _paths() -> dict[str, Any]:
-    product_id = {"name": "product_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": PRODUCT_ID.pattern}}
-    order_id = {"name": "order_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": ORDER_ID.pattern}}
+    product_id = {
+        "name": "product_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": PRODUCT_ID.pattern},
+    }
+    order_id = {
+        "name": "order_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": ORDER_ID.pattern},
+    }
     idempotency_key = {
         "name": "Idempotency-Key",
         "in": "header",
@@ -161,33 +202,62 @@ def _paths() -> dict[str, Any]:
     return {
         "/health": {"get": _operation("health", "Liveness check.", None, {"200": _ok("Alive.", "Health")})},
         "/openapi.json": {
-            "get": _operation("openapi", "This document.", None, {"200": {"description": "The OpenAPI document.", "content": {"application/json": {"schema": {"type": "object"}}}}})
+            "get": _operation(
+                "openapi",
+                "This document.",
+                None,
+                {
+                    "200": {
+                        "description": "The OpenAPI document.",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
+            )
         },
         "/catalog": {
             "get": _operation(
-                "listProducts", "List the caller's catalog in product id order.", "tenant-api/catalog.read",
-                {"200": _ok("A page of products.", "ProductPage"), "400": _error(errors.InvalidRequest, errors.InvalidPaginationToken)},
+                "listProducts",
+                "List the caller's catalog in product id order.",
+                "tenant-api/catalog.read",
+                {
+                    "200": _ok("A page of products.", "ProductPage"),
+                    "400": _error(errors.InvalidRequest, errors.InvalidPaginationToken),
+                },
                 parameters=PAGE_PARAMETERS,
             )
         },
         "/catalog/{product_id}": {
             "get": _operation(
-                "getProduct", "Read one product of the caller's catalog.", "tenant-api/catalog.read",
-                {"200": _ok("The product.", "ProductResponse"), "400": _error(errors.InvalidRequest), "404": _error(errors.ProductNotFound)},
+                "getProduct",
+                "Read one product of the caller's catalog.",
+                "tenant-api/catalog.read",
+                {
+                    "200": _ok("The product.", "ProductResponse"),
+                    "400": _error(errors.InvalidRequest),
+                    "404": _error(errors.ProductNotFound),
+                },
                 parameters=[product_id],
             )
         },
         "/orders": {
             "get": _operation(
-                "listOrders", "List the caller's orders, newest first.", "tenant-api/orders.read",
-                {"200": _ok("A page of orders.", "OrderPage"), "400": _error(errors.InvalidRequest, errors.InvalidPaginationToken)},
+                "listOrders",
+                "List the caller's orders, newest first.",
+                "tenant-api/orders.read",
+                {
+                    "200": _ok("A page of orders.", "OrderPage"),
+                    "400": _error(errors.InvalidRequest, errors.InvalidPaginationToken),
+                },
                 parameters=PAGE_PARAMETERS,
             ),
             "post": _operation(
-                "placeOrder", "Place an order priced from the catalog; stock is taken atomically.", "tenant-api/orders.write",
+                "placeOrder",
+                "Place an order priced from the catalog; stock is taken atomically.",
+                "tenant-api/orders.write",
                 {
                     "201": _ok(
-                        "The order (also for an idempotent replay).", "OrderResponse",
+                        "The order (also for an idempotent replay).",
+                        "OrderResponse",
                         headers={
                             "Location": {"schema": {"type": "string"}},
                             "Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true", "false"]}},
@@ -205,8 +275,14 @@ def _paths() -> dict[str, Any]:
         },
         "/orders/{order_id}": {
             "get": _operation(
-                "getOrder", "Read one of the caller's orders.", "tenant-api/orders.read",
-                {"200": _ok("The order.", "OrderResponse"), "400": _error(errors.InvalidRequest), "404": _error(errors.OrderNotFound)},
+                "getOrder",
+                "Read one of the caller's orders.",
+                "tenant-api/orders.read",
+                {
+                    "200": _ok("The order.", "OrderResponse"),
+                    "400": _error(errors.InvalidRequest),
+                    "404": _error(errors.OrderNotFound),
+                },
                 parameters=[order_id],
             )
         },

@@ -69,9 +69,11 @@ class TenantRegistry:
     def get(self, tenant_id: str) -> TenantRecord | None:
         """A tenant's record by tenant id."""
         with dynamodb_errors():
-            item = dynamodb_client().get_item(
-                TableName=table_name(), Key=to_item(keys.tenant_meta_key(tenant_id)), ConsistentRead=True
-            ).get("Item")
+            item = (
+                dynamodb_client()
+                .get_item(TableName=table_name(), Key=to_item(keys.tenant_meta_key(tenant_id)), ConsistentRead=True)
+                .get("Item")
+            )
         return _record_from_item(item) if item else None
 
     def put(self, record: TenantRecord) -> None:

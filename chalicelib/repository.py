@@ -6,7 +6,6 @@ import contextlib
 import functools
 import time
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Iterator
 
 import boto3
@@ -101,7 +100,9 @@ def _order_from_item(item: dict[str, Any]) -> Order:
     )
 
 
-def _query_page(partition: str, limit: int, after_sort_key: str | None, newest_first: bool) -> tuple[list[dict], str | None]:
+def _query_page(
+    partition: str, limit: int, after_sort_key: str | None, newest_first: bool
+) -> tuple[list[dict], str | None]:
     # One item more than asked tells whether another page exists without an empty last page.
     request: dict[str, Any] = {
         "TableName": table_name(),
@@ -143,7 +144,11 @@ class CatalogRepository:
     def get(self, product_id: str) -> Product | None:
         """One product, or None if this tenant has no such product."""
         with dynamodb_errors():
-            item = dynamodb_client().get_item(TableName=table_name(), Key=to_item(keys.product_key(self.tenant_id, product_id))).get("Item")
+            item = (
+                dynamodb_client()
+                .get_item(TableName=table_name(), Key=to_item(keys.product_key(self.tenant_id, product_id)))
+                .get("Item")
+            )
         return _product_from_item(item) if item else None
 
     def get_many(self, product_ids: list[str]) -> dict[str, Product]:
@@ -216,17 +221,27 @@ class OrderRepository:
     def get(self, order_id: str) -> Order | None:
         """One order, or None if this tenant has no such order."""
         with dynamodb_errors():
-            item = dynamodb_client().get_item(
-                TableName=table_name(), Key=to_item(keys.order_key(self.tenant_id, order_id)), ConsistentRead=True
-            ).get("Item")
+            item = (
+                dynamodb_client()
+                .get_item(
+                    TableName=table_name(), Key=to_item(keys.order_key(self.tenant_id, order_id)), ConsistentRead=True
+                )
+                .get("Item")
+            )
         return _order_from_item(item) if item else None
 
     def get_idempotency_record(self, key_digest: str, now: float | None = None) -> IdempotencyRecord | None:
         """The unexpired record of an Idempotency-Key's first use, if any."""
         with dynamodb_errors():
-            item = dynamodb_client().get_item(
-                TableName=table_name(), Key=to_item(keys.idempotency_key(self.tenant_id, key_digest)), ConsistentRead=True
-            ).get("Item")
+            item = (
+                dynamodb_client()
+                .get_item(
+                    TableName=table_name(),
+                    Key=to_item(keys.idempotency_key(self.tenant_id, key_digest)),
+                    ConsistentRead=True,
+                )
+                .get("Item")
+            )
         if not item:
             return None
         values = from_item(item)
@@ -269,7 +284,15 @@ class OrderRepository:
             }
             for line in order.lines
         ]
-        actions.append({"Put": {"TableName": table_name(), "Item": to_item(self._order_values(order)), "ConditionExpression": "attribute_not_exists(PK)"}})
+        actions.append(
+            {
+                "Put": {
+                    "TableName": table_name(),
+                    "Item": to_item(self._order_values(order)),
+                    "ConditionExpression": "attribute_not_exists(PK)",
+                }
+            }
+        )
         if key_digest is not None:
             record = {
                 **keys.idempotency_key(self.tenant_id, key_digest),
@@ -314,7 +337,12 @@ class OrderRepository:
             "currency": order.currency,
             "total": order.total,
             "lines": [
-                {"product_id": line.product_id, "name": line.name, "quantity": line.quantity, "unit_price": line.unit_price}
+                {
+                    "product_id": line.product_id,
+                    "name": line.name,
+                    "quantity": line.quantity,
+                    "unit_price": line.unit_price,
+                }
                 for line in order.lines
             ],
         }

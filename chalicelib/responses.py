@@ -23,7 +23,13 @@ _CHALICE_ERRORS: dict[int, type[ApiError]] = {
 }
 
 
-def ok(request: Request, tenant: TenantContext, body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def ok(
+    request: Request,
+    tenant: TenantContext,
+    body: dict[str, Any],
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
     """A success response: the payload plus the tenant and request it belongs to."""
     payload = {**body, "tenant_id": tenant.tenant_id, "request_id": request_id(request)}
     return Response(body=payload, status_code=status, headers={**JSON_HEADERS, **(headers or {})})
@@ -86,6 +92,7 @@ class RateLimitMiddleware:
         wait = self.limiter.acquire(context["tenant_id"], tier)
         if wait > 0:
             # The same header API Gateway's THROTTLED response carries, plus when to come back.
-            raise RateLimited(headers={"Retry-After": str(max(1, math.ceil(wait))), "x-amzn-ErrorType": "TooManyRequestsException"})
+            raise RateLimited(
+                headers={"Retry-After": str(max(1, math.ceil(wait))), "x-amzn-ErrorType": "TooManyRequestsException"}
+            )
         return get_response(event)
-

@@ -17,8 +17,8 @@ from chalicelib.errors import (
     ValidationFailed,
 )
 from chalicelib.ids import new_order_id
-from chalicelib.observability import order_placed
 from chalicelib.models import Order, OrderLine, OrderRequest, Page, Product
+from chalicelib.observability import order_placed
 from chalicelib.repository import CatalogRepository, OrderConflict, OrderRepository
 from chalicelib.tenancy import TenantContext
 

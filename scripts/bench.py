@@ -33,7 +33,9 @@ CONTEXT = types.SimpleNamespace(aws_request_id="bench", function_name="bench", m
                                 get_remaining_time_in_millis=lambda: 10000)
 """
 
-BARE = EVENT + """
+BARE = (
+    EVENT
+    + """
 import json, time
 t0 = time.perf_counter()
 import boto3
@@ -49,9 +51,13 @@ response = app(event("/catalog/{product_id}", "/catalog/prod-001", {"product_id"
 assert response["statusCode"] == 200, response
 t2 = time.perf_counter()
 print(json.dumps({"import": t1 - t0, "first_request": t2 - t1}))
-""" % {"table": TABLE}
+"""
+    % {"table": TABLE}
+)
 
-OURS = EVENT + """
+OURS = (
+    EVENT
+    + """
 import json, time
 t0 = time.perf_counter()
 import app
@@ -62,6 +68,7 @@ assert response["statusCode"] == 200, response
 t2 = time.perf_counter()
 print(json.dumps({"import": t1 - t0, "first_request": t2 - t1}))
 """
+)
 
 WARM = """
 import json, os, timeit
@@ -121,25 +128,32 @@ def median_of(snippet: str, environment: dict[str, str], runs: int) -> dict[str,
 
 def start_dynamodb() -> tuple[object, str]:
     """moto on loopback with the table and one product, as both apps' DynamoDB."""
+    import logging
+
     import boto3
     from moto.server import ThreadedMotoServer
 
     from chalicelib.schema import table_definition
-
-    import logging
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
-    client = boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1", aws_access_key_id="b", aws_secret_access_key="b")
+    client = boto3.client(
+        "dynamodb", endpoint_url=url, region_name="us-east-1", aws_access_key_id="b", aws_secret_access_key="b"
+    )
     client.create_table(**table_definition(TABLE))
     client.put_item(
         TableName=TABLE,
         Item={
-            "PK": {"S": "TENANT#tenant-a#PRODUCT"}, "SK": {"S": "PRODUCT#prod-001"}, "product_id": {"S": "prod-001"},
-            "name": {"S": "Claw Hammer"}, "price": {"N": "12.99"}, "currency": {"S": "USD"}, "stock": {"N": "5"},
+            "PK": {"S": "TENANT#tenant-a#PRODUCT"},
+            "SK": {"S": "PRODUCT#prod-001"},
+            "product_id": {"S": "prod-001"},
+            "name": {"S": "Claw Hammer"},
+            "price": {"N": "12.99"},
+            "currency": {"S": "USD"},
+            "stock": {"N": "5"},
         },
     )
     return server, url
@@ -170,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.stop()
     baseline = bare["import"] + bare["first_request"]
-    print(f"cold start: import + first DynamoDB-backed request, median of {args.runs} fresh interpreters (Python {sys.version.split()[0]})")
+    print(
+        f"cold start: import + first DynamoDB-backed request, median of {args.runs} fresh interpreters (Python {sys.version.split()[0]})"
+    )
     print(line("bare Chalice + boto3", bare))
     print(line("this app, tracing+logs+metrics on", ours, baseline))
     print(line("this app, tracing off", untraced, baseline))

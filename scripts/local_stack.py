@@ -39,7 +39,13 @@ HEALTH_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 5.0
 # Settings a developer's shell may carry that would point this stack at a real account or
 # override what the stack sets up; the stack's processes never see them.
-FOREIGN_AWS_SETTINGS = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_LAMBDA_FUNCTION_NAME", "JWKS_URL")
+FOREIGN_AWS_SETTINGS = (
+    "AWS_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "JWKS_URL",
+)
 
 
 class StackError(Exception):
@@ -60,7 +66,9 @@ def ensure_port_free(port: int, host: str = HOST) -> None:
         probe.bind((host, port))
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
-            raise StackError(f"port {port} on {host} is already in use; stop what uses it or set PORT to a free port") from None
+            raise StackError(
+                f"port {port} on {host} is already in use; stop what uses it or set PORT to a free port"
+            ) from None
         raise StackError(f"cannot listen on {host}:{port}: {error.strerror}") from None
     finally:
         probe.close()
@@ -192,7 +200,18 @@ def start_api(port: int, log_file: Path) -> subprocess.Popen:
         raise StackError(f"chalice is not installed beside {sys.executable}; run `make run` to set up .venv")
     # No reloader: its stat watcher polls the whole project (.venv included) and restarts on any
     # new file, stack.json among them, and each restart would also empty the rate limiter.
-    command = [sys.executable, str(chalice), "local", "--stage", STAGE, "--host", HOST, "--port", str(port), "--no-autoreload"]
+    command = [
+        sys.executable,
+        str(chalice),
+        "local",
+        "--stage",
+        STAGE,
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--no-autoreload",
+    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     # Its own process group: a terminal's Ctrl-C reaches this process only, which then stops
     # chalice in order; the parent-death signal covers this process being killed outright.
@@ -301,7 +320,7 @@ def banner(api_url: str, token_url: str, stack_file: Path, tenants: list[Any]) -
         f"  API:         {api_url}",
         f"  Tokens:      {token_url}",
         f"  Credentials: {stack_file}",
-        f"  Shell vars:  eval \"$(.venv/bin/python -m scripts.stack_env{state_dir_option})\"",
+        f'  Shell vars:  eval "$(.venv/bin/python -m scripts.stack_env{state_dir_option})"',
         "",
         f"Try it ({first.tenant_id} places an order, {second.tenant_id} cannot see it):",
         f"  TOKEN=$(curl -s -u {first.client_id}:{first.client_secret} -d grant_type=client_credentials {token_url} | {extract} access_token)",

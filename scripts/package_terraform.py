@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib import monitoring
-from scripts.terraform_files import TerraformStage, resource_addresses, terraform_files
 from chalicelib.tiers import TIERS
 from scripts import provision
 from scripts.stage_config import PROJECT_DIR, StageConfig, StageConfigError, read_stage_config
+from scripts.terraform_files import TerraformStage, resource_addresses, terraform_files
 
 DEFAULT_REGION = "us-east-1"
 # Stages whose table and user pool must survive a mistaken destroy.

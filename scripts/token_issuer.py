@@ -28,7 +28,9 @@ class TokenIssuer:
         jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self._private_key.public_key(), as_dict=True)
         return {"keys": [{**jwk, "kid": self.key_id, "alg": "RS256", "use": "sig"}]}
 
-    def claims(self, client_id: str, scopes: list[str], lifetime_seconds: int = 3600, now: float | None = None) -> dict[str, Any]:
+    def claims(
+        self, client_id: str, scopes: list[str], lifetime_seconds: int = 3600, now: float | None = None
+    ) -> dict[str, Any]:
         """The claims Cognito puts in a client-credentials access token."""
         issued = int(time.time() if now is None else now)
         return {

@@ -136,7 +136,9 @@ class ClientCredentialsGrant:
         if not CLIENT_ID.fullmatch(client_id):
             raise OAuthError("invalid_client")
         try:
-            return self.cognito.describe_user_pool_client(UserPoolId=self.user_pool_id, ClientId=client_id)["UserPoolClient"]
+            return self.cognito.describe_user_pool_client(UserPoolId=self.user_pool_id, ClientId=client_id)[
+                "UserPoolClient"
+            ]
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
                 raise OAuthError("invalid_client") from None

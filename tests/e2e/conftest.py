@@ -78,7 +78,12 @@ class RunningStack:
 
     def get(self, path: str, token: str, **kwargs: Any) -> requests.Response:
         """GET an API path with a bearer token."""
-        return self.http.get(f"{self.api_url}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=HTTP_TIMEOUT_SECONDS, **kwargs)
+        return self.http.get(
+            f"{self.api_url}{path}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=HTTP_TIMEOUT_SECONDS,
+            **kwargs,
+        )
 
 
 def _wait_for_stack_file(process: subprocess.Popen, stack_file: Path, log_path: Path) -> dict[str, Any]:

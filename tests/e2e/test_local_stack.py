@@ -71,7 +71,9 @@ def test_token_endpoint_refuses_like_cognito(stack: RunningStack, change: dict, 
 def test_token_endpoint_wants_a_form_post(stack: RunningStack) -> None:
     tenant = stack.tenant("basic")
     auth = (tenant["client_id"], tenant["client_secret"])
-    as_json = stack.http.post(stack.info["token_url"], json={"grant_type": "client_credentials"}, auth=auth, timeout=HTTP_TIMEOUT_SECONDS)
+    as_json = stack.http.post(
+        stack.info["token_url"], json={"grant_type": "client_credentials"}, auth=auth, timeout=HTTP_TIMEOUT_SECONDS
+    )
     assert (as_json.status_code, as_json.json()) == (400, {"error": "invalid_request"})
     as_get = stack.http.get(stack.info["token_url"], timeout=HTTP_TIMEOUT_SECONDS)
     assert as_get.status_code == 405
@@ -82,7 +84,11 @@ def test_token_endpoint_issues_cognito_shaped_tokens(stack: RunningStack) -> Non
     # Client authentication by form fields works as well as by HTTP Basic.
     response = stack.http.post(
         stack.info["token_url"],
-        data={"grant_type": "client_credentials", "client_id": tenant["client_id"], "client_secret": tenant["client_secret"]},
+        data={
+            "grant_type": "client_credentials",
+            "client_id": tenant["client_id"],
+            "client_secret": tenant["client_secret"],
+        },
         timeout=HTTP_TIMEOUT_SECONDS,
     )
     assert response.status_code == 200, response.text

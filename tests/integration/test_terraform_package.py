@@ -11,17 +11,17 @@ from typing import Any
 import pytest
 
 from chalicelib import keys, monitoring
-from scripts import terraform_files as terraform
 from chalicelib.gateway import gateway_responses
 from chalicelib.registry import ACTIVE, TenantRecord, TenantRegistry
 from chalicelib.repository import dynamodb_client, table_name
 from chalicelib.schema import TTL_ATTRIBUTE
 from chalicelib.tenancy import SCOPES
-from scripts.terraform_files import CHECKOV_SKIPS, LOG_RETENTION_DAYS
 from chalicelib.tiers import TIERS
 from scripts import package_terraform, provision
+from scripts import terraform_files as terraform
 from scripts.package_terraform import apply_overrides
 from scripts.stage_config import read_stage_config
+from scripts.terraform_files import CHECKOV_SKIPS, LOG_RETENTION_DAYS
 
 STAGE = "dev"
 REGION = "us-east-1"

@@ -99,7 +99,9 @@ def test_a_short_secret_from_secrets_manager_is_refused(env):
 
 
 def test_the_environment_secret_wins_over_secrets_manager(env):
-    env.set(PAGINATION_SECRET="e" * 40, PAGINATION_SECRET_ARN="arn:aws:secretsmanager:us-east-1:123456789012:secret:unused")
+    env.set(
+        PAGINATION_SECRET="e" * 40, PAGINATION_SECRET_ARN="arn:aws:secretsmanager:us-east-1:123456789012:secret:unused"
+    )
     assert pagination_secret() == b"e" * 40
 
 
