@@ -112,6 +112,34 @@ def _insights(deployment: Deployment, title: str, query: str, x: int, y: int) ->
     }
 
 
+def alarm_topic_name(deployment: Deployment) -> str:
+    """The SNS topic the alarms notify."""
+    return f"{deployment.prefix}-alarms"
+
+
+def sampling_rule(deployment: Deployment, api_id: str, partition: str = "aws") -> dict[str, Any]:
+    """The X-Ray sampling rule of the API stage (X-Ray's default rate, tunable without a deploy).
+
+    Shaped as X-Ray's CreateSamplingRule takes it; API Gateway decides sampling for the whole
+    trace, so the rule matches the stage, not the functions.
+    """
+    stage = deployment.api_stage
+    return {
+        "RuleName": deployment.prefix[:32],
+        "ResourceARN": f"arn:{partition}:apigateway:{deployment.region}::/restapis/{api_id}/stages/{stage}",
+        "Priority": 1000,
+        "FixedRate": 0.05,
+        "ReservoirSize": 1,
+        # API Gateway names the traced service "{api name}/{stage}".
+        "ServiceName": f"{deployment.api_name}/{stage}",
+        "ServiceType": "AWS::ApiGateway::Stage",
+        "Host": "*",
+        "HTTPMethod": "*",
+        "URLPath": "*",
+        "Version": 1,
+    }
+
+
 def dashboard_name(deployment: Deployment) -> str:
     """The dashboard's name."""
     return deployment.prefix

@@ -26,7 +26,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import keys
 from chalicelib.gateway import gateway_responses
-from chalicelib.monitoring import Deployment, alarm_definitions, dashboard_json, dashboard_name, saved_queries
+from chalicelib.monitoring import (
+    Deployment,
+    alarm_definitions,
+    alarm_topic_name,
+    dashboard_json,
+    dashboard_name,
+    sampling_rule,
+    saved_queries,
+)
 from chalicelib.repository import from_item
 from chalicelib.tiers import TIERS, Tier
 from scripts.provision import attach_api_key, ensure_usage_plans, usage_plan_name
@@ -485,11 +493,6 @@ def ensure_log_retention(logs: Any, report: Report, deployment: Deployment) -> N
         _settle(report, status, f"log group {name}", detail, _put_log_group, logs, name, current is not None)
 
 
-def alarm_topic_name(deployment: Deployment) -> str:
-    """The SNS topic the alarms notify."""
-    return f"{deployment.prefix}-alarms"
-
-
 def ensure_alarm_topic(sns: Any, report: Report, deployment: Deployment) -> str | None:
     """The alarm topic's ARN, created if missing; None in a dry run when it does not exist yet."""
     name = alarm_topic_name(deployment)
@@ -590,25 +593,6 @@ def ensure_saved_queries(logs: Any, report: Report, deployment: Deployment) -> N
             if not endpoint_lacks(error):
                 raise
             report.record(UNSUPPORTED, what, _lack_detail(error))
-
-
-def sampling_rule(deployment: Deployment, api_id: str, partition: str = "aws") -> dict[str, Any]:
-    """The X-Ray sampling rule of the API stage: X-Ray's default rate, as a rule operators can tune without a deploy."""
-    stage = deployment.api_stage
-    return {
-        "RuleName": deployment.prefix,
-        "ResourceARN": f"arn:{partition}:apigateway:{deployment.region}::/restapis/{api_id}/stages/{stage}",
-        "Priority": 1000,
-        "FixedRate": 0.05,
-        "ReservoirSize": 1,
-        # API Gateway names the traced service "{api name}/{stage}".
-        "ServiceName": f"{deployment.api_name}/{stage}",
-        "ServiceType": "AWS::ApiGateway::Stage",
-        "Host": "*",
-        "HTTPMethod": "*",
-        "URLPath": "*",
-        "Version": 1,
-    }
 
 
 def ensure_sampling_rule(xray: Any, report: Report, rule: dict[str, Any]) -> None:

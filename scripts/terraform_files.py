@@ -43,11 +43,6 @@ EXECUTION_LOGS = "api_execution"
 LOG_RETENTION_DAYS = 7
 # The signing key's length in characters; chalicelib.config refuses anything under 32.
 PAGINATION_SECRET_LENGTH = 64
-# X-Ray's own default: the first request each second, then 5% of the rest.
-SAMPLING_RESERVOIR = 1
-SAMPLING_RATE = 0.05
-SAMPLING_PRIORITY = 1000
-X_RAY_RULE_NAME_LIMIT = 32
 
 # Checks that do not apply, and why. Each reason is written next to the resource it concerns
 # ("//" comments); scripts/package_terraform.py --checkov accepts a failed check only when
@@ -702,25 +697,32 @@ def function_log_groups(deployment: monitoring.Deployment, functions: dict[str, 
     }
 
 
+# X-Ray's CreateSamplingRule fields and the Terraform arguments they become.
+SAMPLING_RULE_ARGUMENTS = {
+    "RuleName": "rule_name",
+    "ResourceARN": "resource_arn",
+    "Priority": "priority",
+    "FixedRate": "fixed_rate",
+    "ReservoirSize": "reservoir_size",
+    "ServiceName": "service_name",
+    "ServiceType": "service_type",
+    "Host": "host",
+    "HTTPMethod": "http_method",
+    "URLPath": "url_path",
+    "Version": "version",
+}
+
+
 def sampling_rule(stage: TerraformStage) -> dict[str, Any]:
-    """An X-Ray sampling rule for the app's API stage and functions."""
-    name = stage.resource_prefix
-    if len(name) > X_RAY_RULE_NAME_LIMIT:
-        raise ValueError(f"X-Ray rule names are at most {X_RAY_RULE_NAME_LIMIT} characters: {name!r}")
-    return {
-        "rule_name": name,
-        "priority": SAMPLING_PRIORITY,
-        "reservoir_size": SAMPLING_RESERVOIR,
-        "fixed_rate": SAMPLING_RATE,
-        "version": 1,
-        # API Gateway reports "{api name}/{stage}" and Lambda the function name: both start with the app's name.
-        "service_name": f"{stage.deployment.app_name}*",
-        "service_type": "*",
-        "host": "*",
-        "http_method": "*",
-        "url_path": "*",
-        "resource_arn": "*",
-    }
+    """chalicelib.monitoring's X-Ray sampling rule, for this stack's REST API."""
+    rule = monitoring.sampling_rule(stage.deployment, ref("aws_api_gateway_rest_api", REST_API, "id"), _partition())
+    unknown = set(rule) - set(SAMPLING_RULE_ARGUMENTS)
+    if unknown:
+        raise ValueError(f"sampling rule fields without a Terraform argument: {sorted(unknown)}")
+    arguments = {SAMPLING_RULE_ARGUMENTS[name]: value for name, value in rule.items()}
+    # The rule's ARN names the region literally; the stack's region comes from the provider.
+    arguments["resource_arn"] = arguments["resource_arn"].replace(f":{stage.deployment.region}:", f":{_region()}:", 1)
+    return arguments
 
 
 def monitoring_document(stage: TerraformStage, functions: dict[str, str]) -> dict[str, Any]:
@@ -740,7 +742,9 @@ def monitoring_document(stage: TerraformStage, functions: dict[str, str]) -> dic
                     "dashboard_body": literal(monitoring.dashboard_json(deployment)),
                 }
             },
-            "aws_sns_topic": {ALARM_TOPIC: {"name": f"{deployment.prefix}-alarms", **checkov_skips("CKV_AWS_26")}},
+            "aws_sns_topic": {
+                ALARM_TOPIC: {"name": monitoring.alarm_topic_name(deployment), **checkov_skips("CKV_AWS_26")}
+            },
             "aws_sns_topic_subscription": {
                 "alarm_email": {
                     "count": '${var.alarm_email == "" ? 0 : 1}',

@@ -437,6 +437,10 @@ def test_x_ray_sampling_rule(package: Package) -> None:
     rule = package.resources("aws_xray_sampling_rule")["main"]
     assert len(rule["rule_name"]) <= 32
     assert 0 < rule["fixed_rate"] <= 1
+    # The same rule post-deploy creates: it matches the API stage, found by the stack's API id.
+    assert rule["service_type"] == "AWS::ApiGateway::Stage"
+    assert "${aws_api_gateway_rest_api.rest_api.id}" in rule["resource_arn"]
+    assert rule["resource_arn"].endswith("/stages/api")
 
 
 def test_saved_queries_are_the_monitoring_definitions(package: Package, deployment: monitoring.Deployment) -> None:
