@@ -70,7 +70,7 @@ def terraform_stage(config: StageConfig, region: str) -> TerraformStage:
         usage_plan_names={
             name: provision.usage_plan_name(config.resource_prefix, tier) for name, tier in TIERS.items()
         },
-        app_client_settings=provision._client_settings([]),
+        app_client_settings=provision.client_settings([]),
         protected=config.stage in PROTECTED_STAGES,
     )
 

@@ -387,7 +387,8 @@ def schedule_secret_deletion(secretsmanager: Any, name: str, recovery_days: int)
     return True
 
 
-def _client_settings(scopes: list[str]) -> dict[str, Any]:
+def client_settings(scopes: list[str]) -> dict[str, Any]:
+    """A tenant app client's OAuth settings: client credentials only, with these scopes."""
     return {
         "AllowedOAuthFlows": [CLIENT_CREDENTIALS],
         "AllowedOAuthFlowsUserPoolClient": True,
@@ -416,14 +417,14 @@ def _find_app_client(cognito: Any, pool_id: str, client_name: str) -> str | None
 def create_app_client(cognito: Any, pool_id: str, client_name: str, scopes: list[str]) -> AppClient:
     """A new client-credentials app client with a generated secret and the given scopes."""
     created = cognito.create_user_pool_client(
-        UserPoolId=pool_id, ClientName=client_name, GenerateSecret=True, **_client_settings(scopes)
+        UserPoolId=pool_id, ClientName=client_name, GenerateSecret=True, **client_settings(scopes)
     )["UserPoolClient"]
     return AppClient(created["ClientId"], created["ClientSecret"])
 
 
 def ensure_app_client(cognito: Any, pool_id: str, client_name: str, scopes: list[str]) -> AppClient:
     """A client-credentials app client with a secret and the given scopes, created or brought up to date."""
-    settings = _client_settings(scopes)
+    settings = client_settings(scopes)
     client_id = _find_app_client(cognito, pool_id, client_name)
     if client_id is None:
         return create_app_client(cognito, pool_id, client_name, scopes)
@@ -455,7 +456,7 @@ def ensure_app_client_settings(cognito: Any, pool_id: str, client_id: str, scope
     described = _describe_app_client(cognito, pool_id, client_id)
     if described is None:
         return None
-    settings = _client_settings(scopes)
+    settings = client_settings(scopes)
     if any(_setting_differs(described.get(name), value) for name, value in settings.items()):
         cognito.update_user_pool_client(
             UserPoolId=pool_id, ClientId=client_id, ClientName=described["ClientName"], **settings
