@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from chalicelib import gateway, keys, tracing
 from chalicelib.config import Settings, get_settings
+from chalicelib.errors import ServiceUnavailable
 from chalicelib.observability import logger, security_event
 from chalicelib.registry import TenantRecord, TenantRegistry
 from chalicelib.tenancy import authorizer_context
@@ -25,6 +26,10 @@ REQUIRED_CLAIMS = ["exp", "iat", "iss", "token_use", "client_id"]
 
 class TokenRejected(Exception):
     """The token is not acceptable; the reason is for logs only, never for the client."""
+
+
+class JwksUnavailable(Exception):
+    """The issuer's keys could not be fetched and none are known: no token can be judged."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,15 @@ def fetch_jwks(url: str) -> dict[str, Any]:
 
 
 class JwksCache:
-    """The issuer's signing keys, fetched once and refetched for an unknown kid at most once a minute."""
+    """The issuer's signing keys, fetched once and refetched for an unknown kid at most once a minute.
+
+    Known keys are also refetched once they are an hour old, so a key the issuer withdrew stops
+    being trusted; a failed refetch keeps the keys already known.
+    """
+
+    # While no key has ever been fetched, retry sooner: every token is refused until one is.
+    RETRY_WITHOUT_KEYS_SECONDS = 5.0
+    MAX_AGE_SECONDS = 3600.0
 
     def __init__(
         self,
@@ -61,14 +74,23 @@ class JwksCache:
         self._lock = threading.Lock()
         self._keys: dict[str, Any] | None = None
         self._fetched_at = float("-inf")
+        self._loaded_at = float("-inf")
 
     def signing_key(self, kid: str) -> Any:
-        """The RSA public key for kid, or TokenRejected if the issuer does not publish it."""
+        """The RSA public key for kid; TokenRejected if the issuer does not publish it."""
         with self._lock:
-            stale = self._keys is None or kid not in self._keys
-            if stale and self._clock() - self._fetched_at >= self._min_refresh:
+            now = self._clock()
+            if self._keys is None:
+                due = now - self._fetched_at >= min(self._min_refresh, self.RETRY_WITHOUT_KEYS_SECONDS)
+            elif kid not in self._keys:
+                due = now - self._fetched_at >= self._min_refresh
+            else:
+                due = now - self._loaded_at >= self.MAX_AGE_SECONDS and now - self._fetched_at >= self._min_refresh
+            if due:
                 self._refresh()
-            key = (self._keys or {}).get(kid)
+            if self._keys is None:
+                raise JwksUnavailable()
+            key = self._keys.get(kid)
         if key is None:
             raise TokenRejected("unknown kid")
         return key
@@ -89,6 +111,7 @@ class JwksCache:
             for jwk in jwk_set.keys
             if jwk.key_id and jwk.key_type == "RSA" and jwk.public_key_use in (None, "sig")
         }
+        self._loaded_at = self._fetched_at
 
 
 def bearer_token(header_value: str | None) -> str:
@@ -186,6 +209,12 @@ class TenantAuthorizer:
                 span.annotate(outcome="refused", security_event=str(rejection))
                 security_event(str(rejection))
                 raise gateway.unauthorized() from None
+            except (JwksUnavailable, ServiceUnavailable) as error:
+                # Our dependency failed, not the client's token: closed, but 503 rather than 401.
+                span.record_exception(error)
+                span.annotate(outcome="failed")
+                logger.error("authorizer could not decide: %s", type(error).__name__)
+                raise gateway.authorizer_failure() from None
             except Exception as error:  # noqa: BLE001 - fail closed on anything unexpected
                 span.record_exception(error)
                 span.annotate(outcome="refused", security_event="authorizer error")

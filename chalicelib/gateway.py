@@ -16,6 +16,7 @@ from typing import Any
 
 UNAUTHORIZED_MESSAGE = "Unauthorized"
 FORBIDDEN_MESSAGE = "Forbidden"
+SERVICE_UNAVAILABLE_MESSAGE = "The service is temporarily unavailable; retry later."
 
 
 def in_aws_lambda() -> bool:
@@ -37,6 +38,23 @@ def unauthorized() -> Exception:
     from chalice.local import NotAuthorizedError
 
     return NotAuthorizedError(*_local_body("unauthorized", UNAUTHORIZED_MESSAGE))
+
+
+def authorizer_failure() -> Exception:
+    """The exception an authorizer raises when it cannot decide (a dependency failed): 503.
+
+    Still closed, but not a 401: a client told its token is bad would fetch new tokens, which
+    Cognito bills, while the fault is ours. API Gateway answers any other exception with its
+    AUTHORIZER_FAILURE response, which the gateway responses render as 503.
+    """
+    if in_aws_lambda():
+        return RuntimeError("authorizer dependency unavailable")
+    from chalice.local import LocalGatewayException
+
+    class AuthorizerFailure(LocalGatewayException):
+        CODE = 503
+
+    return AuthorizerFailure(*_local_body("service_unavailable", SERVICE_UNAVAILABLE_MESSAGE))
 
 
 def forbidden(method_arn: str, principal_id: str) -> dict[str, Any]:
@@ -85,8 +103,15 @@ def gateway_responses() -> dict[str, dict[str, Any]]:
             "statusCode": "404",
             "responseTemplates": envelope("not_found", "No such route."),
         },
+        "INVALID_API_KEY": {"statusCode": "403", "responseTemplates": envelope("forbidden", FORBIDDEN_MESSAGE)},
+        "AUTHORIZER_FAILURE": {
+            "statusCode": "503",
+            "responseTemplates": envelope("service_unavailable", SERVICE_UNAVAILABLE_MESSAGE),
+        },
         "THROTTLED": {
             "statusCode": "429",
+            # Usage plans refill every second; the header matches the local limiter's answer.
+            "responseParameters": {"gatewayresponse.header.Retry-After": "'1'"},
             "responseTemplates": envelope("too_many_requests", "Too Many Requests"),
         },
         "QUOTA_EXCEEDED": {

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
+from chalicelib import services
 from chalicelib.models import Product
 from chalicelib.ratelimit import TenantRateLimiter
 from chalicelib.registry import SUSPENDED, TenantRegistry
@@ -421,20 +422,40 @@ def test_dynamodb_throttling_is_503(api: Api, inject, method, path, operation, c
     assert "retry" in body["error"]["message"]
 
 
-def test_a_transaction_cancelled_by_a_conflict_is_503_and_writes_nothing(api: Api, inject):
+def _transaction_conflicts(times: int):
+    """Cancel the first `times` order transactions as DynamoDB does when another holds the item."""
+    calls = []
+
     def conflict(operation_name, params, original):
         if operation_name == "TransactWriteItems":
-            raise ClientError(
-                {
-                    "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
-                    "CancellationReasons": [{"Code": "TransactionConflict"}, {"Code": "None"}],
-                },
-                operation_name,
-            )
+            calls.append(operation_name)
+            if len(calls) <= times:
+                raise ClientError(
+                    {
+                        "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
+                        "CancellationReasons": [{"Code": "TransactionConflict"}, {"Code": "None"}],
+                    },
+                    operation_name,
+                )
         return original(operation_name, params)
 
+    return conflict, calls
+
+
+def test_a_transaction_conflict_on_a_busy_product_is_retried(api: Api, inject):
+    conflict, calls = _transaction_conflicts(times=1)
     inject(conflict)
-    assert_error(api.post_order(ONE_LINE, ACME), 503, "service_unavailable")
+    response = api.post_order(ONE_LINE, ACME)
+    assert response.status == 201
+    assert len(calls) == 2
+    assert stock_of(ACME, "prod-001") == 10 - ONE_LINE[0]["quantity"]
+
+
+def test_a_conflict_that_persists_is_409_catalog_changed_and_writes_nothing(api: Api, inject):
+    conflict, calls = _transaction_conflicts(times=99)
+    inject(conflict)
+    assert_error(api.post_order(ONE_LINE, ACME), 409, "catalog_changed")
+    assert len(calls) == services.MAX_PLACE_ATTEMPTS
     assert stock_of(ACME, "prod-001") == 10
 
 
@@ -450,7 +471,8 @@ def test_an_unreachable_dynamodb_is_503(api: Api, inject):
     assert_error(api.get("/catalog", ACME), 503, "service_unavailable")
 
 
-def test_throttling_in_the_authorizer_refuses_the_request(api: Api, inject):
-    # The registry lookup fails closed: no tenant is assumed when it cannot be read.
+def test_throttling_in_the_authorizer_fails_closed_with_503(api: Api, inject):
+    # No tenant is assumed when the registry cannot be read, and the client is not told its
+    # token is bad (it would fetch new ones, which Cognito bills): 503, retry later.
     inject(throttled("GetItem"))
-    assert_error(api.get("/catalog", ACME), 401, "unauthorized")
+    assert_error(api.get("/catalog", ACME), 503, "service_unavailable")

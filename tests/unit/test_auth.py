@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from chalicelib import auth, gateway
 from chalicelib.auth import JwksCache, TenantAuthorizer, TenantCache
 from chalicelib.config import get_settings
+from chalicelib.errors import ServiceUnavailable
 from chalicelib.registry import SUSPENDED, TenantRecord
 from scripts.token_issuer import TokenIssuer
 from tests.conftest import ACME, ALL_SCOPES, GLOBEX, FakeClock, JwksServer
@@ -98,6 +99,19 @@ def assert_unauthorized(mode: str, call: Callable[[], Any]) -> None:
         body = json.loads(raised.value.body)
         assert body["error"] == {"code": "unauthorized", "message": "Unauthorized"}
         assert raised.value.headers["X-Request-Id"] == body["request_id"]
+
+
+def assert_authorizer_failure(mode: str, call: Callable[[], Any]) -> None:
+    """The call fails closed with 503: any exception but "Unauthorized" in Lambda, our envelope locally."""
+    with pytest.raises(Exception) as raised:
+        call()
+    if mode == "lambda":
+        assert str(raised.value) != "Unauthorized"
+        assert not isinstance(raised.value, dict)
+    else:
+        assert raised.value.CODE == 503
+        body = json.loads(raised.value.body)
+        assert body["error"]["code"] == "service_unavailable"
 
 
 def b64(data: bytes) -> str:
@@ -288,9 +302,54 @@ def test_a_registry_failure_fails_closed(harness, gateway_mode):
     assert_unauthorized(gateway_mode, lambda: harness.call(harness.issuer.issue(ACME.client_id, ALL_SCOPES)))
 
 
-def test_an_unreachable_jwks_fails_closed(harness, jwks, gateway_mode):
+def test_an_unreachable_jwks_fails_closed_with_503_not_401(harness, jwks, gateway_mode):
+    # The token may be fine: telling the client it is not would make it fetch new ones (billed).
     jwks.document = {"keys": "not a list"}
-    assert_unauthorized(gateway_mode, lambda: harness.call(harness.issuer.issue(ACME.client_id, ALL_SCOPES)))
+    assert_authorizer_failure(gateway_mode, lambda: harness.call(harness.issuer.issue(ACME.client_id, ALL_SCOPES)))
+
+
+def test_a_throttled_registry_fails_closed_with_503_not_401(harness, gateway_mode):
+    harness.registry.failure = ServiceUnavailable()
+    assert_authorizer_failure(gateway_mode, lambda: harness.call(harness.issuer.issue(ACME.client_id, ALL_SCOPES)))
+
+
+def test_without_keys_the_jwks_is_retried_within_seconds_not_a_minute(jwks, token_issuer):
+    clock = FakeClock()
+    cache = JwksCache(f"{jwks.issuer}/.well-known/jwks.json", min_refresh_seconds=60, clock=clock)
+    good = jwks.document
+    jwks.document = {"keys": "not a list"}
+    with pytest.raises(auth.JwksUnavailable):
+        cache.signing_key(token_issuer.key_id)
+    jwks.document = good
+    clock.advance(JwksCache.RETRY_WITHOUT_KEYS_SECONDS - 1)
+    with pytest.raises(auth.JwksUnavailable):
+        cache.signing_key(token_issuer.key_id)
+    clock.advance(1)
+    assert cache.signing_key(token_issuer.key_id) is not None
+
+
+def test_known_keys_are_refetched_after_an_hour_so_a_withdrawn_key_stops_working(jwks, token_issuer):
+    clock = FakeClock()
+    cache = JwksCache(f"{jwks.issuer}/.well-known/jwks.json", min_refresh_seconds=60, clock=clock)
+    assert cache.signing_key(token_issuer.key_id) is not None
+    other = TokenIssuer(jwks.issuer, key_id="rotated-in")
+    jwks.document = other.jwks()
+    clock.advance(JwksCache.MAX_AGE_SECONDS - 1)
+    assert cache.signing_key(token_issuer.key_id) is not None
+    assert jwks.fetches == 1
+    clock.advance(1)
+    with pytest.raises(auth.TokenRejected):
+        cache.signing_key(token_issuer.key_id)
+    assert cache.signing_key("rotated-in") is not None
+
+
+def test_a_failed_hourly_refetch_keeps_the_known_keys(jwks, token_issuer):
+    clock = FakeClock()
+    cache = JwksCache(f"{jwks.issuer}/.well-known/jwks.json", min_refresh_seconds=60, clock=clock)
+    assert cache.signing_key(token_issuer.key_id) is not None
+    jwks.document = {"keys": "not a list"}
+    clock.advance(JwksCache.MAX_AGE_SECONDS)
+    assert cache.signing_key(token_issuer.key_id) is not None
 
 
 def test_a_misconfigured_deployment_refuses(env, gateway_mode, token_issuer):
