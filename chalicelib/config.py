@@ -98,7 +98,16 @@ def pagination_secret() -> bytes:
     if settings.pagination_secret:
         return settings.pagination_secret
     import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
 
-    client = boto3.client("secretsmanager", region_name=settings.region)
-    value = client.get_secret_value(SecretId=settings.pagination_secret_arn)["SecretString"]
+    from chalicelib.errors import ServiceUnavailable
+    from chalicelib.repository import CLIENT_CREATION_LOCK
+
+    try:
+        with CLIENT_CREATION_LOCK:
+            client = boto3.client("secretsmanager", region_name=settings.region)
+        value = client.get_secret_value(SecretId=settings.pagination_secret_arn)["SecretString"]
+    except (BotoCoreError, ClientError) as error:
+        # Not cached (lru_cache keeps only results): the next request tries again.
+        raise ServiceUnavailable() from error
     return _check_secret(value.strip(), "the pagination secret").encode()

@@ -26,6 +26,8 @@ ORDER_VALUE = "OrderValue"
 FIVE_XX_RATE_PERCENT = 5
 P99_LATENCY_MS = 3000
 PERIOD_SECONDS = 300
+# The operations the application performs on its table.
+DYNAMODB_OPERATIONS = ("GetItem", "Query", "BatchGetItem", "TransactWriteItems", "PutItem", "DeleteItem")
 
 
 @dataclass(frozen=True)
@@ -282,25 +284,38 @@ def alarm_definitions(deployment: Deployment, topic_arn: str) -> list[dict[str, 
             },
         }
 
-    def lambda_sum(metric: str) -> list[dict[str, Any]]:
+    def summed(label: str, series: list[tuple[str, str, list[dict[str, str]]]]) -> list[dict[str, Any]]:
+        # One alarm over several metrics: each series a hidden query, their sum the alarmed value.
         queries = [
             {
                 "Id": f"m{index}",
                 "ReturnData": False,
                 "MetricStat": {
-                    "Metric": {
-                        "Namespace": "AWS/Lambda",
-                        "MetricName": metric,
-                        "Dimensions": [{"Name": "FunctionName", "Value": name}],
-                    },
+                    "Metric": {"Namespace": namespace, "MetricName": metric, "Dimensions": dimensions},
                     "Period": PERIOD_SECONDS,
                     "Stat": "Sum",
                 },
             }
-            for index, name in enumerate(deployment.function_names)
+            for index, (namespace, metric, dimensions) in enumerate(series)
         ]
         total = " + ".join(f"FILL(m{index}, 0)" for index in range(len(queries)))
-        return [*queries, {"Id": "total", "Expression": total, "Label": f"Lambda {metric}", "ReturnData": True}]
+        return [*queries, {"Id": "total", "Expression": total, "Label": label, "ReturnData": True}]
+
+    def lambda_sum(metric: str) -> list[dict[str, Any]]:
+        functions = [
+            ("AWS/Lambda", metric, [{"Name": "FunctionName", "Value": name}]) for name in deployment.function_names
+        ]
+        return summed(f"Lambda {metric}", functions)
+
+    # DynamoDB publishes ThrottledRequests per table and operation only: there is no table total.
+    table = {"Name": "TableName", "Value": deployment.table_name}
+    dynamodb_throttles = summed(
+        "DynamoDB throttled requests",
+        [
+            ("AWS/DynamoDB", "ThrottledRequests", [table, {"Name": "Operation", "Value": operation}])
+            for operation in DYNAMODB_OPERATIONS
+        ],
+    )
 
     prefix = deployment.prefix
     return [
@@ -361,11 +376,7 @@ def alarm_definitions(deployment: Deployment, topic_arn: str) -> list[dict[str, 
                 "DynamoDB throttled requests on the table (clients got 503). Runbook: look for a hot "
                 "tenant partition on the per-tenant widgets; on-demand tables throttle on sudden 2x peaks."
             ),
-            "Namespace": "AWS/DynamoDB",
-            "MetricName": "ThrottledRequests",
-            "Dimensions": [{"Name": "TableName", "Value": deployment.table_name}],
-            "Statistic": "Sum",
-            "Period": PERIOD_SECONDS,
+            "Metrics": dynamodb_throttles,
             "EvaluationPeriods": 1,
             "ComparisonOperator": "GreaterThanThreshold",
             "Threshold": 0,

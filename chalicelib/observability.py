@@ -111,9 +111,14 @@ def _publish(metrics: EphemeralMetrics) -> None:
     print() writes the line and its newline separately, so documents of concurrent requests
     (chalice local serves each on its own thread) could end up sharing a line.
     """
-    if not is_metrics_disabled():
-        sys.stdout.write(json.dumps(metrics.serialize_metric_set(), separators=(",", ":")) + "\n")
-    metrics.clear_metrics()
+    try:
+        if not is_metrics_disabled():
+            sys.stdout.write(json.dumps(metrics.serialize_metric_set(), separators=(",", ":")) + "\n")
+    except (OSError, ValueError):
+        # A lost metrics document must not fail a request that has already done its work.
+        pass
+    finally:
+        metrics.clear_metrics()
 
 
 def _record_metrics(tenant: dict[str, str], status: int, latency_ms: float) -> None:

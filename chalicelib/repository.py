@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -33,11 +34,17 @@ RETRYABLE_CODES = {
 MAX_BATCH_ATTEMPTS = 5
 
 
+# boto3's default session is not safe to use from several threads at once, and chalice local
+# serves each request on its own thread: clients are created one at a time.
+CLIENT_CREATION_LOCK = threading.Lock()
+
+
 @functools.lru_cache(maxsize=1)
 def dynamodb_client() -> Any:
     """The process's one DynamoDB client, created on first use (it honours AWS_ENDPOINT_URL)."""
     config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
-    return boto3.client("dynamodb", region_name=get_settings().region, config=config)
+    with CLIENT_CREATION_LOCK:
+        return boto3.client("dynamodb", region_name=get_settings().region, config=config)
 
 
 def table_name() -> str:
@@ -278,8 +285,12 @@ class OrderRepository:
                     "TableName": table_name(),
                     "Key": to_item(keys.product_key(catalog.tenant_id, line.product_id)),
                     "UpdateExpression": "SET stock = stock - :quantity",
-                    "ConditionExpression": "attribute_exists(PK) AND stock >= :quantity AND price = :price",
-                    "ExpressionAttributeValues": to_item({":quantity": line.quantity, ":price": line.unit_price}),
+                    "ConditionExpression": (
+                        "attribute_exists(PK) AND stock >= :quantity AND price = :price AND currency = :currency"
+                    ),
+                    "ExpressionAttributeValues": to_item(
+                        {":quantity": line.quantity, ":price": line.unit_price, ":currency": order.currency}
+                    ),
                 }
             }
             for line in order.lines
@@ -318,13 +329,16 @@ class OrderRepository:
             if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
             reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
-            if any(code not in (None, "None", "ConditionalCheckFailed") for code in reasons):
-                # Conflicts with another transaction or throttling: the client may retry.
+            if any(code not in (None, "None", "ConditionalCheckFailed", "TransactionConflict") for code in reasons):
+                # Throttling or an internal error: the client may retry later.
                 raise ServiceUnavailable() from error
             lines = len(order.lines)
             failed = {index for index, code in enumerate(reasons) if code == "ConditionalCheckFailed"}
+            # Another transaction on the same product at the same moment (a busy product) is
+            # retried like a moved price: read again, price again, try again.
+            conflicted = any(code == "TransactionConflict" for code in reasons)
             raise OrderConflict(
-                stock_or_price=any(index < lines for index in failed) or not reasons,
+                stock_or_price=conflicted or any(index < lines for index in failed) or not reasons,
                 idempotency=key_digest is not None and (lines + 1) in failed,
             ) from error
 

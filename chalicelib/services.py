@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import random
+import time
 from datetime import datetime, timezone
 
 from chalicelib import keys, pagination
@@ -25,6 +27,7 @@ from chalicelib.tenancy import TenantContext
 CATALOG_LIST = "catalog"
 ORDERS_LIST = "orders"
 MAX_PLACE_ATTEMPTS = 3
+RETRY_PAUSE_SECONDS = 0.02
 
 
 def _resume_after(tenant: TenantContext, list_name: str, next_token: str | None, prefix: str) -> str | None:
@@ -119,18 +122,21 @@ def place_order(tenant: TenantContext, request: OrderRequest, idempotency_key: s
         earlier = _replay(orders, key_digest, fingerprint)
         if earlier is not None:
             return earlier, True
-    for _ in range(MAX_PLACE_ATTEMPTS):
+    for attempt in range(MAX_PLACE_ATTEMPTS):
         order = _price_order(tenant, request)
         try:
             orders.place(order, key_digest, fingerprint)
-            order_placed(tenant.tier, order.total)
-            return order, False
         except OrderConflict as conflict:
             if conflict.idempotency and key_digest is not None:
                 # A concurrent request with the same key won the race: answer as it did.
                 earlier = _replay(orders, key_digest, fingerprint)
                 if earlier is not None:
                     return earlier, True
-            # Otherwise stock or a price moved since we read it: re-read and price again;
-            # _price_order raises InsufficientStock once stock is really short.
+            # Otherwise stock or a price moved, or another order held the product: re-read and
+            # price again (_price_order raises InsufficientStock once stock is really short),
+            # after a short random pause so that colliding requests do not collide again.
+            time.sleep(random.uniform(0, RETRY_PAUSE_SECONDS * 2**attempt))
+            continue
+        order_placed(tenant.tier, order.total)
+        return order, False
     raise CatalogChanged()

@@ -13,10 +13,12 @@ import json
 import logging
 import os
 import re
+import threading
 import traceback
 from typing import Any, Iterator
 
 MAX_METADATA_CHARS = 2048
+MAX_PARSED_BODY_BYTES = 16 * 1024
 REDACTED = "[redacted]"
 # Keys whose values are never written to a trace, at any depth of a request or response body.
 SECRET_KEY = re.compile(r"token|secret|password|authorization|api[_-]?key|credential|cookie", re.IGNORECASE)
@@ -32,9 +34,18 @@ def in_lambda() -> bool:
     return bool(os.environ.get("LAMBDA_TASK_ROOT"))
 
 
+_setup_lock = threading.Lock()
+
+
 @functools.lru_cache(maxsize=1)
 def recorder() -> Any:
     """The X-Ray recorder, configured for where it runs and with botocore patched, on first use."""
+    # Two first requests on chalice local's threads must not configure and patch at once.
+    with _setup_lock:
+        return _configured_recorder()
+
+
+def _configured_recorder() -> Any:
     from aws_xray_sdk.core import patch, xray_recorder
     from aws_xray_sdk.core.context import Context
     from aws_xray_sdk.core.lambda_launcher import LambdaContext
@@ -82,6 +93,9 @@ def body_for_trace(raw: bytes | str | None) -> Any:
     """A request body as trace metadata: parsed and redacted if JSON, else only its size."""
     if not raw:
         return None
+    if len(raw) > MAX_PARSED_BODY_BYTES:
+        # Bodies the API refuses as too large are not worth parsing just to trace them.
+        return {"unparsed_bytes": len(raw)}
     try:
         return capped(json.loads(raw))
     except (ValueError, UnicodeDecodeError, RecursionError):

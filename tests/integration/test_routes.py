@@ -25,6 +25,13 @@ def add_products(tenant, count: int, start: int = PRODUCTS_PER_TENANT + 1) -> No
         catalog.put(tenant.product(number))
 
 
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "application/json"])
+def test_a_get_with_any_declared_content_type_is_served(api: Api, content_type: str):
+    # Chalice alone would answer a GET with a non-JSON Content-Type with 415.
+    assert api.get("/health", tenant=None, headers={"Content-Type": content_type}).status == 200
+    assert api.get("/catalog/prod-001", headers={"Content-Type": content_type}).status == 200
+
+
 def test_health_needs_no_token(api: Api):
     reply = api.get("/health", tenant=None)
     assert reply.status == 200
