@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_INSTALLED := $(CHECKOV_VENV)/.installed
 
-.PHONY: run test unit bench package-terraform checkov clean
+.PHONY: run test unit bench bootstrap deploy smoke package-terraform checkov clean
 
 STAGE ?= dev
 
@@ -35,6 +35,20 @@ unit: $(INSTALLED)  ## Only the fast in-process tests.
 
 bench: $(INSTALLED)  ## Print cold-start and request latency figures.
 	$(BIN)/python -m scripts.bench
+
+# Deploying to AWS with Chalice (README "Deploy to AWS", path A); STAGE defaults to dev.
+bootstrap: $(INSTALLED)  ## Create the STAGE's table, user pool, secret and usage plans before its first deploy.
+	$(BIN)/python -m scripts.bootstrap --stage $(STAGE)
+
+# chalice deploy re-imports the API with the HEADER key source and no gateway responses, so protected
+# routes answer 403 until post-deploy has run: both run here back to back. ALARM_EMAIL=addr subscribes it.
+deploy: $(INSTALLED)  ## chalice deploy STAGE, then post-deploy at once.
+	$(BIN)/chalice deploy --stage $(STAGE)
+	$(BIN)/python -m scripts.post_deploy --stage $(STAGE) $(if $(ALARM_EMAIL),--alarm-email $(ALARM_EMAIL))
+
+smoke: $(INSTALLED)  ## Walk the deployed STAGE's flow (TENANT, OTHER_TENANT, BASIC_TENANT default to the demo ones).
+	$(BIN)/python -m scripts.smoke --stage $(STAGE) $(if $(TENANT),--tenant $(TENANT)) \
+		$(if $(OTHER_TENANT),--other-tenant $(OTHER_TENANT)) $(if $(BASIC_TENANT),--basic-tenant $(BASIC_TENANT))
 
 package-terraform: $(INSTALLED)  ## Package the STAGE (default dev) for Terraform into build/terraform-$(STAGE).
 	$(BIN)/python -m scripts.package_terraform --stage $(STAGE)

@@ -1,7 +1,7 @@
 """Create what a stage needs before its first `chalice deploy`, and write the app's settings into its config.
 
-The table (on-demand, encrypted, point-in-time recovery, TTL; deletion protection for prod),
-the Cognito user pool with the API's resource server, scopes and hosted domain, the
+The table (on-demand, encrypted, point-in-time recovery, TTL), the Cognito user pool with the
+API's resource server, scopes and hosted domain (both protected from deletion on prod), the
 pagination key in Secrets Manager, one usage plan per tier, cost-allocation tags on all of
 them; then TABLE_NAME, TOKEN_ISSUER and PAGINATION_SECRET_ARN in .chalice/config.json and
 the stage's IAM policy file narrowed to the region, account, table and secret. A rerun
@@ -21,12 +21,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.tiers import TIERS
 from scripts import provision
 from scripts.change_log import ChangeLog, WouldChange
-from scripts.stage_config import PROJECT_DIR, StageConfigError, update_stage_environment
+from scripts.stage_config import PROJECT_DIR, PROTECTED_STAGES, StageConfigError, update_stage_environment
 from scripts.stage_policy import update_policy_file
 from scripts.stage_resources import AwsClients, StageResources, default_region, issuer_url, load_stage, token_url
 
-# Stages whose table cannot be deleted by accident (a `chalice delete` or a stray script).
-PROTECTED_STAGES = ("prod",)
 T = TypeVar("T")
 
 
@@ -118,15 +116,19 @@ def provision_user_pool(
 ) -> tuple[str | None, str | None]:
     """The user pool, its tags, resource server and hosted domain; returns (pool id, domain prefix)."""
     cognito = clients.cognito
+    protected = resources.stage in PROTECTED_STAGES
     pool_id = steps.run(
         f"user pool {resources.pool_name}",
-        lambda: provision.ensure_user_pool(cognito, resources.pool_name, resources.tags),
+        lambda: provision.ensure_user_pool(cognito, resources.pool_name, resources.tags, deletion_protection=protected),
     )
     if pool_id is None:
         for label in ("tags", "resource server", "hosted domain"):
             steps.pending(f"  {label}")
         return None, None
     progress(f"  id {pool_id}")
+    if protected:
+        # The pool holds every tenant's app client: losing it means onboarding every tenant again.
+        steps.run("  deletion protection", lambda: provision.ensure_user_pool_deletion_protection(cognito, pool_id))
     steps.run("  tags", lambda: provision.ensure_user_pool_tags(cognito, pool_id, resources.tags))
     server = resources.config.resource_server_id
     scopes = steps.run(

@@ -24,12 +24,10 @@ from typing import Any
 from chalicelib import monitoring
 from chalicelib.tiers import TIERS
 from scripts import provision
-from scripts.stage_config import PROJECT_DIR, StageConfig, StageConfigError, read_stage_config
+from scripts.stage_config import PROJECT_DIR, PROTECTED_STAGES, StageConfig, StageConfigError, read_stage_config
 from scripts.terraform_files import TerraformStage, resource_addresses, terraform_files
 
 DEFAULT_REGION = "us-east-1"
-# Stages whose table and user pool must survive a mistaken destroy.
-PROTECTED_STAGES = ("prod",)
 # The list of files the last run wrote, so a rerun removes exactly those.
 MANIFEST = ".package-terraform.json"
 CHECKOV_VENV = PROJECT_DIR / ".venv-checkov"

@@ -152,10 +152,22 @@ def _paginate_tags(dynamodb: Any, arn: str) -> Iterator[dict[str, str]]:
 
 
 def ensure_ttl(dynamodb: Any, table_name: str, attribute: str = TTL_ATTRIBUTE) -> None:
-    """Turn on DynamoDB TTL on attribute unless it is already on."""
+    """Turn on DynamoDB TTL on attribute unless it is already on.
+
+    A table has one TTL attribute, and DynamoDB refuses to move it while TTL is on; that case
+    is refused here with what to do, rather than left to AWS's error.
+    """
     description = dynamodb.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
-    if description.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") and description.get("AttributeName") == attribute:
-        return
+    status, current = description.get("TimeToLiveStatus"), description.get("AttributeName")
+    if status in ("ENABLED", "ENABLING"):
+        if current == attribute:
+            return
+        raise ProvisioningError(
+            f"the table {table_name} has TTL on {current!r}, but the application expires items by {attribute!r}; "
+            f"turn TTL off (aws dynamodb update-time-to-live --table-name {table_name} "
+            f"--time-to-live-specification Enabled=false,AttributeName={current}) and run this again "
+            "once DynamoDB allows it (up to an hour later)"
+        )
     dynamodb.update_time_to_live(
         TableName=table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute}
     )
@@ -169,17 +181,45 @@ def find_user_pool(cognito: Any, pool_name: str) -> str | None:
     return None
 
 
-def ensure_user_pool(cognito: Any, pool_name: str, tags: dict[str, str] | None = None) -> str:
-    """The id of the user pool called pool_name, created (with tags) if there is none."""
+def ensure_user_pool(
+    cognito: Any, pool_name: str, tags: dict[str, str] | None = None, deletion_protection: bool = False
+) -> str:
+    """The id of the user pool called pool_name, created (with tags) if there is none.
+
+    deletion_protection creates a new pool protected; ensure_user_pool_deletion_protection
+    protects one that exists.
+    """
     pool_id = find_user_pool(cognito, pool_name)
     if pool_id is not None:
         return pool_id
-    extra = {"UserPoolTags": tags} if tags else {}
+    extra: dict[str, Any] = {"UserPoolTags": tags} if tags else {}
+    if deletion_protection:
+        extra["DeletionProtection"] = "ACTIVE"
     # Tenants are machines using client credentials: nobody signs up, so only admins create users.
     pool = cognito.create_user_pool(
         PoolName=pool_name, AdminCreateUserConfig={"AllowAdminCreateUserOnly": True}, **extra
     )
     return pool["UserPool"]["Id"]
+
+
+def ensure_user_pool_deletion_protection(cognito: Any, pool_id: str) -> None:
+    """Turn on the user pool's deletion protection unless it is on; it is never turned off here.
+
+    UpdateUserPool resets every setting it is not given (the feature plan among them), so the
+    pool's current settings are passed back with the one change.
+    """
+    pool = cognito.describe_user_pool(UserPoolId=pool_id)["UserPool"]
+    if pool.get("DeletionProtection") == "ACTIVE":
+        return
+    updatable = cognito.meta.service_model.operation_model("UpdateUserPool").input_shape.members
+    settings = {name: value for name, value in pool.items() if name in updatable}
+    # DescribeUserPool reports the deprecated UnusedAccountValidityDays beside its replacement,
+    # TemporaryPasswordValidityDays, and UpdateUserPool refuses to be given both.
+    password_policy = settings.get("Policies", {}).get("PasswordPolicy", {})
+    if "TemporaryPasswordValidityDays" in password_policy and "AdminCreateUserConfig" in settings:
+        admin = settings["AdminCreateUserConfig"]
+        settings["AdminCreateUserConfig"] = {k: v for k, v in admin.items() if k != "UnusedAccountValidityDays"}
+    cognito.update_user_pool(**settings, UserPoolId=pool_id, DeletionProtection="ACTIVE")
 
 
 def ensure_user_pool_tags(cognito: Any, pool_id: str, tags: dict[str, str]) -> None:

@@ -10,6 +10,8 @@ from typing import Any
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CONFIG_FILE = PROJECT_DIR / ".chalice" / "config.json"
+# Stages whose table and user pool must survive a mistaken delete or destroy.
+PROTECTED_STAGES = ("prod",)
 
 
 class StageConfigError(Exception):

@@ -23,9 +23,10 @@ from chalicelib.schema import TTL_ATTRIBUTE, table_definition
 from chalicelib.tenancy import SCOPES
 from chalicelib.tiers import TIERS, Tier
 
-# Chalice's own resource names in chalice.tf.json.
+# Chalice's own resource names in chalice.tf.json, and the local holding the REST API's body.
 REST_API = "rest_api"
 CHALICE_DATA = "chalice"
+SWAGGER_LOCAL = "chalice_api_swagger"
 
 # Names of the resources these files add.
 TABLE = "tenant_table"
@@ -423,7 +424,7 @@ def usage_plans_document(stage: TerraformStage) -> dict[str, Any]:
     }
 
 
-# --- the API stage, its logs and gateway responses -----------------------------------------
+# --- the API stage, its logs, and what the API's body carries ------------------------------
 
 
 def access_log_format() -> str:
@@ -446,36 +447,37 @@ def access_log_format() -> str:
     return json.dumps(fields_, separators=(",", ":"))
 
 
-def gateway_response_resources() -> dict[str, dict[str, Any]]:
-    """aws_api_gateway_gateway_response resources from chalicelib.gateway.gateway_responses()."""
+# The OpenAPI extensions API Gateway reads from the imported body.
+GATEWAY_RESPONSES_EXTENSION = "x-amazon-apigateway-gateway-responses"
+API_KEY_SOURCE_EXTENSION = "x-amazon-apigateway-api-key-source"
+API_KEY_SOURCE = "AUTHORIZER"
+
+
+def gateway_responses_extension() -> dict[str, dict[str, Any]]:
+    """chalicelib.gateway.gateway_responses() as the body's x-amazon-apigateway-gateway-responses."""
     known = {"statusCode", "responseTemplates", "responseParameters"}
-    resources = {}
-    for response_type, response in gateway_responses().items():
+    responses = gateway_responses()
+    for response_type, response in responses.items():
         unknown = set(response) - known
         if unknown:
             raise ValueError(
-                f"gateway response {response_type} has fields the Terraform rendering does not know: {unknown}"
+                f"gateway response {response_type} has fields the OpenAPI extension does not take: {sorted(unknown)}"
             )
-        resource = {
-            "rest_api_id": ref("aws_api_gateway_rest_api", REST_API, "id"),
-            "response_type": response_type,
-            "response_templates": literal(response["responseTemplates"]),
-        }
-        if "statusCode" in response:
-            resource["status_code"] = response["statusCode"]
-        if "responseParameters" in response:
-            resource["response_parameters"] = literal(response["responseParameters"])
-        resources[response_type.lower()] = resource
-    return resources
+    return responses
 
 
-def gateway_responses_trigger() -> str:
-    """A redeployment trigger over the gateway responses: they take effect only in a new deployment.
+def api_swagger(swagger: str) -> str:
+    """Chalice's API definition (local.chalice_api_swagger) with the gateway responses and key source in it.
 
-    Referencing the resources also orders the deployment after them (an override may not set depends_on).
+    The REST API imports this body in overwrite mode, so gateway responses managed beside it
+    (aws_api_gateway_gateway_response) would be wiped whenever the body changes; inside it they
+    are re-imported with it, as is the key source. The text is a Terraform template (Chalice's
+    parts interpolate the functions' ARNs), so what is added is escaped to stay literal.
     """
-    addresses = ", ".join(f"aws_api_gateway_gateway_response.{name}" for name in gateway_response_resources())
-    return f"${{sha1(jsonencode([{addresses}]))}}"
+    document = json.loads(swagger)
+    document[API_KEY_SOURCE_EXTENSION] = API_KEY_SOURCE
+    document[GATEWAY_RESPONSES_EXTENSION] = literal(gateway_responses_extension())
+    return json.dumps(document)
 
 
 def _api_gateway_account() -> dict[str, Any]:
@@ -509,7 +511,7 @@ def _api_gateway_account() -> dict[str, Any]:
 
 
 def api_document(stage: TerraformStage, functions: Iterable[str]) -> dict[str, Any]:
-    """The API's stage with X-Ray and access logs, its method settings, gateway responses and logging role.
+    """The API's stage with X-Ray and access logs, its method settings and logging role.
 
     functions are Chalice's Lambda resource names: no request reaches them before the stage
     exists, so the stage waits for their log groups and the secret they read.
@@ -569,7 +571,6 @@ def api_document(stage: TerraformStage, functions: Iterable[str]) -> dict[str, A
                     **checkov_skips(*stage_logs_skips),
                 },
             },
-            "aws_api_gateway_gateway_response": gateway_response_resources(),
             **_api_gateway_account(),
         }
     }
@@ -591,8 +592,12 @@ def secrets_document(stage: TerraformStage) -> dict[str, Any]:
                 SECRET: {
                     "name": pagination_secret_name(stage),
                     "description": "Signs the API's pagination tokens (PAGINATION_SECRET_ARN).",
-                    # Outside protected stages the name must be reusable right after a destroy.
-                    "recovery_window_in_days": 30 if stage.protected else 0,
+                    # Deleted at once on every stage, prod included. A recovery window would keep the
+                    # name taken for its 7 to 30 days, so an apply after a destroy (or after a prod
+                    # destroy that the table's deletion protection stopped halfway) would fail on it,
+                    # while what it could recover is worth little: the key only signs next_tokens,
+                    # which expire within 24 hours, and a new key merely restarts listings.
+                    "recovery_window_in_days": 0,
                     **checkov_skips("CKV_AWS_149", "CKV2_AWS_57"),
                 }
             },
@@ -867,14 +872,17 @@ def _function_overrides(chalice: dict[str, Any]) -> dict[str, Any]:
 
 
 def override_document(chalice: dict[str, Any]) -> dict[str, Any]:
-    """chalice_override.tf.json: newer pins, AUTHORIZER key source, an explicit stage, narrower policies."""
+    """chalice_override.tf.json: newer pins, the API's full body, an explicit stage, narrower policies."""
     resources = chalice["resource"]
     return {
         "terraform": {"required_version": TERRAFORM_VERSION, "required_providers": PROVIDER_VERSIONS},
+        # The REST API's body: Chalice's definition plus the gateway responses and the key source.
+        "locals": {SWAGGER_LOCAL: api_swagger(chalice["locals"][SWAGGER_LOCAL])},
         "resource": {
-            # The authorizer names each tenant's own key, so its usage plan applies.
+            # The authorizer names each tenant's own key, so its usage plan applies. The body says so
+            # too; the argument agrees with it, so neither undoes the other.
             "aws_api_gateway_rest_api": {
-                REST_API: {"api_key_source": "AUTHORIZER", "lifecycle": {"create_before_destroy": True}}
+                REST_API: {"api_key_source": API_KEY_SOURCE, "lifecycle": {"create_before_destroy": True}}
             },
             "aws_api_gateway_deployment": {
                 REST_API: {
@@ -882,11 +890,8 @@ def override_document(chalice: dict[str, Any]) -> dict[str, Any]:
                     # logs and usage plans attach to a stage Terraform manages.
                     "stage_name": None,
                     "stage_description": None,
-                    "triggers": {
-                        "swagger": "${md5(local.chalice_api_swagger)}",
-                        "gateway_responses": gateway_responses_trigger(),
-                        "api_key_source": "AUTHORIZER",
-                    },
+                    # Any change to the body (routes, gateway responses, key source) deploys anew.
+                    "triggers": {"swagger": f"${{md5(local.{SWAGGER_LOCAL})}}", "api_key_source": API_KEY_SOURCE},
                 }
             },
             "aws_lambda_function": _function_overrides(chalice),

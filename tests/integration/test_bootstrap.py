@@ -105,6 +105,7 @@ def test_the_user_pool_has_the_scopes_a_hosted_domain_and_tags(project: Path, ca
     pool = cognito.describe_user_pool(UserPoolId=pool_id())["UserPool"]
     assert pool["UserPoolTags"] == TAGS
     assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    assert pool.get("DeletionProtection", "INACTIVE") == "INACTIVE", "only prod's pool is protected"
     assert pool["Domain"] == DOMAIN
     assert cognito.describe_user_pool_domain(Domain=DOMAIN)["DomainDescription"]["UserPoolId"] == pool["Id"]
     server = cognito.describe_resource_server(UserPoolId=pool["Id"], Identifier="tenant-api")["ResourceServer"]
@@ -233,13 +234,27 @@ def test_a_dry_run_after_a_change_by_hand_names_it(project: Path, calls, capsys)
     assert "point-in-time recovery: changed (UpdateContinuousBackups)" in out
 
 
-def test_the_prod_table_is_protected_from_deletion(project: Path, calls, capsys):
+def test_the_prod_table_and_user_pool_are_protected_from_deletion(project: Path, calls, capsys):
     code, out, _ = run(project, capsys, stage="prod")
     assert code == 0, out
     table = client("dynamodb").describe_table(TableName="tenant-api-prod")["Table"]
     assert table["DeletionProtectionEnabled"] is True
+    pools = client("cognito-idp").list_user_pools(MaxResults=60)["UserPools"]
+    pool = client("cognito-idp").describe_user_pool(UserPoolId=pools[0]["Id"])["UserPool"]
+    assert pool["DeletionProtection"] == "ACTIVE"
     assert dev_environment(project, "prod")["TOKEN_ISSUER"].startswith(f"https://cognito-idp.{REGION}.amazonaws.com/")
     assert dev_environment(project)["TOKEN_ISSUER"] == "", "the dev stage is left alone"
+
+
+def test_a_prod_pool_made_before_protection_is_protected_on_the_next_run(project: Path, calls, capsys):
+    cognito = client("cognito-idp")
+    pool_id = provision.ensure_user_pool(cognito, "tenant-api-prod", TAGS | {"stage": "prod"})
+    code, out, _ = run(project, capsys, stage="prod")
+    assert code == 0, out
+    assert "  deletion protection: changed (UpdateUserPool)" in out
+    pool = cognito.describe_user_pool(UserPoolId=pool_id)["UserPool"]
+    assert pool["DeletionProtection"] == "ACTIVE"
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
 
 
 def test_an_explicit_domain_prefix_is_used_once_and_then_kept(project: Path, calls, capsys):

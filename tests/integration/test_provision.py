@@ -171,6 +171,17 @@ def test_ensure_table_and_ttl_leave_an_existing_table_alone(clients: Clients):
     assert clients.dynamodb.list_tables()["TableNames"] == [TABLE_NAME]
 
 
+def test_ttl_on_another_attribute_is_refused_with_what_to_do(clients: Clients):
+    provision.ensure_table(clients.dynamodb, TABLE_NAME)
+    clients.dynamodb.update_time_to_live(
+        TableName=TABLE_NAME, TimeToLiveSpecification={"Enabled": True, "AttributeName": "purge_at"}
+    )
+    clients.calls.clear()
+    with pytest.raises(provision.ProvisioningError, match="TTL on 'purge_at'.*Enabled=false,AttributeName=purge_at"):
+        provision.ensure_ttl(clients.dynamodb, TABLE_NAME)
+    assert clients.mutations() == []
+
+
 # --- user pool and resource server ------------------------------------------------------------
 
 
@@ -189,6 +200,29 @@ def test_the_user_pool_and_resource_server_carry_the_apps_scopes(clients: Client
     assert provision.ensure_resource_server(clients.cognito, pool_id, RESOURCE_SERVER) == FULL_SCOPES
     assert clients.mutations() == []
     assert [pool["Id"] for pool in clients.cognito.list_user_pools(MaxResults=60)["UserPools"]] == [pool_id]
+
+
+def test_a_protected_pool_is_created_protected(clients: Clients):
+    pool_id = provision.ensure_user_pool(clients.cognito, POOL_NAME, deletion_protection=True)
+    assert clients.cognito.describe_user_pool(UserPoolId=pool_id)["UserPool"]["DeletionProtection"] == "ACTIVE"
+    clients.calls.clear()
+    provision.ensure_user_pool_deletion_protection(clients.cognito, pool_id)
+    assert clients.mutations() == []
+
+
+def test_protecting_an_existing_pool_keeps_its_other_settings(clients: Clients):
+    pool_id = provision.ensure_user_pool(clients.cognito, POOL_NAME, tags={"stage": "prod"})
+    before = clients.cognito.describe_user_pool(UserPoolId=pool_id)["UserPool"]
+    assert before.get("DeletionProtection", "INACTIVE") == "INACTIVE"
+
+    provision.ensure_user_pool_deletion_protection(clients.cognito, pool_id)
+
+    after = clients.cognito.describe_user_pool(UserPoolId=pool_id)["UserPool"]
+    assert after["DeletionProtection"] == "ACTIVE"
+    # UpdateUserPool resets what it is not given: the pool's own settings went back with the change.
+    assert after["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    assert after["UserPoolTags"] == {"stage": "prod"}
+    assert after["Policies"] == before["Policies"]
 
 
 def test_a_resource_server_missing_a_scope_is_updated_with_all_of_them(clients: Clients, monkeypatch):

@@ -160,12 +160,31 @@ def test_the_override_lifts_chalices_pins(package: Package) -> None:
     assert providers["null"]["version"] == ">= 3.0, < 4"
 
 
+def api_body(package: Package) -> dict[str, Any]:
+    """The REST API's body (local.chalice_api_swagger) as API Gateway imports it once Terraform has read it."""
+    assert package.resources("aws_api_gateway_rest_api")["rest_api"]["body"] == "${local.chalice_api_swagger}"
+    return json.loads(unescaped(package.block("locals")["chalice_api_swagger"]))
+
+
 def test_the_api_takes_api_keys_from_the_authorizer(package: Package) -> None:
     assert (
         package.files["chalice.tf.json"]["resource"]["aws_api_gateway_rest_api"]["rest_api"].get("api_key_source")
         is None
     )
     assert package.resources("aws_api_gateway_rest_api")["rest_api"]["api_key_source"] == "AUTHORIZER"
+    # The body says so too, so a re-import of the body never falls back to HEADER.
+    assert api_body(package)["x-amazon-apigateway-api-key-source"] == "AUTHORIZER"
+
+
+def test_the_body_is_chalices_definition_plus_the_gateway_responses(package: Package) -> None:
+    chalice = json.loads(package.files["chalice.tf.json"]["locals"]["chalice_api_swagger"])
+    body = api_body(package)
+    added = {"x-amazon-apigateway-api-key-source", "x-amazon-apigateway-gateway-responses"}
+    assert {name: value for name, value in body.items() if name not in added} == chalice
+    # Chalice's interpolations of the functions' ARNs stay Terraform expressions.
+    raw = package.block("locals")["chalice_api_swagger"]
+    assert "${aws_lambda_function.api_handler.invoke_arn}" in raw
+    assert "${aws_lambda_function.tenant_authorizer.invoke_arn}" in raw
 
 
 def test_the_stage_is_an_explicit_resource_with_tracing(package: Package, deployment: monitoring.Deployment) -> None:
@@ -260,8 +279,9 @@ def test_prod_is_protected_from_deletion() -> None:
     assert table["deletion_protection_enabled"] is True
     pool = terraform.identity_document(stage)["resource"]["aws_cognito_user_pool"]["tenants"]
     assert pool["deletion_protection"] == "ACTIVE"
+    # The pagination key is not worth a recovery window that would block re-applying after a destroy.
     secret = terraform.secrets_document(stage)["resource"]["aws_secretsmanager_secret"]["pagination"]
-    assert secret["recovery_window_in_days"] > 0
+    assert secret["recovery_window_in_days"] == 0
 
 
 def evaluate(template: str, values: dict[str, str]) -> dict[str, Any]:
@@ -369,17 +389,13 @@ def test_each_tenant_key_is_in_its_tier_plan(package: Package) -> None:
     }
 
 
-def test_gateway_responses_render_chalicelib_gateway(package: Package) -> None:
-    rendered = package.resources("aws_api_gateway_gateway_response")
-    assert {response["response_type"] for response in rendered.values()} == set(gateway_responses())
-    for response in rendered.values():
-        expected = gateway_responses()[response["response_type"]]
-        assert response["rest_api_id"] == "${aws_api_gateway_rest_api.rest_api.id}"
-        assert response.get("status_code") == expected.get("statusCode")
-        assert {k: unescaped(v) for k, v in response["response_templates"].items()} == expected["responseTemplates"]
-    # A new deployment follows any change to them, and is made after them.
-    trigger = package.resources("aws_api_gateway_deployment")["rest_api"]["triggers"]["gateway_responses"]
-    assert set(REFERENCE.findall(trigger)) == {f"aws_api_gateway_gateway_response.{name}" for name in rendered}
+def test_gateway_responses_are_in_the_body_not_beside_it(package: Package) -> None:
+    # The body is imported in overwrite mode: responses managed beside it would vanish on its next change.
+    assert package.resources("aws_api_gateway_gateway_response") == {}
+    assert api_body(package)["x-amazon-apigateway-gateway-responses"] == gateway_responses()
+    # A change to them changes the body, which deploys anew.
+    triggers = package.resources("aws_api_gateway_deployment")["rest_api"]["triggers"]
+    assert triggers["swagger"] == "${md5(local.chalice_api_swagger)}"
 
 
 # --- monitoring ----------------------------------------------------------------------------

@@ -39,6 +39,36 @@ def test_an_alarm_field_the_rendering_does_not_know_fails() -> None:
         terraform.metric_alarm({"AlarmName": "x", "ActionsEnabled": True})
 
 
+def test_the_api_body_carries_gateway_responses_escaped_and_keeps_chalices_interpolations(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    responses = {
+        "THROTTLED": {
+            "statusCode": "429",
+            "responseParameters": {"gatewayresponse.header.Retry-After": "'1'"},
+            "responseTemplates": {"application/json": '{"id": "$context.requestId", "x": "${not_terraform}"}'},
+        }
+    }
+    monkeypatch.setattr(terraform, "gateway_responses", lambda: responses)
+    chalice = json.dumps({"swagger": "2.0", "paths": {"/": {"uri": "${aws_lambda_function.api_handler.invoke_arn}"}}})
+    body = json.loads(terraform.api_swagger(chalice))
+    assert body["paths"] == {"/": {"uri": "${aws_lambda_function.api_handler.invoke_arn}"}}
+    assert body["x-amazon-apigateway-api-key-source"] == "AUTHORIZER"
+    throttled = body["x-amazon-apigateway-gateway-responses"]["THROTTLED"]
+    assert throttled["statusCode"] == "429"
+    assert throttled["responseParameters"] == {"gatewayresponse.header.Retry-After": "'1'"}
+    # Terraform reads the body as a template: only Chalice's own interpolations may stay live.
+    assert (
+        throttled["responseTemplates"]["application/json"] == '{"id": "$context.requestId", "x": "$${not_terraform}"}'
+    )
+
+
+def test_a_gateway_response_field_the_body_does_not_take_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(terraform, "gateway_responses", lambda: {"DEFAULT_4XX": {"responseModels": {}}})
+    with pytest.raises(ValueError, match="responseModels"):
+        terraform.api_swagger("{}")
+
+
 def test_a_math_alarm_becomes_metric_queries() -> None:
     alarm = terraform.metric_alarm(
         {

@@ -1,0 +1,439 @@
+"""Remove what bootstrap, post-deploy and the tenants command made for a stage; run it after `chalice delete`.
+
+    python -m scripts.teardown --stage dev [--dry-run] [--force] [--yes-delete-prod]
+
+In this order: the tenants' API keys, the tier usage plans (unbound from their API stages
+first, since API Gateway refuses to delete a bound plan), the alarms, dashboard, alarm topic,
+X-Ray sampling rule and saved Logs Insights queries, the functions' log groups, the tenants'
+stored secrets and the pagination key (recoverable for 7 days unless --force), the user
+pool's hosted domain and the pool with every app client, and the table with every tenant's
+data. Deletion protection is never lifted here: a protected table or pool is kept and the
+command to unprotect it is printed, and prod's pool and table are kept without
+--yes-delete-prod. Prints one line per resource; a rerun finds everything absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.monitoring import Deployment, alarm_definitions, alarm_topic_name, dashboard_name, sampling_rule
+from chalicelib.monitoring import saved_queries as saved_query_definitions
+from chalicelib.tiers import TIERS
+from scripts import provision
+from scripts.post_deploy import deployment_of, endpoint_lacks
+from scripts.stage_config import PROJECT_DIR, PROTECTED_STAGES, StageConfigError
+from scripts.stage_resources import StageResources, default_region, load_stage
+from scripts.tenant_lifecycle import MIN_RECOVERY_DAYS
+
+DELETED = "deleted"
+SCHEDULED = "scheduled for deletion"
+ABSENT = "absent"
+KEPT = "kept"
+UNSUPPORTED = "not supported by this endpoint"
+FAILED = "failed"
+STATUSES = (DELETED, SCHEDULED, ABSENT, KEPT, UNSUPPORTED, FAILED)
+CHANGES = (DELETED, SCHEDULED)
+
+
+class TeardownError(Exception):
+    """Teardown cannot start; the message says why."""
+
+
+class Report:
+    """Prints one line per resource as it is handled, and counts the outcomes."""
+
+    def __init__(self, dry_run: bool = False, write: Callable[[str], None] | None = None):
+        self.dry_run = dry_run
+        self._write = write or (lambda line: print(line, flush=True))
+        self.counts: dict[str, int] = {}
+
+    def record(self, status: str, what: str, detail: str = "") -> None:
+        """Print the outcome for one resource ("deleted", "absent", ...)."""
+        self.counts[status] = self.counts.get(status, 0) + 1
+        self._write(f"[teardown] {self._shown(status)}: {what}" + (f" ({detail})" if detail else ""))
+
+    def _shown(self, status: str) -> str:
+        return f"would be {status}" if self.dry_run and status in CHANGES else status
+
+    @property
+    def incomplete(self) -> int:
+        """How many resources are still there: kept on purpose or failed to delete."""
+        return self.counts.get(KEPT, 0) + self.counts.get(FAILED, 0)
+
+    def summary(self) -> str:
+        """One line of counts."""
+        counts = ", ".join(f"{self.counts[s]} {self._shown(s)}" for s in STATUSES if s in self.counts)
+        return f"[teardown] {counts or 'nothing to do'}" + (" (dry run, nothing was changed)" if self.dry_run else "")
+
+
+@dataclass(frozen=True)
+class Clients:
+    """The boto3 clients teardown works through, all in one region."""
+
+    apigateway: Any
+    cloudwatch: Any
+    cognito: Any
+    dynamodb: Any
+    logs: Any
+    secretsmanager: Any
+    sns: Any
+    xray: Any
+
+    @classmethod
+    def create(cls, region: str) -> Clients:
+        """Clients for region, with the credentials boto3 finds; they honour AWS_ENDPOINT_URL."""
+        session = boto3.session.Session(region_name=region)
+        names = ("apigateway", "cloudwatch", "cognito-idp", "dynamodb", "logs", "secretsmanager", "sns", "xray")
+        return cls(*(session.client(name) for name in names))
+
+
+def _error_code(error: ClientError) -> str:
+    return error.response.get("Error", {}).get("Code", "")
+
+
+def _lack_detail(error: Exception) -> str:
+    if isinstance(error, ClientError):
+        return f"{error.operation_name} answered HTTP {_error_code(error)}"
+    return str(error)
+
+
+def _paginate(client: Any, operation: str, result_key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    for page in client.get_paginator(operation).paginate(**kwargs):
+        yield from page.get(result_key, [])
+
+
+@dataclass
+class Teardown:
+    """Removes one stage's resources, reporting each."""
+
+    clients: Clients
+    report: Report
+    resources: StageResources
+    deployment: Deployment
+    force: bool = False
+    delete_prod: bool = False
+
+    @property
+    def prefix(self) -> str:
+        return self.resources.prefix
+
+    @contextlib.contextmanager
+    def step(self, what: str) -> Iterator[None]:
+        """Report a failure of the block as this resource's outcome and go on with the next one."""
+        try:
+            yield
+        except (ClientError, NotImplementedError) as error:
+            if endpoint_lacks(error):
+                self.report.record(UNSUPPORTED, what, _lack_detail(error))
+            else:
+                self.report.record(FAILED, what, str(error))
+
+    def remove(self, what: str, found: bool, delete: Callable[[], Any], detail: str = "") -> None:
+        """Call delete unless the resource is absent or this is a dry run, then report it."""
+        if not found:
+            self.report.record(ABSENT, what)
+            return
+        if not self.report.dry_run:
+            delete()
+        self.report.record(DELETED, what, detail)
+
+    def run(self) -> None:
+        """Every step, in an order in which nothing still needs what was removed before it."""
+        self.api_keys()
+        self.usage_plans()
+        self.monitoring()
+        self.log_groups()
+        self.secrets()
+        self.user_pool()
+        self.table()
+
+    # API Gateway
+
+    def api_keys(self) -> None:
+        """The tenants' API keys: named {prefix}-{tenant}, tagged with this stage when tagged at all."""
+        apigateway = self.clients.apigateway
+        with self.step(f"API keys {self.prefix}-*"):
+            keys = [
+                key
+                for key in _paginate(apigateway, "get_api_keys", "items", nameQuery=f"{self.prefix}-")
+                if key["name"].startswith(f"{self.prefix}-")
+                and (key.get("tags") or {}).get("stage", self.resources.stage) == self.resources.stage
+            ]
+            if not keys:
+                self.report.record(ABSENT, f"API keys {self.prefix}-*")
+            for key in keys:
+                what = f"API key {key['name']}"
+                with self.step(what):
+                    self.remove(what, True, partial(apigateway.delete_api_key, apiKey=key["id"]))
+
+    def usage_plans(self) -> None:
+        """The tier plans, each unbound from its API stages and then deleted."""
+        apigateway = self.clients.apigateway
+        names = {provision.usage_plan_name(self.prefix, tier) for tier in TIERS.values()}
+        with self.step(f"usage plans {self.prefix}-*"):
+            plans = {plan["name"]: plan for plan in _paginate(apigateway, "get_usage_plans", "items")}
+            for name in sorted(names):
+                what = f"usage plan {name}"
+                with self.step(what):
+                    plan = plans.get(name)
+                    if plan is None:
+                        self.report.record(ABSENT, what)
+                        continue
+                    bound = [f"{stage['apiId']}:{stage['stage']}" for stage in plan.get("apiStages", [])]
+                    self.remove(
+                        what,
+                        True,
+                        partial(self._delete_usage_plan, plan["id"], bound),
+                        f"unbound from {', '.join(bound)} first" if bound else "",
+                    )
+
+    def _delete_usage_plan(self, plan_id: str, bound: list[str]) -> None:
+        if bound:
+            patch = [{"op": "remove", "path": "/apiStages", "value": stage} for stage in bound]
+            self.clients.apigateway.update_usage_plan(usagePlanId=plan_id, patchOperations=patch)
+        self.clients.apigateway.delete_usage_plan(usagePlanId=plan_id)
+
+    # Monitoring
+
+    def monitoring(self) -> None:
+        """Alarms, dashboard, alarm topic (with its subscriptions), sampling rule, saved queries."""
+        cloudwatch, deployment = self.clients.cloudwatch, self.deployment
+        names = [alarm["AlarmName"] for alarm in alarm_definitions(deployment, "")]
+        with self.step(f"alarms {deployment.prefix}-*"):
+            alarms = _paginate(cloudwatch, "describe_alarms", "MetricAlarms", AlarmNames=names)
+            existing = {alarm["AlarmName"] for alarm in alarms}
+            for name in names:
+                with self.step(f"alarm {name}"):
+                    delete = partial(cloudwatch.delete_alarms, AlarmNames=[name])
+                    self.remove(f"alarm {name}", name in existing, delete)
+        name = dashboard_name(deployment)
+        with self.step(f"dashboard {name}"):
+            delete = partial(cloudwatch.delete_dashboards, DashboardNames=[name])
+            self.remove(f"dashboard {name}", self._dashboard_exists(name), delete)
+        name = alarm_topic_name(deployment)
+        with self.step(f"SNS topic {name}"):
+            arns = (topic["TopicArn"] for topic in _paginate(self.clients.sns, "list_topics", "Topics"))
+            arn = next((arn for arn in arns if arn.rsplit(":", 1)[-1] == name), None)
+            # Deleting a topic deletes its subscriptions.
+            self.remove(f"SNS topic {name}", arn is not None, partial(self.clients.sns.delete_topic, TopicArn=arn))
+        self.sampling_rule()
+        self.saved_queries()
+
+    def _dashboard_exists(self, name: str) -> bool:
+        try:
+            self.clients.cloudwatch.get_dashboard(DashboardName=name)
+        except ClientError as error:
+            if _error_code(error) not in ("ResourceNotFound", "ResourceNotFoundException"):
+                raise
+            return False
+        return True
+
+    def sampling_rule(self) -> None:
+        """The stage's X-Ray sampling rule."""
+        name = sampling_rule(self.deployment, "")["RuleName"]
+        what = f"X-Ray sampling rule {name}"
+        with self.step(what):
+            records = _paginate(self.clients.xray, "get_sampling_rules", "SamplingRuleRecords")
+            found = any(record["SamplingRule"]["RuleName"] == name for record in records)
+            self.remove(what, found, partial(self.clients.xray.delete_sampling_rule, RuleName=name))
+
+    def saved_queries(self) -> None:
+        """The saved Logs Insights queries."""
+        logs = self.clients.logs
+        wanted = [query["name"] for query in saved_query_definitions(self.deployment)]
+        with self.step(f"saved queries {self.deployment.prefix}/*"):
+            existing: dict[str, str] = {}
+            request: dict[str, str] = {"queryDefinitionNamePrefix": self.deployment.prefix}
+            while True:
+                page = logs.describe_query_definitions(**request)
+                queries = page.get("queryDefinitions", [])
+                existing.update({query["name"]: query["queryDefinitionId"] for query in queries})
+                if not page.get("nextToken"):
+                    break
+                request["nextToken"] = page["nextToken"]
+            for name in wanted:
+                what = f"saved query {name}"
+                with self.step(what):
+                    delete = partial(logs.delete_query_definition, queryDefinitionId=existing.get(name))
+                    self.remove(what, name in existing, delete)
+
+    def log_groups(self) -> None:
+        """The functions' log groups (Lambda does not delete them with the functions)."""
+        logs = self.clients.logs
+        for function_name in self.deployment.function_names:
+            name = self.deployment.log_group(function_name)
+            what = f"log group {name}"
+            with self.step(what):
+                groups = _paginate(logs, "describe_log_groups", "logGroups", logGroupNamePrefix=name)
+                found = any(group["logGroupName"] == name for group in groups)
+                self.remove(what, found, partial(logs.delete_log_group, logGroupName=name))
+
+    # Secrets
+
+    def secrets(self) -> None:
+        """The tenants' stored client secrets and the pagination key."""
+        secretsmanager = self.clients.secretsmanager
+        tenants = f"{self.prefix}/tenants/"
+        with self.step(f"secrets {tenants}*"):
+            filters = [{"Key": "name", "Values": [tenants]}]
+            listed = _paginate(
+                secretsmanager, "list_secrets", "SecretList", Filters=filters, IncludePlannedDeletion=True
+            )
+            names = sorted(secret["Name"] for secret in listed if secret["Name"].startswith(tenants))
+            for name in [*names, self.resources.pagination_secret_name]:
+                with self.step(f"secret {name}"):
+                    self.secret(name)
+
+    def secret(self, name: str) -> None:
+        """Schedule the secret's deletion, or delete it at once with --force."""
+        secretsmanager, what = self.clients.secretsmanager, f"secret {name}"
+        try:
+            described = secretsmanager.describe_secret(SecretId=name)
+        except ClientError as error:
+            if _error_code(error) != "ResourceNotFoundException":
+                raise
+            self.report.record(ABSENT, what)
+            return
+        if described.get("DeletedDate") and not self.force:
+            self.report.record(ABSENT, what, f"scheduled for deletion on {described['DeletedDate']:%Y-%m-%d}")
+            return
+        if self.force:
+            if not self.report.dry_run:
+                secretsmanager.delete_secret(SecretId=described["ARN"], ForceDeleteWithoutRecovery=True)
+            self.report.record(DELETED, what, "without recovery")
+            return
+        if not self.report.dry_run:
+            secretsmanager.delete_secret(SecretId=described["ARN"], RecoveryWindowInDays=MIN_RECOVERY_DAYS)
+        self.report.record(SCHEDULED, what, f"recoverable for {MIN_RECOVERY_DAYS} days; bootstrap restores it")
+
+    # Identity and data
+
+    def _prod_refused(self, what: str) -> bool:
+        if self.resources.stage in PROTECTED_STAGES and not self.delete_prod:
+            self.report.record(KEPT, what, f"stage {self.resources.stage} is protected; pass --yes-delete-prod")
+            return True
+        return False
+
+    def user_pool(self) -> None:
+        """The pool's hosted domain, then the pool with its resource server and every app client."""
+        cognito, name = self.clients.cognito, self.resources.pool_name
+        what = f"user pool {name}"
+        with self.step(what):
+            pool_id = provision.find_user_pool(cognito, name)
+            if pool_id is None:
+                self.report.record(ABSENT, what)
+                return
+            if self._prod_refused(f"{what} and its domain"):
+                return
+            pool = cognito.describe_user_pool(UserPoolId=pool_id)["UserPool"]
+            if pool.get("DeletionProtection") == "ACTIVE":
+                unprotect = f"aws cognito-idp update-user-pool --user-pool-id {pool_id} --deletion-protection INACTIVE"
+                self.report.record(KEPT, f"{what} and its domain", f"deletion protection is on; `{unprotect}` first")
+                return
+            domain = pool.get("Domain")
+            if domain:
+                # A pool with a domain cannot be deleted.
+                delete_domain = partial(cognito.delete_user_pool_domain, UserPoolId=pool_id, Domain=domain)
+                self.remove(f"user pool domain {domain}", True, delete_domain)
+            self.remove(what, True, partial(cognito.delete_user_pool, UserPoolId=pool_id), pool_id)
+
+    def table(self) -> None:
+        """The single table, with every tenant's products and orders."""
+        dynamodb, name = self.clients.dynamodb, self.resources.table_name
+        what = f"table {name}"
+        with self.step(what):
+            try:
+                table = dynamodb.describe_table(TableName=name)["Table"]
+            except ClientError as error:
+                if _error_code(error) != "ResourceNotFoundException":
+                    raise
+                self.report.record(ABSENT, what)
+                return
+            if self._prod_refused(what):
+                return
+            if table.get("DeletionProtectionEnabled"):
+                unprotect = f"aws dynamodb update-table --table-name {name} --no-deletion-protection-enabled"
+                self.report.record(KEPT, what, f"deletion protection is on; `{unprotect}` first")
+                return
+            self.remove(what, True, partial(dynamodb.delete_table, TableName=name))
+
+
+def _region(requested: str | None, resources: StageResources) -> str:
+    bootstrapped = None
+    if resources.issuer:
+        with contextlib.suppress(StageConfigError):
+            bootstrapped, _ = resources.bootstrapped_pool()
+    if requested and bootstrapped and requested != bootstrapped:
+        raise TeardownError(f"stage {resources.stage} lives in {bootstrapped} (TOKEN_ISSUER), not {requested}")
+    region = requested or bootstrapped or default_region()
+    if not region:
+        raise TeardownError("no AWS region: pass --region or set AWS_REGION")
+    return region
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.teardown",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+        epilog="Order: scripts.tenants delete (optional), chalice delete --stage STAGE, then this.",
+    )
+    parser.add_argument("--stage", required=True, help="the Chalice stage (dev, prod)")
+    parser.add_argument("--region", help="AWS region (default: the one in the stage's TOKEN_ISSUER, else AWS_REGION)")
+    parser.add_argument("--dry-run", action="store_true", help="say what would be removed, remove nothing")
+    parser.add_argument(
+        "--force", action="store_true", help="delete secrets at once instead of after a 7-day recovery window"
+    )
+    parser.add_argument(
+        "--yes-delete-prod", action="store_true", help="also delete a protected stage's user pool and table"
+    )
+    parser.add_argument(
+        "--project-dir", type=Path, default=PROJECT_DIR, help="the project whose .chalice/config.json is read"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Tear the stage down; 0 when nothing of it is left (or, in a dry run, would be)."""
+    args = parse_args(argv)
+    try:
+        resources = load_stage(args.stage, args.project_dir)
+        region = _region(args.region, resources)
+        report = Report(dry_run=args.dry_run)
+        print(f"[teardown] stage {args.stage} in {region}{' (dry run)' if args.dry_run else ''}", flush=True)
+        Teardown(
+            Clients.create(region),
+            report,
+            resources,
+            deployment_of(resources.config, region),
+            force=args.force,
+            delete_prod=args.yes_delete_prod,
+        ).run()
+    except (TeardownError, StageConfigError) as error:
+        print(f"[teardown] error: {error}", file=sys.stderr, flush=True)
+        return 1
+    except (ClientError, BotoCoreError) as error:
+        print(f"[teardown] error: AWS refused or could not be reached: {error}", file=sys.stderr, flush=True)
+        return 1
+    print(report.summary(), flush=True)
+    if report.incomplete:
+        print(
+            f"[teardown] error: {report.incomplete} resource(s) remain; see the lines marked kept or failed",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
