@@ -38,6 +38,7 @@ from chalicelib.monitoring import (
 from chalicelib.repository import from_item
 from chalicelib.tiers import TIERS, Tier
 from scripts.provision import attach_api_key, ensure_usage_plans, usage_plan_name
+from scripts.resource_report import ResourceReport
 from scripts.stage_config import PROJECT_DIR, StageConfig, StageConfigError, read_stage_config
 
 API_KEY_SOURCE = "AUTHORIZER"
@@ -57,42 +58,26 @@ class PostDeployError(Exception):
     """The deployed stage is not in a state post-deploy can work on."""
 
 
-class Report:
-    """Prints one line per resource as it is handled, and counts the outcomes."""
+class Report(ResourceReport):
+    """Post-deploy's report: created / updated / unchanged / unsupported / failed per resource."""
 
     def __init__(self, dry_run: bool = False, write: Callable[[str], None] = print):
-        self.dry_run = dry_run
-        self._write = write
-        self.counts: dict[str, int] = {}
-
-    def record(self, status: str, what: str, detail: str = "") -> None:
-        """Print the status of one resource ("created", "unchanged", ...)."""
-        self.counts[status] = self.counts.get(status, 0) + 1
-        self._write(f"{self._shown(status)}: {what}" + (f" ({detail})" if detail else ""))
-
-    def _shown(self, status: str) -> str:
-        return f"would be {status}" if self.dry_run and status in CHANGES else status
-
-    @property
-    def changes(self) -> int:
-        """How many resources were (or in a dry run would be) created or updated."""
-        return sum(self.counts.get(status, 0) for status in CHANGES)
+        super().__init__(STATUSES, CHANGES, dry_run=dry_run, write=write)
 
     @property
     def failures(self) -> int:
         """How many resources could not be brought to what they should be."""
-        return self.counts.get(FAILED, 0)
+        return self.count(FAILED)
 
     def summary(self) -> str:
         """One line: the counts, and whether anything changed."""
-        counts = ", ".join(f"{self.counts[s]} {self._shown(s)}" for s in STATUSES if s in self.counts)
         if self.changes == 0:
             outcome = "no changes"
         elif self.dry_run:
             outcome = f"{self.changes} would change; dry run, nothing was changed"
         else:
             outcome = f"{self.changes} changed"
-        return f"{outcome} ({counts})"
+        return f"{outcome} ({self.counts_line()})"
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from chalicelib.monitoring import saved_queries as saved_query_definitions
 from chalicelib.tiers import TIERS
 from scripts import provision
 from scripts.post_deploy import deployment_of, endpoint_lacks
+from scripts.resource_report import ResourceReport
 from scripts.stage_config import PROJECT_DIR, PROTECTED_STAGES, StageConfigError
 from scripts.stage_resources import StageResources, default_region, load_stage
 from scripts.tenant_lifecycle import MIN_RECOVERY_DAYS
@@ -48,31 +49,21 @@ class TeardownError(Exception):
     """Teardown cannot start; the message says why."""
 
 
-class Report:
-    """Prints one line per resource as it is handled, and counts the outcomes."""
+class Report(ResourceReport):
+    """Teardown's report: deleted / scheduled / absent / kept / unsupported / failed per resource."""
 
     def __init__(self, dry_run: bool = False, write: Callable[[str], None] | None = None):
-        self.dry_run = dry_run
-        self._write = write or (lambda line: print(line, flush=True))
-        self.counts: dict[str, int] = {}
-
-    def record(self, status: str, what: str, detail: str = "") -> None:
-        """Print the outcome for one resource ("deleted", "absent", ...)."""
-        self.counts[status] = self.counts.get(status, 0) + 1
-        self._write(f"[teardown] {self._shown(status)}: {what}" + (f" ({detail})" if detail else ""))
-
-    def _shown(self, status: str) -> str:
-        return f"would be {status}" if self.dry_run and status in CHANGES else status
+        super().__init__(STATUSES, CHANGES, dry_run=dry_run, write=write, prefix="[teardown] ")
 
     @property
     def incomplete(self) -> int:
         """How many resources are still there: kept on purpose or failed to delete."""
-        return self.counts.get(KEPT, 0) + self.counts.get(FAILED, 0)
+        return self.count(KEPT, FAILED)
 
     def summary(self) -> str:
         """One line of counts."""
-        counts = ", ".join(f"{self.counts[s]} {self._shown(s)}" for s in STATUSES if s in self.counts)
-        return f"[teardown] {counts or 'nothing to do'}" + (" (dry run, nothing was changed)" if self.dry_run else "")
+        suffix = " (dry run, nothing was changed)" if self.dry_run else ""
+        return f"[teardown] {self.counts_line() or 'nothing to do'}{suffix}"
 
 
 @dataclass(frozen=True)
