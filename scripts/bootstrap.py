@@ -23,7 +23,7 @@ from scripts import provision
 from scripts.change_log import ChangeLog, WouldChange
 from scripts.stage_config import PROJECT_DIR, PROTECTED_STAGES, StageConfigError, update_stage_environment
 from scripts.stage_policy import update_policy_file
-from scripts.stage_resources import AwsClients, StageResources, default_region, issuer_url, load_stage, token_url
+from scripts.stage_resources import AwsClients, StageResources, issuer_url, load_stage, token_url
 
 T = TypeVar("T")
 
@@ -199,23 +199,6 @@ def bootstrap(resources: StageResources, clients: AwsClients, *, domain_prefix: 
     return Outcome(issuer, secret_arn, token_url(domain, clients.region) if domain else None, steps.changed)
 
 
-def _region(requested: str | None, resources: StageResources) -> str:
-    region = requested or default_region()
-    if not region:
-        raise BootstrapError("no AWS region: pass --region or set AWS_REGION")
-    if resources.issuer:
-        try:
-            bootstrapped, _ = resources.bootstrapped_pool()
-        except StageConfigError:
-            return region
-        if bootstrapped != region:
-            raise BootstrapError(
-                f"stage {resources.stage} was bootstrapped in {bootstrapped} (TOKEN_ISSUER); "
-                f"pass --region {bootstrapped}"
-            )
-    return region
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(
@@ -241,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         resources = load_stage(args.stage, args.project_dir)
-        region = _region(args.region, resources)
+        region = resources.region(args.region)
         outcome = bootstrap(
             resources, AwsClients.for_region(region), domain_prefix=args.domain_prefix, dry_run=args.dry_run
         )

@@ -124,6 +124,26 @@ class StageResources:
             )
         return match["region"], match["pool_id"]
 
+    def region(self, requested: str | None = None) -> str:
+        """The region to work in: the one asked for, else the one bootstrap used, else boto3's.
+
+        Asking for another region than the stage was bootstrapped in is refused: the stage's
+        table, pool and secrets live in one region only.
+        """
+        bootstrapped = None
+        if self.issuer:
+            with contextlib.suppress(StageConfigError):
+                bootstrapped, _ = self.bootstrapped_pool()
+        if requested and bootstrapped and requested != bootstrapped:
+            raise StageConfigError(
+                f"stage {self.stage} was bootstrapped in {bootstrapped} (TOKEN_ISSUER), not {requested}; "
+                f"pass --region {bootstrapped}"
+            )
+        region = requested or bootstrapped or default_region()
+        if not region:
+            raise StageConfigError("no AWS region: pass --region or set AWS_REGION")
+        return region
+
 
 def load_stage(stage: str, project_dir: Path = PROJECT_DIR) -> StageResources:
     """The stage's resources, from project_dir/.chalice/config.json; the local stage is refused."""

@@ -32,7 +32,7 @@ from scripts import provision
 from scripts.post_deploy import deployment_of, endpoint_lacks
 from scripts.resource_report import ResourceReport
 from scripts.stage_config import PROJECT_DIR, PROTECTED_STAGES, StageConfigError
-from scripts.stage_resources import StageResources, default_region, load_stage
+from scripts.stage_resources import StageResources, load_stage
 from scripts.tenant_lifecycle import MIN_RECOVERY_DAYS
 
 DELETED = "deleted"
@@ -358,19 +358,6 @@ class Teardown:
             self.remove(what, True, partial(dynamodb.delete_table, TableName=name))
 
 
-def _region(requested: str | None, resources: StageResources) -> str:
-    bootstrapped = None
-    if resources.issuer:
-        with contextlib.suppress(StageConfigError):
-            bootstrapped, _ = resources.bootstrapped_pool()
-    if requested and bootstrapped and requested != bootstrapped:
-        raise TeardownError(f"stage {resources.stage} lives in {bootstrapped} (TOKEN_ISSUER), not {requested}")
-    region = requested or bootstrapped or default_region()
-    if not region:
-        raise TeardownError("no AWS region: pass --region or set AWS_REGION")
-    return region
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(
@@ -398,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         resources = load_stage(args.stage, args.project_dir)
-        region = _region(args.region, resources)
+        region = resources.region(args.region)
         report = Report(dry_run=args.dry_run)
         print(f"[teardown] stage {args.stage} in {region}{' (dry run)' if args.dry_run else ''}", flush=True)
         Teardown(
