@@ -19,7 +19,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -37,6 +37,7 @@ from chalicelib.monitoring import (
 )
 from chalicelib.repository import from_item
 from chalicelib.tiers import TIERS, Tier
+from scripts.aws_calls import endpoint_lacks, error_code, lack_detail, paginate
 from scripts.provision import attach_api_key, ensure_usage_plans, usage_plan_name
 from scripts.resource_report import ResourceReport
 from scripts.stage_config import PROJECT_DIR, StageConfig, StageConfigError, read_stage_config
@@ -115,33 +116,6 @@ class TenantKey:
     api_key_id: str
 
 
-def _error_code(error: ClientError) -> str:
-    return error.response.get("Error", {}).get("Code", "")
-
-
-def endpoint_lacks(error: Exception) -> bool:
-    """Whether error says the endpoint does not implement the operation, rather than that the call failed.
-
-    AWS names every error with a code; an answer without one (botocore then reports the bare
-    HTTP status as the code) comes from an endpoint that has no such operation, as moto server
-    answers 500 or 404. In-process moto raises NotImplementedError from the call itself.
-    """
-    if isinstance(error, NotImplementedError):
-        return True
-    return isinstance(error, ClientError) and _error_code(error) in ("404", "500", "501")
-
-
-def _lack_detail(error: Exception) -> str:
-    if isinstance(error, ClientError):
-        return f"{error.operation_name} answered HTTP {_error_code(error)}"
-    return str(error)
-
-
-def _paginate(client: Any, operation: str, result_key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
-    for page in client.get_paginator(operation).paginate(**kwargs):
-        yield from page.get(result_key, [])
-
-
 def _settle(
     report: Report, status: str, what: str, detail: str, write: Callable[..., Any], *args: Any, **kwargs: Any
 ) -> bool:
@@ -198,11 +172,11 @@ def find_rest_api(apigateway: Any, name: str, known_id: str | None = None) -> st
         try:
             apigateway.get_rest_api(restApiId=known_id)
         except ClientError as error:
-            if _error_code(error) != "NotFoundException":
+            if error_code(error) != "NotFoundException":
                 raise
             raise PostDeployError(f"REST API {known_id} does not exist in this account and region") from None
         return known_id
-    ids = [api["id"] for api in _paginate(apigateway, "get_rest_apis", "items") if api["name"] == name]
+    ids = [api["id"] for api in paginate(apigateway, "get_rest_apis", "items") if api["name"] == name]
     if not ids:
         raise PostDeployError(f"no REST API named {name!r}: deploy the stage first (chalice deploy or terraform apply)")
     if len(ids) > 1:
@@ -217,7 +191,7 @@ def get_stage(apigateway: Any, api_id: str, stage: str) -> dict[str, Any]:
     try:
         return apigateway.get_stage(restApiId=api_id, stageName=stage)
     except ClientError as error:
-        if _error_code(error) != "NotFoundException":
+        if error_code(error) != "NotFoundException":
             raise
         raise PostDeployError(f"REST API {api_id} has no stage {stage!r}: deploy the stage first") from None
 
@@ -241,7 +215,7 @@ def _gateway_response(apigateway: Any, api_id: str, response_type: str) -> dict[
     try:
         return apigateway.get_gateway_response(restApiId=api_id, responseType=response_type)
     except ClientError as error:
-        if _error_code(error) != "NotFoundException":
+        if error_code(error) != "NotFoundException":
             raise
         return None
 
@@ -351,7 +325,7 @@ def ensure_tier_plans(apigateway: Any, report: Report, prefix: str, api_stage: s
 
     In a dry run nothing is created, so only the plans that already exist have an id.
     """
-    before = {plan["name"]: plan for plan in _paginate(apigateway, "get_usage_plans", "items")}
+    before = {plan["name"]: plan for plan in paginate(apigateway, "get_usage_plans", "items")}
     statuses = {}
     for tier in TIERS.values():
         plan = before.get(usage_plan_name(prefix, tier))
@@ -403,9 +377,9 @@ def ensure_tenant_keys(
     apigateway: Any, report: Report, tenants: Iterable[TenantKey], plan_ids: dict[str, str], prefix: str
 ) -> None:
     """Every tenant's API key in its tier's usage plan and in no other tier's."""
-    existing_keys = {key["id"] for key in _paginate(apigateway, "get_api_keys", "items")}
+    existing_keys = {key["id"] for key in paginate(apigateway, "get_api_keys", "items")}
     members = {
-        plan_id: {key["id"] for key in _paginate(apigateway, "get_usage_plan_keys", "items", usagePlanId=plan_id)}
+        plan_id: {key["id"] for key in paginate(apigateway, "get_usage_plan_keys", "items", usagePlanId=plan_id)}
         for plan_id in plan_ids.values()
     }
     for tenant in tenants:
@@ -437,7 +411,7 @@ def configure_usage_plans(clients: AwsClients, report: Report, deployment: Deplo
     try:
         tenants = read_tenant_keys(clients.dynamodb, deployment.table_name)
     except ClientError as error:
-        if _error_code(error) != "ResourceNotFoundException":
+        if error_code(error) != "ResourceNotFoundException":
             raise
         what = f"tenants' API keys (table {deployment.table_name})"
         report.record(FAILED, what, "the table does not exist; bootstrap the stage")
@@ -449,7 +423,7 @@ def configure_usage_plans(clients: AwsClients, report: Report, deployment: Deplo
 
 
 def _log_group(logs: Any, name: str) -> dict[str, Any] | None:
-    groups = _paginate(logs, "describe_log_groups", "logGroups", logGroupNamePrefix=name)
+    groups = paginate(logs, "describe_log_groups", "logGroups", logGroupNamePrefix=name)
     return next((group for group in groups if group["logGroupName"] == name), None)
 
 
@@ -458,7 +432,7 @@ def _create_log_group(logs: Any, name: str) -> None:
         logs.create_log_group(logGroupName=name)
     except ClientError as error:
         # Lambda creates the group on the function's first invocation; that may have just happened.
-        if _error_code(error) != "ResourceAlreadyExistsException":
+        if error_code(error) != "ResourceAlreadyExistsException":
             raise
 
 
@@ -481,7 +455,7 @@ def ensure_log_retention(logs: Any, report: Report, deployment: Deployment) -> N
 def ensure_alarm_topic(sns: Any, report: Report, deployment: Deployment) -> str | None:
     """The alarm topic's ARN, created if missing; None in a dry run when it does not exist yet."""
     name = alarm_topic_name(deployment)
-    arns = (topic["TopicArn"] for topic in _paginate(sns, "list_topics", "Topics"))
+    arns = (topic["TopicArn"] for topic in paginate(sns, "list_topics", "Topics"))
     arn = next((arn for arn in arns if arn.rsplit(":", 1)[-1] == name), None)
     if arn is None and not report.dry_run:
         arn = sns.create_topic(Name=name)["TopicArn"]
@@ -495,7 +469,7 @@ def ensure_email_subscription(sns: Any, report: Report, topic_arn: str | None, a
     """address subscribed to the alarm topic by e-mail (AWS mails a link it must confirm)."""
     subscribed = topic_arn is not None and any(
         subscription["Protocol"] == "email" and subscription["Endpoint"].lower() == address.lower()
-        for subscription in _paginate(sns, "list_subscriptions_by_topic", "Subscriptions", TopicArn=topic_arn)
+        for subscription in paginate(sns, "list_subscriptions_by_topic", "Subscriptions", TopicArn=topic_arn)
     )
     _settle(
         report,
@@ -515,7 +489,7 @@ def ensure_dashboard(cloudwatch: Any, report: Report, deployment: Deployment) ->
     try:
         current = cloudwatch.get_dashboard(DashboardName=name)["DashboardBody"]
     except ClientError as error:
-        if _error_code(error) not in ("ResourceNotFound", "ResourceNotFoundException"):
+        if error_code(error) not in ("ResourceNotFound", "ResourceNotFoundException"):
             raise
         current = None
     status = _status(current, current is not None and json.loads(current) == json.loads(body))
@@ -526,7 +500,7 @@ def ensure_alarms(cloudwatch: Any, report: Report, deployment: Deployment, topic
     """The alarms of monitoring.alarm_definitions, notifying topic_arn."""
     definitions = alarm_definitions(deployment, topic_arn)
     names = [definition["AlarmName"] for definition in definitions]
-    alarms = _paginate(cloudwatch, "describe_alarms", "MetricAlarms", AlarmNames=names)
+    alarms = paginate(cloudwatch, "describe_alarms", "MetricAlarms", AlarmNames=names)
     current = {alarm["AlarmName"]: alarm for alarm in alarms}
     for definition in definitions:
         alarm = current.get(definition["AlarmName"])
@@ -565,7 +539,7 @@ def ensure_saved_queries(logs: Any, report: Report, deployment: Deployment) -> N
         if not endpoint_lacks(error):
             raise
         for query in wanted:
-            report.record(UNSUPPORTED, f"saved query {query['name']}", _lack_detail(error))
+            report.record(UNSUPPORTED, f"saved query {query['name']}", lack_detail(error))
         return
     for query in wanted:
         what = f"saved query {query['name']}"
@@ -577,14 +551,14 @@ def ensure_saved_queries(logs: Any, report: Report, deployment: Deployment) -> N
         except (ClientError, NotImplementedError) as error:
             if not endpoint_lacks(error):
                 raise
-            report.record(UNSUPPORTED, what, _lack_detail(error))
+            report.record(UNSUPPORTED, what, lack_detail(error))
 
 
 def ensure_sampling_rule(xray: Any, report: Report, rule: dict[str, Any]) -> None:
     """The stage's X-Ray sampling rule, created or brought up to date."""
     what = f"X-Ray sampling rule {rule['RuleName']}"
     try:
-        records = _paginate(xray, "get_sampling_rules", "SamplingRuleRecords")
+        records = paginate(xray, "get_sampling_rules", "SamplingRuleRecords")
         current = next((r["SamplingRule"] for r in records if r["SamplingRule"]["RuleName"] == rule["RuleName"]), None)
         detail = f"{rule['FixedRate']:.0%} after {rule['ReservoirSize']} a second"
         if current is None:
@@ -597,7 +571,7 @@ def ensure_sampling_rule(xray: Any, report: Report, rule: dict[str, Any]) -> Non
     except (ClientError, NotImplementedError) as error:
         if not endpoint_lacks(error):
             raise
-        report.record(UNSUPPORTED, what, _lack_detail(error))
+        report.record(UNSUPPORTED, what, lack_detail(error))
 
 
 def configure_monitoring(

@@ -19,6 +19,7 @@ from chalicelib.registry import ACTIVE, TenantRecord, TenantRegistry
 from chalicelib.schema import TTL_ATTRIBUTE, table_definition
 from chalicelib.tenancy import SCOPES
 from chalicelib.tiers import TIERS, Tier
+from scripts.aws_calls import error_code, paginate
 
 CLIENT_CREDENTIALS = "client_credentials"
 # Cognito's default lifetime for access tokens; short enough that a revoked client stops soon.
@@ -58,15 +59,6 @@ class TenantCredentials:
     api_key_id: str
 
 
-def _error_code(error: ClientError) -> str:
-    return error.response.get("Error", {}).get("Code", "")
-
-
-def _paginate(client: Any, operation: str, result_key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
-    for page in client.get_paginator(operation).paginate(**kwargs):
-        yield from page.get(result_key, [])
-
-
 def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
     return [{"Key": key, "Value": value} for key, value in tags.items()]
 
@@ -81,7 +73,7 @@ def ensure_table(dynamodb: Any, table_name: str, tags: dict[str, str] | None = N
     try:
         dynamodb.describe_table(TableName=table_name)
     except ClientError as error:
-        if _error_code(error) != "ResourceNotFoundException":
+        if error_code(error) != "ResourceNotFoundException":
             raise
         extra = {"Tags": _tag_list(tags)} if tags else {}
         dynamodb.create_table(**table_definition(table_name), **extra)
@@ -107,7 +99,7 @@ def ensure_point_in_time_recovery(
             return
         except ClientError as error:
             # A table created moments ago refuses this until its continuous backups are ready.
-            if _error_code(error) != "ContinuousBackupsUnavailableException" or attempt == attempts - 1:
+            if error_code(error) != "ContinuousBackupsUnavailableException" or attempt == attempts - 1:
                 raise
             sleep(5)
 
@@ -175,7 +167,7 @@ def ensure_ttl(dynamodb: Any, table_name: str, attribute: str = TTL_ATTRIBUTE) -
 
 def find_user_pool(cognito: Any, pool_name: str) -> str | None:
     """The id of the user pool called pool_name, or None."""
-    for pool in _paginate(cognito, "list_user_pools", "UserPools", PaginationConfig={"PageSize": 60}):
+    for pool in paginate(cognito, "list_user_pools", "UserPools", PaginationConfig={"PageSize": 60}):
         if pool["Name"] == pool_name:
             return pool["Id"]
     return None
@@ -250,7 +242,7 @@ def ensure_user_pool_domain(cognito: Any, pool_id: str, domain_prefix: str) -> s
         cognito.create_user_pool_domain(UserPoolId=pool_id, Domain=domain_prefix)
     except ClientError as error:
         # Prefixes are unique per region across all accounts, and some words are reserved.
-        message = error.response.get("Error", {}).get("Message", _error_code(error))
+        message = error.response.get("Error", {}).get("Message", error_code(error))
         raise ProvisioningError(f"cannot create the Cognito domain {domain_prefix!r}: {message}") from None
     return domain_prefix
 
@@ -261,7 +253,7 @@ def ensure_resource_server(cognito: Any, pool_id: str, identifier: str, scopes: 
     try:
         current = cognito.describe_resource_server(UserPoolId=pool_id, Identifier=identifier)["ResourceServer"]
     except ClientError as error:
-        if _error_code(error) != "ResourceNotFoundException":
+        if error_code(error) != "ResourceNotFoundException":
             raise
         cognito.create_resource_server(UserPoolId=pool_id, Identifier=identifier, Name=identifier, Scopes=scope_list)
     else:
@@ -324,7 +316,7 @@ def ensure_usage_plans(
     tags, when given, are added to plans that lack them.
     """
     stages = list(api_stages)
-    existing = {plan["name"]: plan for plan in _paginate(apigateway, "get_usage_plans", "items")}
+    existing = {plan["name"]: plan for plan in paginate(apigateway, "get_usage_plans", "items")}
     plan_ids = {}
     for tier in TIERS.values():
         name = usage_plan_name(prefix, tier)
@@ -351,7 +343,7 @@ def _describe_secret(secretsmanager: Any, name: str) -> dict[str, Any] | None:
     try:
         return secretsmanager.describe_secret(SecretId=name)
     except ClientError as error:
-        if _error_code(error) != "ResourceNotFoundException":
+        if error_code(error) != "ResourceNotFoundException":
             raise
         return None
 
@@ -406,7 +398,7 @@ def read_secret_json(secretsmanager: Any, name: str) -> dict[str, Any] | None:
         value = secretsmanager.get_secret_value(SecretId=name)["SecretString"]
     except ClientError as error:
         # InvalidRequestException: the secret is scheduled for deletion.
-        if _error_code(error) in ("ResourceNotFoundException", "InvalidRequestException"):
+        if error_code(error) in ("ResourceNotFoundException", "InvalidRequestException"):
             return None
         raise
     return json.loads(value)
@@ -446,7 +438,7 @@ def list_app_clients(cognito: Any, pool_id: str) -> list[tuple[str, str]]:
     """Every app client of the pool as (name, client id)."""
     return [
         (client["ClientName"], client["ClientId"])
-        for client in _paginate(cognito, "list_user_pool_clients", "UserPoolClients", UserPoolId=pool_id)
+        for client in paginate(cognito, "list_user_pool_clients", "UserPoolClients", UserPoolId=pool_id)
     ]
 
 
@@ -478,7 +470,7 @@ def _describe_app_client(cognito: Any, pool_id: str, client_id: str) -> dict[str
     try:
         return cognito.describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)["UserPoolClient"]
     except ClientError as error:
-        if _error_code(error) != "ResourceNotFoundException":
+        if error_code(error) != "ResourceNotFoundException":
             raise
         return None
 
@@ -509,14 +501,14 @@ def delete_app_client(cognito: Any, pool_id: str, client_id: str) -> bool:
     try:
         cognito.delete_user_pool_client(UserPoolId=pool_id, ClientId=client_id)
     except ClientError as error:
-        if _error_code(error) != "ResourceNotFoundException":
+        if error_code(error) != "ResourceNotFoundException":
             raise
         return False
     return True
 
 
 def _find_api_key(apigateway: Any, name: str) -> dict[str, Any] | None:
-    keys = _paginate(apigateway, "get_api_keys", "items", nameQuery=name, includeValues=True)
+    keys = paginate(apigateway, "get_api_keys", "items", nameQuery=name, includeValues=True)
     return next((key for key in keys if key["name"] == name), None)
 
 
@@ -544,7 +536,7 @@ def delete_api_key(apigateway: Any, key_id: str, plan_ids: Iterable[str]) -> boo
     try:
         apigateway.delete_api_key(apiKey=key_id)
     except ClientError as error:
-        if _error_code(error) != "NotFoundException":
+        if error_code(error) != "NotFoundException":
             raise
         return False
     return True
@@ -556,7 +548,7 @@ def api_key_name(prefix: str, tenant_id: str) -> str:
 
 
 def _plan_key_ids(apigateway: Any, plan_id: str) -> set[str]:
-    return {key["id"] for key in _paginate(apigateway, "get_usage_plan_keys", "items", usagePlanId=plan_id)}
+    return {key["id"] for key in paginate(apigateway, "get_usage_plan_keys", "items", usagePlanId=plan_id)}
 
 
 def attach_api_key(apigateway: Any, key_id: str, plan_id: str, all_plan_ids: Iterable[str]) -> None:

@@ -29,7 +29,8 @@ from chalicelib.monitoring import Deployment, alarm_definitions, alarm_topic_nam
 from chalicelib.monitoring import saved_queries as saved_query_definitions
 from chalicelib.tiers import TIERS
 from scripts import provision
-from scripts.post_deploy import deployment_of, endpoint_lacks
+from scripts.aws_calls import endpoint_lacks, error_code, lack_detail, paginate
+from scripts.post_deploy import deployment_of
 from scripts.resource_report import ResourceReport
 from scripts.stage_config import PROJECT_DIR, PROTECTED_STAGES, StageConfigError
 from scripts.stage_resources import StageResources, load_stage
@@ -87,21 +88,6 @@ class Clients:
         return cls(*(session.client(name) for name in names))
 
 
-def _error_code(error: ClientError) -> str:
-    return error.response.get("Error", {}).get("Code", "")
-
-
-def _lack_detail(error: Exception) -> str:
-    if isinstance(error, ClientError):
-        return f"{error.operation_name} answered HTTP {_error_code(error)}"
-    return str(error)
-
-
-def _paginate(client: Any, operation: str, result_key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
-    for page in client.get_paginator(operation).paginate(**kwargs):
-        yield from page.get(result_key, [])
-
-
 @dataclass
 class Teardown:
     """Removes one stage's resources, reporting each."""
@@ -124,7 +110,7 @@ class Teardown:
             yield
         except (ClientError, NotImplementedError) as error:
             if endpoint_lacks(error):
-                self.report.record(UNSUPPORTED, what, _lack_detail(error))
+                self.report.record(UNSUPPORTED, what, lack_detail(error))
             else:
                 self.report.record(FAILED, what, str(error))
 
@@ -155,7 +141,7 @@ class Teardown:
         with self.step(f"API keys {self.prefix}-*"):
             keys = [
                 key
-                for key in _paginate(apigateway, "get_api_keys", "items", nameQuery=f"{self.prefix}-")
+                for key in paginate(apigateway, "get_api_keys", "items", nameQuery=f"{self.prefix}-")
                 if key["name"].startswith(f"{self.prefix}-")
                 and (key.get("tags") or {}).get("stage", self.resources.stage) == self.resources.stage
             ]
@@ -171,7 +157,7 @@ class Teardown:
         apigateway = self.clients.apigateway
         names = {provision.usage_plan_name(self.prefix, tier) for tier in TIERS.values()}
         with self.step(f"usage plans {self.prefix}-*"):
-            plans = {plan["name"]: plan for plan in _paginate(apigateway, "get_usage_plans", "items")}
+            plans = {plan["name"]: plan for plan in paginate(apigateway, "get_usage_plans", "items")}
             for name in sorted(names):
                 what = f"usage plan {name}"
                 with self.step(what):
@@ -200,7 +186,7 @@ class Teardown:
         cloudwatch, deployment = self.clients.cloudwatch, self.deployment
         names = [alarm["AlarmName"] for alarm in alarm_definitions(deployment, "")]
         with self.step(f"alarms {deployment.prefix}-*"):
-            alarms = _paginate(cloudwatch, "describe_alarms", "MetricAlarms", AlarmNames=names)
+            alarms = paginate(cloudwatch, "describe_alarms", "MetricAlarms", AlarmNames=names)
             existing = {alarm["AlarmName"] for alarm in alarms}
             for name in names:
                 with self.step(f"alarm {name}"):
@@ -212,7 +198,7 @@ class Teardown:
             self.remove(f"dashboard {name}", self._dashboard_exists(name), delete)
         name = alarm_topic_name(deployment)
         with self.step(f"SNS topic {name}"):
-            arns = (topic["TopicArn"] for topic in _paginate(self.clients.sns, "list_topics", "Topics"))
+            arns = (topic["TopicArn"] for topic in paginate(self.clients.sns, "list_topics", "Topics"))
             arn = next((arn for arn in arns if arn.rsplit(":", 1)[-1] == name), None)
             # Deleting a topic deletes its subscriptions.
             self.remove(f"SNS topic {name}", arn is not None, partial(self.clients.sns.delete_topic, TopicArn=arn))
@@ -223,7 +209,7 @@ class Teardown:
         try:
             self.clients.cloudwatch.get_dashboard(DashboardName=name)
         except ClientError as error:
-            if _error_code(error) not in ("ResourceNotFound", "ResourceNotFoundException"):
+            if error_code(error) not in ("ResourceNotFound", "ResourceNotFoundException"):
                 raise
             return False
         return True
@@ -233,7 +219,7 @@ class Teardown:
         name = sampling_rule(self.deployment, "")["RuleName"]
         what = f"X-Ray sampling rule {name}"
         with self.step(what):
-            records = _paginate(self.clients.xray, "get_sampling_rules", "SamplingRuleRecords")
+            records = paginate(self.clients.xray, "get_sampling_rules", "SamplingRuleRecords")
             found = any(record["SamplingRule"]["RuleName"] == name for record in records)
             self.remove(what, found, partial(self.clients.xray.delete_sampling_rule, RuleName=name))
 
@@ -264,7 +250,7 @@ class Teardown:
             name = self.deployment.log_group(function_name)
             what = f"log group {name}"
             with self.step(what):
-                groups = _paginate(logs, "describe_log_groups", "logGroups", logGroupNamePrefix=name)
+                groups = paginate(logs, "describe_log_groups", "logGroups", logGroupNamePrefix=name)
                 found = any(group["logGroupName"] == name for group in groups)
                 self.remove(what, found, partial(logs.delete_log_group, logGroupName=name))
 
@@ -276,7 +262,7 @@ class Teardown:
         tenants = f"{self.prefix}/tenants/"
         with self.step(f"secrets {tenants}*"):
             filters = [{"Key": "name", "Values": [tenants]}]
-            listed = _paginate(
+            listed = paginate(
                 secretsmanager, "list_secrets", "SecretList", Filters=filters, IncludePlannedDeletion=True
             )
             names = sorted(secret["Name"] for secret in listed if secret["Name"].startswith(tenants))
@@ -290,7 +276,7 @@ class Teardown:
         try:
             described = secretsmanager.describe_secret(SecretId=name)
         except ClientError as error:
-            if _error_code(error) != "ResourceNotFoundException":
+            if error_code(error) != "ResourceNotFoundException":
                 raise
             self.report.record(ABSENT, what)
             return
@@ -345,7 +331,7 @@ class Teardown:
             try:
                 table = dynamodb.describe_table(TableName=name)["Table"]
             except ClientError as error:
-                if _error_code(error) != "ResourceNotFoundException":
+                if error_code(error) != "ResourceNotFoundException":
                     raise
                 self.report.record(ABSENT, what)
                 return

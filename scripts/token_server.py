@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from scripts.aws_calls import error_code
 from scripts.token_issuer import TokenIssuer
 
 logger = logging.getLogger(__name__)
@@ -140,9 +141,9 @@ class ClientCredentialsGrant:
                 "UserPoolClient"
             ]
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            if error_code(error) == "ResourceNotFoundException":
                 raise OAuthError("invalid_client") from None
-            logger.error("describe_user_pool_client failed: %s", error.response.get("Error", {}).get("Code"))
+            logger.error("describe_user_pool_client failed: %s", error_code(error))
             raise OAuthError("server_error", status=500) from None
         except BotoCoreError as error:
             logger.error("the user pool is unreachable: %s", type(error).__name__)

@@ -17,7 +17,7 @@ from chalicelib.monitoring import alarm_definitions, dashboard_json, dashboard_n
 from chalicelib.registry import ACTIVE, TenantRecord, TenantRegistry
 from chalicelib.schema import table_definition
 from chalicelib.tiers import TIERS
-from scripts import post_deploy
+from scripts import aws_calls, post_deploy
 from scripts.post_deploy import UNSUPPORTED, AwsClients, Report
 from scripts.provision import usage_plan_name
 from scripts.stage_config import CONFIG_FILE, read_stage_config
@@ -389,10 +389,10 @@ def test_endpoint_lacks_only_answers_without_an_aws_error_code() -> None:
     def error(code: str) -> ClientError:
         return ClientError({"Error": {"Code": code, "Message": ""}}, "PutQueryDefinition")
 
-    assert post_deploy.endpoint_lacks(error("500")) and post_deploy.endpoint_lacks(error("404"))
-    assert post_deploy.endpoint_lacks(NotImplementedError("put_query_definition"))
-    assert not post_deploy.endpoint_lacks(error("InternalFailure"))
-    assert not post_deploy.endpoint_lacks(error("AccessDeniedException"))
+    assert aws_calls.endpoint_lacks(error("500")) and aws_calls.endpoint_lacks(error("404"))
+    assert aws_calls.endpoint_lacks(NotImplementedError("put_query_definition"))
+    assert not aws_calls.endpoint_lacks(error("InternalFailure"))
+    assert not aws_calls.endpoint_lacks(error("AccessDeniedException"))
 
 
 # The command line
