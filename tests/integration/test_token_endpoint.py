@@ -20,7 +20,7 @@ from chalicelib.auth import JwksCache, TokenRejected, verify_access_token
 from chalicelib.config import get_settings
 from scripts.token_issuer import TokenIssuer
 from scripts.token_server import TokenServer
-from tests.conftest import ALL_SCOPES, RESOURCE_SERVER, Environment
+from tests.conftest import ALL_SCOPES, RESOURCE_SERVER, Environment, Reply
 
 FORM = "application/x-www-form-urlencoded"
 READ = f"{RESOURCE_SERVER}/catalog.read"
@@ -33,19 +33,6 @@ class Client:
 
     client_id: str
     secret: str = ""
-
-
-@dataclass
-class Answer:
-    """An HTTP answer of the token server."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.body)
 
 
 class Endpoint:
@@ -90,12 +77,12 @@ class Endpoint:
 
     def request(
         self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
-    ) -> Answer:
+    ) -> Reply:
         connection = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=5)
         try:
             connection.request(method, path, body=body, headers=headers or {})
             response = connection.getresponse()
-            return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
+            return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
         finally:
             connection.close()
 
@@ -105,7 +92,7 @@ class Endpoint:
         client: Client | None = None,
         content_type: str | None = FORM,
         extra_headers: dict[str, str] | None = None,
-    ) -> Answer:
+    ) -> Reply:
         """POST /oauth2/token with form (grant_type=client_credentials by default), Basic auth as client."""
         headers = dict(extra_headers or {})
         if content_type is not None:
@@ -130,7 +117,7 @@ def endpoint() -> Iterator[Endpoint]:
         endpoint.server.stop()
 
 
-def assert_refused(answer: Answer, code: str, status: int = 400) -> None:
+def assert_refused(answer: Reply, code: str, status: int = 400) -> None:
     assert (answer.status, answer.json) == (status, {"error": code}), answer.body
     assert answer.headers["content-type"].startswith("application/json")
     assert {name: answer.headers.get(name) for name in NO_STORE} == NO_STORE
