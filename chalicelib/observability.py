@@ -175,8 +175,10 @@ def _finish(
     rid = request_id(request)
     span.annotate(request_id=rid, endpoint=endpoint, status=status, **tenant)
     span.http(request.method, request.context.get("path") or request.path, status)
-    response = {"status": status, "body": body, "error_code": error.code if error else None}
-    span.metadata(request=_request_metadata(request), response=response)
+    if span.recording:
+        # Parsing and redacting bodies is paid only for requests whose trace is kept.
+        response = {"status": status, "body": body, "error_code": error.code if error else None}
+        span.metadata(request=_request_metadata(request), response=response)
     access: dict[str, Any] = {
         "request_id": rid,
         "route": endpoint,

@@ -129,9 +129,14 @@ class Span:
             if value is not None:
                 self.entity.put_annotation(key, value)
 
+    @property
+    def recording(self) -> bool:
+        """Whether this span is sent anywhere (tracing on and the request sampled)."""
+        return self.entity is not None and getattr(self.entity, "sampled", True)
+
     def metadata(self, **values: Any) -> None:
         """Unindexed detail, redacted and size-capped."""
-        if self.entity is None:
+        if not self.recording:
             return
         for key, value in values.items():
             if value is not None:

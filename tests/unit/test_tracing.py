@@ -277,3 +277,17 @@ def test_aws_calls_inside_a_span_are_its_subsegments(aws, traces: InMemoryEmitte
     [segment] = traces.documents
     [call] = segment["subsegments"]
     assert (call["name"], call["namespace"], call["aws"]["operation"]) == ("dynamodb", "aws", "ListTables")
+
+
+def test_an_unsampled_span_skips_metadata_so_bodies_are_not_parsed_for_nothing():
+    class Unsampled:
+        sampled = False
+        trace_id = "1-00000000-000000000000000000000000"
+
+        def put_metadata(self, *args):
+            raise AssertionError("metadata of an unsampled span is never built")
+
+    span = tracing.Span(Unsampled())
+    assert not span.recording
+    span.metadata(request={"body": {"items": []}})
+    assert tracing.Span(None).recording is False
