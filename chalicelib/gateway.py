@@ -24,20 +24,26 @@ def in_aws_lambda() -> bool:
     return "AWS_LAMBDA_FUNCTION_NAME" in os.environ
 
 
-def _local_body(code: str, message: str) -> tuple[dict[str, str], bytes]:
+def _local_refusal(status: int, code: str, message: str) -> Exception:
+    """Chalice's local gateway exception for status, carrying the envelope our gateway responses give.
+
+    Imported here only: chalice.local is not part of the Lambda package.
+    """
+    from chalice.local import ForbiddenError, LocalGatewayException, NotAuthorizedError
+
+    known = {401: NotAuthorizedError, 403: ForbiddenError}
+    exception_type = known.get(status) or type(f"LocalGateway{status}", (LocalGatewayException,), {"CODE": status})
     request_id = str(uuid.uuid4())
     headers = {"Content-Type": "application/json", "X-Request-Id": request_id}
     body = json.dumps({"error": {"code": code, "message": message}, "request_id": request_id})
-    return headers, body.encode()
+    return exception_type(headers, body.encode())
 
 
 def unauthorized() -> Exception:
     """The exception an authorizer raises to make the gateway answer 401."""
     if in_aws_lambda():
         return Exception(UNAUTHORIZED_MESSAGE)
-    from chalice.local import NotAuthorizedError
-
-    return NotAuthorizedError(*_local_body("unauthorized", UNAUTHORIZED_MESSAGE))
+    return _local_refusal(401, "unauthorized", UNAUTHORIZED_MESSAGE)
 
 
 def authorizer_failure() -> Exception:
@@ -49,20 +55,13 @@ def authorizer_failure() -> Exception:
     """
     if in_aws_lambda():
         return RuntimeError("authorizer dependency unavailable")
-    from chalice.local import LocalGatewayException
-
-    class AuthorizerFailure(LocalGatewayException):
-        CODE = 503
-
-    return AuthorizerFailure(*_local_body("service_unavailable", SERVICE_UNAVAILABLE_MESSAGE))
+    return _local_refusal(503, "service_unavailable", SERVICE_UNAVAILABLE_MESSAGE)
 
 
 def forbidden(method_arn: str, principal_id: str) -> dict[str, Any]:
     """The authorizer answer that makes the gateway answer 403 (a Deny policy in AWS)."""
     if not in_aws_lambda():
-        from chalice.local import ForbiddenError
-
-        raise ForbiddenError(*_local_body("forbidden", FORBIDDEN_MESSAGE))
+        raise _local_refusal(403, "forbidden", FORBIDDEN_MESSAGE)
     return {
         "principalId": principal_id,
         "policyDocument": {
