@@ -24,7 +24,3 @@ TIERS: dict[str, Tier] = {
     )
 }
 
-
-def get_tier(name: str) -> Tier:
-    """Return the tier called name; KeyError if there is none."""
-    return TIERS[name]
