@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_INSTALLED := $(CHECKOV_VENV)/.installed
 
-.PHONY: run test unit bench bootstrap deploy smoke package-terraform checkov clean
+.PHONY: run test unit bench capacity bootstrap deploy smoke package-terraform checkov clean
 
 STAGE ?= dev
 
@@ -35,6 +35,9 @@ unit: $(INSTALLED)  ## Only the fast in-process tests.
 
 bench: $(INSTALLED)  ## Print cold-start and request latency figures.
 	$(BIN)/python -m scripts.bench
+
+capacity: $(INSTALLED)  ## Print DynamoDB units per route and the busiest partition keys at each tier's rate.
+	$(BIN)/python -m scripts.capacity
 
 # Deploying to AWS with Chalice (README "Deploy to AWS", path A); STAGE defaults to dev.
 bootstrap: $(INSTALLED)  ## Create the STAGE's table, user pool, secret and usage plans before its first deploy.
