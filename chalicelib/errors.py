@@ -163,3 +163,8 @@ class ServiceUnavailable(ApiError):
     status = 503
     code = "service_unavailable"
     message = "The service is temporarily unavailable; retry later."
+    RETRY_AFTER_SECONDS = 1
+
+    def __init__(self, message: str | None = None, *, headers: dict[str, str] | None = None):
+        # Every 503 tells the client when to come back, as API Gateway's own 429 does.
+        super().__init__(message, headers={"Retry-After": str(self.RETRY_AFTER_SECONDS), **(headers or {})})

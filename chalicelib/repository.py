@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import heapq
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -18,6 +20,7 @@ from chalicelib import keys
 from chalicelib.config import get_settings
 from chalicelib.errors import ServiceUnavailable
 from chalicelib.models import Order, OrderLine, Product
+from chalicelib.tracing import carry_trace
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -32,6 +35,8 @@ RETRYABLE_CODES = {
     "TransactionInProgressException",
 }
 MAX_BATCH_ATTEMPTS = 5
+# A sharded list queries every shard at once: one connection and one worker per shard.
+PARALLEL_QUERIES = max(keys.CATALOG_SHARDS, keys.ORDER_SHARDS)
 
 
 # boto3's default session is not safe to use from several threads at once, and chalice local
@@ -42,9 +47,19 @@ CLIENT_CREATION_LOCK = threading.Lock()
 @functools.lru_cache(maxsize=1)
 def dynamodb_client() -> Any:
     """The process's one DynamoDB client, created on first use (it honours AWS_ENDPOINT_URL)."""
-    config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
+    config = Config(
+        connect_timeout=2,
+        read_timeout=5,
+        retries={"mode": "standard", "max_attempts": 3},
+        max_pool_connections=PARALLEL_QUERIES,
+    )
     with CLIENT_CREATION_LOCK:
         return boto3.client("dynamodb", region_name=get_settings().region, config=config)
+
+
+@functools.lru_cache(maxsize=1)
+def _query_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=PARALLEL_QUERIES, thread_name_prefix="dynamodb-query")
 
 
 def table_name() -> str:
@@ -87,8 +102,28 @@ def _product_from_item(item: dict[str, Any]) -> Product:
     )
 
 
-def _order_from_item(item: dict[str, Any]) -> Order:
-    values = from_item(item)
+def order_values(order: Order) -> dict[str, Any]:
+    """The attributes that describe an order, as stored on the order and in its idempotency record."""
+    return {
+        "order_id": order.order_id,
+        "status": order.status,
+        "created_at": order.created_at,
+        "currency": order.currency,
+        "total": order.total,
+        "lines": [
+            {
+                "product_id": line.product_id,
+                "name": line.name,
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+            }
+            for line in order.lines
+        ],
+    }
+
+
+def order_from_values(values: dict[str, Any]) -> Order:
+    """An order from its stored attributes (plain values, as from_item gives them)."""
     lines = tuple(
         OrderLine(
             product_id=line["product_id"],
@@ -107,33 +142,67 @@ def _order_from_item(item: dict[str, Any]) -> Order:
     )
 
 
-def _query_page(
-    partition: str, limit: int, after_sort_key: str | None, newest_first: bool
-) -> tuple[list[dict], str | None]:
-    # One item more than asked tells whether another page exists without an empty last page.
-    request: dict[str, Any] = {
-        "TableName": table_name(),
-        "KeyConditionExpression": "PK = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": partition}},
-        "Limit": limit + 1,
-        "ScanIndexForward": not newest_first,
-    }
-    if after_sort_key is not None:
-        request["ExclusiveStartKey"] = {"PK": {"S": partition}, "SK": {"S": after_sort_key}}
-    items: list[dict] = []
+def _read_partition(request: dict[str, Any], wanted: int) -> list[dict[str, Any]]:
+    # DynamoDB ends a response at 1 MB even short of Limit: read on, or the list would end early.
+    items: list[dict[str, Any]] = []
     with dynamodb_errors():
         while True:
             response = dynamodb_client().query(**request)
             items.extend(response["Items"])
-            # DynamoDB ends a response at 1 MB even short of Limit: read on, or the list would end early.
-            if len(items) > limit or "LastEvaluatedKey" not in response:
-                break
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-            request["Limit"] = limit + 1 - len(items)
-    if len(items) > limit:
-        items = items[:limit]
-        return items, items[-1]["SK"]["S"]
-    return items, None
+            if len(items) >= wanted or "LastEvaluatedKey" not in response:
+                return items
+            request = {**request, "ExclusiveStartKey": response["LastEvaluatedKey"], "Limit": wanted - len(items)}
+
+
+def _run_in_parallel(calls: list[Callable[[], list[dict[str, Any]]]]) -> list[list[dict[str, Any]]]:
+    if len(calls) == 1:
+        return [calls[0]()]
+    futures = [_query_pool().submit(carry_trace(call)) for call in calls]
+    return [future.result() for future in futures]
+
+
+def query_sharded_list(
+    partitions: list[str],
+    *,
+    limit: int,
+    after_sort_key: str | None,
+    newest_first: bool,
+    index: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of a list spread over several partitions: one round of parallel Queries, merged.
+
+    Every partition sorts by the same sort key, so one sort key is enough to resume all of them.
+    Each is asked for one item more than the page, which tells whether another page exists.
+    """
+    pk, sk = (keys.CATALOG_INDEX_PK, keys.CATALOG_INDEX_SK) if index else ("PK", "SK")
+    condition = "#pk = :pk"
+    names = {"#pk": pk}
+    if after_sort_key is not None:
+        condition += " AND #sk < :after" if newest_first else " AND #sk > :after"
+        names["#sk"] = sk
+
+    def query(partition: str) -> Callable[[], list[dict[str, Any]]]:
+        values = {":pk": {"S": partition}}
+        if after_sort_key is not None:
+            values[":after"] = {"S": after_sort_key}
+        request: dict[str, Any] = {
+            "TableName": table_name(),
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "Limit": limit + 1,
+            "ScanIndexForward": not newest_first,
+        }
+        if index:
+            request["IndexName"] = index
+        return lambda: _read_partition(request, limit + 1)
+
+    pages = _run_in_parallel([query(partition) for partition in partitions])
+    merged = list(heapq.merge(*pages, key=lambda item: item[sk]["S"], reverse=newest_first))
+    if len(merged) > limit:
+        page = merged[:limit]
+        return page, page[-1][sk]["S"]
+    return merged, None
 
 
 class CatalogRepository:
@@ -141,11 +210,14 @@ class CatalogRepository:
 
     def __init__(self, tenant_id: str):
         self.tenant_id = tenant_id
-        self.partition = keys.product_partition(tenant_id)
+        # Built now, so that a repository cannot exist for a malformed tenant id.
+        self.partitions = keys.catalog_partitions(tenant_id)
 
     def list(self, limit: int, after_sort_key: str | None = None) -> tuple[list[Product], str | None]:
         """A page of products in id order, and the sort key to resume after (None at the end)."""
-        items, last = _query_page(self.partition, limit, after_sort_key, newest_first=False)
+        items, last = query_sharded_list(
+            self.partitions, limit=limit, after_sort_key=after_sort_key, newest_first=False, index=keys.CATALOG_INDEX
+        )
         return [_product_from_item(item) for item in items], last
 
     def get(self, product_id: str) -> Product | None:
@@ -158,31 +230,11 @@ class CatalogRepository:
             )
         return _product_from_item(item) if item else None
 
-    def get_many(self, product_ids: list[str]) -> dict[str, Product]:
-        """The named products this tenant has (at most 100), read consistently, by id."""
-        pending = [to_item(keys.product_key(self.tenant_id, pid)) for pid in product_ids]
-        found: dict[str, Product] = {}
-        for attempt in range(MAX_BATCH_ATTEMPTS):
-            if not pending:
-                break
-            with dynamodb_errors():
-                response = dynamodb_client().batch_get_item(
-                    RequestItems={table_name(): {"Keys": pending, "ConsistentRead": True}}
-                )
-            for item in response["Responses"].get(table_name(), []):
-                product = _product_from_item(item)
-                found[product.product_id] = product
-            pending = response.get("UnprocessedKeys", {}).get(table_name(), {}).get("Keys", [])
-            if pending:
-                time.sleep(0.05 * 2**attempt)
-        if pending:
-            raise ServiceUnavailable()
-        return found
-
     def put(self, product: Product) -> None:
         """Create or replace a product (seeding and administration, not the public API)."""
         values = {
             **keys.product_key(self.tenant_id, product.product_id),
+            **keys.catalog_index_key(self.tenant_id, product.product_id),
             "product_id": product.product_id,
             "name": product.name,
             "description": product.description,
@@ -196,34 +248,54 @@ class CatalogRepository:
 
 @dataclass(frozen=True)
 class IdempotencyRecord:
-    """What an Idempotency-Key was first used for."""
+    """What an Idempotency-Key was first used for, and the order it answered with."""
 
     fingerprint: str
-    order_id: str
+    order: Order
+
+
+@dataclass(frozen=True)
+class OrderInputs:
+    """What placing an order reads first: the products it names and any earlier use of its key."""
+
+    products: dict[str, Product]
+    earlier: IdempotencyRecord | None
 
 
 class OrderConflict(Exception):
     """The order transaction was cancelled; says which of its conditions failed."""
 
-    def __init__(self, stock_or_price: bool, idempotency: bool):
+    def __init__(self, stock_or_price: bool, idempotency: bool, contended: bool = False):
         super().__init__("order transaction cancelled")
         self.stock_or_price = stock_or_price
         self.idempotency = idempotency
+        # Another transaction held one of the items: a busy product, not a changed one.
+        self.contended = contended
+
+
+def _record_from_item(item: dict[str, Any] | None, now: float | None) -> IdempotencyRecord | None:
+    if not item:
+        return None
+    values = from_item(item)
+    # TTL deletes an expired record only eventually; until then it no longer binds the key.
+    if values["expires_at"] <= (time.time() if now is None else now):
+        return None
+    return IdempotencyRecord(fingerprint=values["fingerprint"], order=order_from_values(values["order"]))
 
 
 class OrderRepository:
-    """The orders of one tenant."""
+    """The orders of one tenant, and the Idempotency-Key records that replay them."""
 
     IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 
     def __init__(self, tenant_id: str):
         self.tenant_id = tenant_id
-        self.partition = keys.order_partition(tenant_id)
+        self.partitions = keys.order_partitions(tenant_id)
 
     def list(self, limit: int, after_sort_key: str | None = None) -> tuple[list[Order], str | None]:
         """A page of orders, newest first, and the sort key to resume after (None at the end)."""
-        items, last = _query_page(self.partition, limit, after_sort_key, newest_first=True)
-        return [_order_from_item(item) for item in items], last
+        items, last = query_sharded_list(self.partitions, limit=limit, after_sort_key=after_sort_key, newest_first=True)
+        return [order_from_values(from_item(item)) for item in items], last
 
     def get(self, order_id: str) -> Order | None:
         """One order, or None if this tenant has no such order."""
@@ -235,7 +307,34 @@ class OrderRepository:
                 )
                 .get("Item")
             )
-        return _order_from_item(item) if item else None
+        return order_from_values(from_item(item)) if item else None
+
+    def read_inputs(self, product_ids: list[str], key_digest: str | None, now: float | None = None) -> OrderInputs:
+        """The named products (at most 99) and the key's unexpired record, in one consistent batch read."""
+        product_keys = [to_item(keys.product_key(self.tenant_id, pid)) for pid in product_ids]
+        record_key = to_item(keys.idempotency_key(self.tenant_id, key_digest)) if key_digest is not None else None
+        pending = product_keys + ([record_key] if record_key else [])
+        products: dict[str, Product] = {}
+        record_item: dict[str, Any] | None = None
+        for attempt in range(MAX_BATCH_ATTEMPTS):
+            if not pending:
+                break
+            with dynamodb_errors():
+                response = dynamodb_client().batch_get_item(
+                    RequestItems={table_name(): {"Keys": pending, "ConsistentRead": True}}
+                )
+            for item in response["Responses"].get(table_name(), []):
+                if record_key is not None and item["PK"] == record_key["PK"]:
+                    record_item = item
+                else:
+                    product = _product_from_item(item)
+                    products[product.product_id] = product
+            pending = response.get("UnprocessedKeys", {}).get(table_name(), {}).get("Keys", [])
+            if pending:
+                time.sleep(0.05 * 2**attempt)
+        if pending:
+            raise ServiceUnavailable()
+        return OrderInputs(products=products, earlier=_record_from_item(record_item, now))
 
     def get_idempotency_record(self, key_digest: str, now: float | None = None) -> IdempotencyRecord | None:
         """The unexpired record of an Idempotency-Key's first use, if any."""
@@ -249,41 +348,21 @@ class OrderRepository:
                 )
                 .get("Item")
             )
-        if not item:
-            return None
-        values = from_item(item)
-        if values["expires_at"] <= (time.time() if now is None else now):
-            return None
-        return IdempotencyRecord(fingerprint=values["fingerprint"], order_id=values["order_id"])
-
-    def forget_idempotency_record(self, key_digest: str, order_id: str) -> None:
-        """Delete an Idempotency-Key's record that names order_id (an order that no longer exists)."""
-        try:
-            with dynamodb_errors():
-                dynamodb_client().delete_item(
-                    TableName=table_name(),
-                    Key=to_item(keys.idempotency_key(self.tenant_id, key_digest)),
-                    # A concurrent request may already have bound the key to a new order: keep that.
-                    ConditionExpression="order_id = :order_id",
-                    ExpressionAttributeValues=to_item({":order_id": order_id}),
-                )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
+        return _record_from_item(item, now)
 
     def place(self, order: Order, key_digest: str | None = None, fingerprint: str | None = None) -> None:
         """Write the order and take its stock in one transaction.
 
         Each product must still have enough stock at the price the order was priced with;
-        otherwise nothing is written and OrderConflict says which condition failed.
+        otherwise nothing is written and OrderConflict says which condition failed. With a
+        key, the same transaction records the order under it, unless the key is already bound.
         """
         now = int(time.time())
-        catalog = CatalogRepository(self.tenant_id)
         actions: list[dict[str, Any]] = [
             {
                 "Update": {
                     "TableName": table_name(),
-                    "Key": to_item(keys.product_key(catalog.tenant_id, line.product_id)),
+                    "Key": to_item(keys.product_key(self.tenant_id, line.product_id)),
                     "UpdateExpression": "SET stock = stock - :quantity",
                     "ConditionExpression": (
                         "attribute_exists(PK) AND stock >= :quantity AND price = :price AND currency = :currency"
@@ -295,11 +374,15 @@ class OrderRepository:
             }
             for line in order.lines
         ]
+        stored = {**keys.order_key(self.tenant_id, order.order_id), **order_values(order)}
+        if key_digest is not None:
+            # Lets an operator who removes the tenant's orders find their records too.
+            stored["idempotency_key_digest"] = key_digest
         actions.append(
             {
                 "Put": {
                     "TableName": table_name(),
-                    "Item": to_item(self._order_values(order)),
+                    "Item": to_item(stored),
                     "ConditionExpression": "attribute_not_exists(PK)",
                 }
             }
@@ -309,6 +392,8 @@ class OrderRepository:
                 **keys.idempotency_key(self.tenant_id, key_digest),
                 "fingerprint": fingerprint,
                 "order_id": order.order_id,
+                # The whole answer, so that a replay is one read.
+                "order": order_values(order),
                 "expires_at": now + self.IDEMPOTENCY_TTL_SECONDS,
             }
             actions.append(
@@ -330,33 +415,13 @@ class OrderRepository:
                 raise
             reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
             if any(code not in (None, "None", "ConditionalCheckFailed", "TransactionConflict") for code in reasons):
-                # Throttling or an internal error: the client may retry later.
+                # Throttling (a product past what one item can take) or an internal error: retry later.
                 raise ServiceUnavailable() from error
             lines = len(order.lines)
             failed = {index for index, code in enumerate(reasons) if code == "ConditionalCheckFailed"}
-            # Another transaction on the same product at the same moment (a busy product) is
-            # retried like a moved price: read again, price again, try again.
             conflicted = any(code == "TransactionConflict" for code in reasons)
             raise OrderConflict(
                 stock_or_price=conflicted or any(index < lines for index in failed) or not reasons,
                 idempotency=key_digest is not None and (lines + 1) in failed,
+                contended=conflicted and not failed,
             ) from error
-
-    def _order_values(self, order: Order) -> dict[str, Any]:
-        return {
-            **keys.order_key(self.tenant_id, order.order_id),
-            "order_id": order.order_id,
-            "status": order.status,
-            "created_at": order.created_at,
-            "currency": order.currency,
-            "total": order.total,
-            "lines": [
-                {
-                    "product_id": line.product_id,
-                    "name": line.name,
-                    "quantity": line.quantity,
-                    "unit_price": line.unit_price,
-                }
-                for line in order.lines
-            ],
-        }

@@ -15,13 +15,14 @@ from chalicelib.errors import (
     InsufficientStock,
     OrderNotFound,
     ProductNotFound,
+    ServiceUnavailable,
     UnknownProduct,
     ValidationFailed,
 )
 from chalicelib.ids import new_order_id
 from chalicelib.models import Order, OrderLine, OrderRequest, Page, Product
 from chalicelib.observability import order_placed
-from chalicelib.repository import CatalogRepository, OrderConflict, OrderRepository
+from chalicelib.repository import CatalogRepository, IdempotencyRecord, OrderConflict, OrderRepository
 from chalicelib.tenancy import TenantContext
 
 CATALOG_LIST = "catalog"
@@ -72,10 +73,9 @@ def get_order(tenant: TenantContext, order_id: str) -> Order:
     return order
 
 
-def _price_order(tenant: TenantContext, request: OrderRequest) -> Order:
+def _price_order(request: OrderRequest, products: dict[str, Product]) -> Order:
     """The order priced from the tenant's catalog as it stands, or the reason it cannot be placed."""
     wanted = [line.product_id for line in request.lines]
-    products = CatalogRepository(tenant.tenant_id).get_many(wanted)
     unknown = [pid for pid in wanted if pid not in products]
     if unknown:
         raise UnknownProduct(f"Unknown product: {', '.join(unknown)}.")
@@ -93,50 +93,49 @@ def _price_order(tenant: TenantContext, request: OrderRequest) -> Order:
     return Order(order_id=new_order_id(), lines=lines, currency=currencies.pop(), created_at=created_at)
 
 
-def _replay(orders: OrderRepository, key_digest: str, fingerprint: str) -> Order | None:
-    record = orders.get_idempotency_record(key_digest)
-    if record is None:
-        return None
+def _replay(record: IdempotencyRecord, fingerprint: str) -> Order:
     if record.fingerprint != fingerprint:
         raise IdempotencyKeyReused()
-    order = orders.get(record.order_id)
-    if order is None:
-        # The record outlived its order (deleted by an operator): free the key so it can be used
-        # again; left in place, it would refuse every new order under this key until it expires.
-        orders.forget_idempotency_record(key_digest, record.order_id)
-        return None
-    return order
+    return record.order
 
 
 def place_order(tenant: TenantContext, request: OrderRequest, idempotency_key: str | None = None) -> tuple[Order, bool]:
     """Place an order priced from the catalog, taking stock atomically.
 
     Returns the order and whether it is the replay of an earlier request with the same
-    Idempotency-Key (in which case nothing new was written).
+    Idempotency-Key (in which case nothing new was written). One batch read fetches the
+    products and the key's record together; one transaction writes the order, takes the
+    stock and binds the key, so a replay costs one read and a new order two calls.
     """
     orders = OrderRepository(tenant.tenant_id)
     fingerprint = request.fingerprint()
-    # The key is hashed so that any client-chosen string becomes a fixed-shape sort key.
+    # The key is hashed so that any client-chosen string becomes a fixed-shape key.
     key_digest = hashlib.sha256(idempotency_key.encode()).hexdigest() if idempotency_key else None
-    if key_digest is not None:
-        earlier = _replay(orders, key_digest, fingerprint)
-        if earlier is not None:
-            return earlier, True
+    wanted = [line.product_id for line in request.lines]
+    contended = False
     for attempt in range(MAX_PLACE_ATTEMPTS):
-        order = _price_order(tenant, request)
+        inputs = orders.read_inputs(wanted, key_digest)
+        if inputs.earlier is not None:
+            return _replay(inputs.earlier, fingerprint), True
+        order = _price_order(request, inputs.products)
         try:
             orders.place(order, key_digest, fingerprint)
         except OrderConflict as conflict:
             if conflict.idempotency and key_digest is not None:
                 # A concurrent request with the same key won the race: answer as it did.
-                earlier = _replay(orders, key_digest, fingerprint)
+                earlier = orders.get_idempotency_record(key_digest)
                 if earlier is not None:
-                    return earlier, True
+                    return _replay(earlier, fingerprint), True
             # Otherwise stock or a price moved, or another order held the product: re-read and
             # price again (_price_order raises InsufficientStock once stock is really short),
             # after a short random pause so that colliding requests do not collide again.
+            contended = conflict.contended
             time.sleep(random.uniform(0, RETRY_PAUSE_SECONDS * 2**attempt))
             continue
         order_placed(tenant.tier, order.total)
         return order, False
+    if contended:
+        # The products are busier than one item can take (a best seller): nothing changed,
+        # so the same request may well succeed a moment later.
+        raise ServiceUnavailable("The products of this order are busy; retry shortly.")
     raise CatalogChanged()

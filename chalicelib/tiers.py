@@ -23,4 +23,3 @@ TIERS: dict[str, Tier] = {
         Tier("premium", rate_per_second=1_000, burst=2_000, monthly_quota=10_000_000),
     )
 }
-

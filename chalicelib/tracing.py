@@ -15,7 +15,9 @@ import os
 import re
 import threading
 import traceback
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, TypeVar
+
+T = TypeVar("T")
 
 MAX_METADATA_CHARS = 2048
 MAX_PARSED_BODY_BYTES = 16 * 1024
@@ -108,6 +110,29 @@ def current_trace_id() -> str | None:
         return None
     entity = recorder().get_trace_entity()
     return getattr(entity, "trace_id", None)
+
+
+def carry_trace(function: Callable[[], T]) -> Callable[[], T]:
+    """function, to be run on another thread as part of the span open on this one.
+
+    The X-Ray context is per thread: without this, the DynamoDB calls of a parallel Query
+    would be missing from the request's trace.
+    """
+    if not tracing_enabled() or recorder.cache_info().currsize == 0:
+        return function
+    xray = recorder()
+    entity = xray.get_trace_entity()
+    if entity is None:
+        return function
+
+    def in_span() -> T:
+        xray.set_trace_entity(entity)
+        try:
+            return function()
+        finally:
+            xray.clear_trace_entities()
+
+    return in_span
 
 
 class Span:

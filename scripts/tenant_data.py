@@ -1,7 +1,8 @@
 """A tenant's items in the single table that only an operator removes: its registry items and, on request, its data.
 
 The application never deletes a tenant, so chalicelib has no operation for it; the keys still
-come from chalicelib.keys, and every read is a Query inside one of the tenant's partitions.
+come from chalicelib.keys, and every read is a Query inside one of the tenant's partitions (of
+the table or of its catalog index) or a read of a named item.
 """
 
 from __future__ import annotations
@@ -12,26 +13,26 @@ from chalicelib import keys
 from chalicelib.repository import dynamodb_client, table_name, to_item
 
 BATCH_SIZE = 25  # BatchWriteItem's limit
+BATCH_READ_SIZE = 100  # BatchGetItem's limit
 MAX_BATCH_ATTEMPTS = 8
 
 
-def data_partitions(tenant_id: str) -> dict[str, str]:
-    """The partitions holding a tenant's own data, by what they hold."""
-    return {
-        "products": keys.product_partition(tenant_id),
-        "orders": keys.order_partition(tenant_id),
-        "idempotency records": keys.idempotency_partition(tenant_id),
-    }
-
-
-def _keys_in(partition: str, limit: int | None = None) -> Iterator[dict[str, Any]]:
+def _query_keys(
+    partition: str, *, index: str | None = None, attributes: str = "PK, SK", limit: int | None = None
+) -> Iterator[dict[str, Any]]:
+    pk = keys.CATALOG_INDEX_PK if index else "PK"
     request: dict[str, Any] = {
         "TableName": table_name(),
-        "KeyConditionExpression": "PK = :pk",
+        "KeyConditionExpression": "#pk = :pk",
+        "ExpressionAttributeNames": {"#pk": pk},
         "ExpressionAttributeValues": {":pk": {"S": partition}},
-        "ProjectionExpression": "PK, SK",
-        "ConsistentRead": True,
+        "ProjectionExpression": attributes,
     }
+    if index:
+        # An index entry carries the table's key, which is all a purge needs.
+        request["IndexName"] = index
+    else:
+        request["ConsistentRead"] = True
     if limit is not None:
         request["Limit"] = limit
     while True:
@@ -42,14 +43,62 @@ def _keys_in(partition: str, limit: int | None = None) -> Iterator[dict[str, Any
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+def _product_keys(tenant_id: str, limit: int | None = None) -> Iterator[dict[str, Any]]:
+    # Each product has a partition of its own; the catalog index is how to find them all.
+    for partition in keys.catalog_partitions(tenant_id):
+        for entry in _query_keys(partition, index=keys.CATALOG_INDEX, limit=limit):
+            yield {"PK": entry["PK"], "SK": entry["SK"]}
+
+
+def _orders(tenant_id: str, limit: int | None = None) -> Iterator[dict[str, Any]]:
+    for partition in keys.order_partitions(tenant_id):
+        yield from _query_keys(partition, attributes="PK, SK, idempotency_key_digest", limit=limit)
+
+
+def _idempotency_record_keys(tenant_id: str, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # Each record has a partition of its own; the order it answered with names it. Records
+    # whose order is gone already, or that TTL deleted, are not found, and need not be.
+    candidates = [
+        to_item(keys.idempotency_key(tenant_id, order["idempotency_key_digest"]["S"]))
+        for order in orders
+        if "idempotency_key_digest" in order
+    ]
+    found = []
+    for start in range(0, len(candidates), BATCH_READ_SIZE):
+        pending = candidates[start : start + BATCH_READ_SIZE]
+        for _ in range(MAX_BATCH_ATTEMPTS):
+            response = dynamodb_client().batch_get_item(
+                RequestItems={table_name(): {"Keys": pending, "ProjectionExpression": "PK, SK", "ConsistentRead": True}}
+            )
+            found.extend(response["Responses"].get(table_name(), []))
+            pending = response.get("UnprocessedKeys", {}).get(table_name(), {}).get("Keys", [])
+            if not pending:
+                break
+        if pending:
+            raise RuntimeError("DynamoDB left keys unread; run the command again")
+    return found
+
+
+def tenant_items(tenant_id: str) -> dict[str, list[dict[str, Any]]]:
+    """The keys of every item of the tenant's own data, by what they hold."""
+    orders = list(_orders(tenant_id))
+    return {
+        "products": list(_product_keys(tenant_id)),
+        "orders": [{"PK": order["PK"], "SK": order["SK"]} for order in orders],
+        "idempotency records": _idempotency_record_keys(tenant_id, orders),
+    }
+
+
 def has_data(tenant_id: str) -> bool:
-    """Whether any of the tenant's partitions holds an item."""
-    return any(next(_keys_in(partition, limit=1), None) for partition in data_partitions(tenant_id).values())
+    """Whether the tenant has any product or order (an idempotency record never outlives both)."""
+    return (
+        next(_product_keys(tenant_id, limit=1), None) is not None or next(_orders(tenant_id, limit=1), None) is not None
+    )
 
 
 def count_data(tenant_id: str) -> dict[str, int]:
-    """How many items each of the tenant's partitions holds."""
-    return {what: sum(1 for _ in _keys_in(partition)) for what, partition in data_partitions(tenant_id).items()}
+    """How many items of each kind the tenant has."""
+    return {what: len(item_keys) for what, item_keys in tenant_items(tenant_id).items()}
 
 
 def _delete_batch(item_keys: list[dict[str, Any]]) -> None:
@@ -63,10 +112,13 @@ def _delete_batch(item_keys: list[dict[str, Any]]) -> None:
 
 
 def purge_data(tenant_id: str) -> dict[str, int]:
-    """Delete every item of the tenant's partitions; returns how many of each were deleted."""
+    """Delete every item of the tenant's own data; returns how many of each were deleted.
+
+    Products are found through the catalog index, which lags writes by a moment: a product
+    created while the purge runs may be left, and a second run removes it.
+    """
     deleted = {}
-    for what, partition in data_partitions(tenant_id).items():
-        item_keys = list(_keys_in(partition))
+    for what, item_keys in tenant_items(tenant_id).items():
         for start in range(0, len(item_keys), BATCH_SIZE):
             _delete_batch(item_keys[start : start + BATCH_SIZE])
         deleted[what] = len(item_keys)

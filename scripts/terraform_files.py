@@ -208,7 +208,14 @@ def variables_document(stage: TerraformStage) -> dict[str, Any]:
 
 def dynamodb_table(definition: dict[str, Any], protected: bool) -> dict[str, Any]:
     """An aws_dynamodb_table from chalicelib.schema's CreateTable arguments, with PITR and TTL."""
-    known = {"TableName", "KeySchema", "AttributeDefinitions", "BillingMode", "SSESpecification"}
+    known = {
+        "TableName",
+        "KeySchema",
+        "AttributeDefinitions",
+        "GlobalSecondaryIndexes",
+        "BillingMode",
+        "SSESpecification",
+    }
     unknown = set(definition) - known
     if unknown:
         raise ValueError(f"table_definition has arguments the Terraform rendering does not know: {sorted(unknown)}")
@@ -229,7 +236,25 @@ def dynamodb_table(definition: dict[str, Any], protected: bool) -> dict[str, Any
     }
     if "RANGE" in key:
         table["range_key"] = key["RANGE"]
+    indexes = [_global_secondary_index(index) for index in definition.get("GlobalSecondaryIndexes", [])]
+    if indexes:
+        table["global_secondary_index"] = indexes
     return table
+
+
+def _global_secondary_index(index: dict[str, Any]) -> dict[str, Any]:
+    """A global_secondary_index block of aws_dynamodb_table from CreateTable's index arguments."""
+    key = {part["KeyType"]: part["AttributeName"] for part in index["KeySchema"]}
+    block = {
+        "name": index["IndexName"],
+        "hash_key": key["HASH"],
+        "projection_type": index["Projection"]["ProjectionType"],
+    }
+    if "RANGE" in key:
+        block["range_key"] = key["RANGE"]
+    if "NonKeyAttributes" in index["Projection"]:
+        block["non_key_attributes"] = list(index["Projection"]["NonKeyAttributes"])
+    return block
 
 
 # Valid ids that stand in for Terraform expressions while chalicelib.keys builds the key strings.

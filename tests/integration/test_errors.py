@@ -451,11 +451,39 @@ def test_a_transaction_conflict_on_a_busy_product_is_retried(api: Api, inject):
     assert stock_of(ACME, "prod-001") == 10 - ONE_LINE[0]["quantity"]
 
 
-def test_a_conflict_that_persists_is_409_catalog_changed_and_writes_nothing(api: Api, inject):
+def test_a_conflict_that_persists_is_a_retryable_503_and_writes_nothing(api: Api, inject):
+    # A product busier than one item can take: nothing about the order is wrong, so the
+    # client is told to come back rather than that the catalog changed.
     conflict, calls = _transaction_conflicts(times=99)
     inject(conflict)
-    assert_error(api.post_order(ONE_LINE, ACME), 409, "catalog_changed")
+    reply = api.post_order(ONE_LINE, ACME)
+    assert_error(reply, 503, "service_unavailable")
+    assert reply.header("Retry-After") == "1"
     assert len(calls) == services.MAX_PLACE_ATTEMPTS
+    assert stock_of(ACME, "prod-001") == 10
+    assert OrderRepository("acme").list(10)[0] == []
+
+
+def test_a_throttled_best_seller_is_a_retryable_503_and_never_oversells(api: Api, inject):
+    calls = []
+
+    def throttled(operation_name, params, original):
+        if operation_name == "TransactWriteItems":
+            calls.append(operation_name)
+            raise ClientError(
+                {
+                    "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
+                    "CancellationReasons": [{"Code": "ThrottlingError"}, {"Code": "None"}],
+                },
+                operation_name,
+            )
+        return original(operation_name, params)
+
+    inject(throttled)
+    reply = api.post_order(ONE_LINE, ACME)
+    assert_error(reply, 503, "service_unavailable")
+    assert reply.header("Retry-After") == "1"
+    assert len(calls) == 1
     assert stock_of(ACME, "prod-001") == 10
 
 

@@ -99,15 +99,27 @@ def test_an_expired_key_may_be_used_again(api: Api, monkeypatch):
     assert len(orders_of(ACME)) == 2
 
 
-def test_a_key_whose_order_was_deleted_places_a_new_order(api: Api):
-    first = api.post_order(LINES, ACME, idempotency_key="orphaned").json["order_id"]
-    # An operator deletes the order; the key's record outlives it.
-    dynamodb_client().delete_item(TableName=TABLE_NAME, Key=to_item(keys.order_key("acme", first)))
+def test_a_replay_answers_from_the_keys_record_alone(api: Api):
+    first = api.post_order(LINES, ACME, idempotency_key="orphaned")
+    # The record keeps the whole first answer: even with the order item gone (an operator
+    # removed it), a retry gets what the first request got, and nothing is written.
+    dynamodb_client().delete_item(TableName=TABLE_NAME, Key=to_item(keys.order_key("acme", first.json["order_id"])))
     retry = api.post_order(LINES, ACME, idempotency_key="orphaned")
     assert retry.status == 201, retry.body
-    assert retry.header("Idempotent-Replayed") == "false"
-    assert retry.json["order_id"] != first
-    assert orders_of(ACME) == [retry.json["order_id"]]
-    again = api.post_order(LINES, ACME, idempotency_key="orphaned")
-    assert again.header("Idempotent-Replayed") == "true"
-    assert again.json["order_id"] == retry.json["order_id"]
+    assert retry.header("Idempotent-Replayed") == "true"
+    replayed, original = retry.json, first.json
+    assert replayed.pop("request_id") != original.pop("request_id")
+    assert replayed == original
+    assert orders_of(ACME) == []
+    assert stock_of(ACME, "prod-001") == 8
+
+
+def test_deleting_a_keys_record_frees_the_key(api: Api):
+    import hashlib
+
+    first = api.post_order(LINES, ACME, idempotency_key="freed").json["order_id"]
+    digest = hashlib.sha256(b"freed").hexdigest()
+    dynamodb_client().delete_item(TableName=TABLE_NAME, Key=to_item(keys.idempotency_key("acme", digest)))
+    again = api.post_order(LINES, ACME, idempotency_key="freed")
+    assert again.header("Idempotent-Replayed") == "false"
+    assert again.json["order_id"] != first

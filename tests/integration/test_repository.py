@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from chalicelib import repository, services
+from chalicelib import keys, repository, services
 from chalicelib.errors import CatalogChanged, InsufficientStock, ServiceUnavailable
-from chalicelib.models import OrderLineRequest, OrderRequest, Product
-from chalicelib.repository import CatalogRepository, OrderConflict, OrderRepository, dynamodb_client
+from chalicelib.models import Order, OrderLineRequest, OrderRequest, Product
+from chalicelib.repository import CatalogRepository, OrderConflict, OrderRepository, dynamodb_client, to_item
 from chalicelib.tenancy import TenantContext
 from tests.conftest import ACME, GLOBEX, Api
 
@@ -37,6 +38,12 @@ def short_pages(size: int):
 
 def one_line(product_id: str = "prod-001", quantity: int = 1) -> OrderRequest:
     return OrderRequest((OrderLineRequest(product_id, quantity),))
+
+
+def priced(request: OrderRequest) -> Order:
+    """The request priced from acme's catalog as it stands now."""
+    wanted = [line.product_id for line in request.lines]
+    return services._price_order(request, OrderRepository("acme").read_inputs(wanted, None).products)
 
 
 # --- pages cut short by DynamoDB's 1 MB limit ------------------------------------------------
@@ -98,7 +105,7 @@ def test_unprocessed_keys_of_a_batch_are_read_again(table, monkeypatch):
         return original(name, params)
 
     intercept(monkeypatch, handler)
-    found = CatalogRepository("acme").get_many(["prod-001", "prod-002", "prod-003"])
+    found = OrderRepository("acme").read_inputs(["prod-001", "prod-002", "prod-003"], None).products
     assert sorted(found) == ["prod-001", "prod-002", "prod-003"]
     assert len(calls) == 2
     assert len(calls[1]["RequestItems"]["tenant-api-local"]["Keys"]) == 2
@@ -115,14 +122,14 @@ def test_keys_left_unprocessed_every_time_are_a_503(table, monkeypatch):
 
     intercept(monkeypatch, handler)
     with pytest.raises(ServiceUnavailable):
-        CatalogRepository("acme").get_many(["prod-001"])
+        OrderRepository("acme").read_inputs(["prod-001"], None)
     assert len(sleeps) == repository.MAX_BATCH_ATTEMPTS
     assert sleeps == sorted(sleeps)
 
 
-def test_get_many_finds_only_the_tenants_own_products(table):
+def test_the_order_read_finds_only_the_tenants_own_products(table):
     CatalogRepository("globex").put(Product("prod-globex-only", "globex only", Decimal("1"), "USD", 1))
-    found = CatalogRepository("acme").get_many(["prod-001", "prod-globex-only"])
+    found = OrderRepository("acme").read_inputs(["prod-001", "prod-globex-only"], None).products
     assert sorted(found) == ["prod-001"]
     assert found["prod-001"].name == "acme widget 1"
 
@@ -131,7 +138,7 @@ def test_get_many_finds_only_the_tenants_own_products(table):
 
 
 def test_the_transaction_refuses_a_stale_price_and_says_why(table):
-    stale = services._price_order(ACME_CONTEXT, one_line())
+    stale = priced(one_line())
     CatalogRepository("acme").put(Product("prod-001", "acme widget 1", Decimal("25.00"), "USD", 10))
     with pytest.raises(OrderConflict) as raised:
         OrderRepository("acme").place(stale)
@@ -141,17 +148,17 @@ def test_the_transaction_refuses_a_stale_price_and_says_why(table):
 
 
 def test_an_order_priced_before_a_price_change_is_repriced_at_the_new_price(table, monkeypatch):
-    original_get_many = CatalogRepository.get_many
+    original_read = OrderRepository.read_inputs
     reads = []
 
-    def get_many_then_change_price(self, product_ids):
-        found = original_get_many(self, product_ids)
+    def read_then_change_price(self, product_ids, key_digest, now=None):
+        found = original_read(self, product_ids, key_digest, now)
         reads.append(found)
         if len(reads) == 1:
             CatalogRepository("acme").put(Product("prod-001", "acme widget 1", Decimal("25.00"), "USD", 10))
         return found
 
-    monkeypatch.setattr(CatalogRepository, "get_many", get_many_then_change_price)
+    monkeypatch.setattr(OrderRepository, "read_inputs", read_then_change_price)
     order, replayed = services.place_order(ACME_CONTEXT, one_line(quantity=2))
     assert not replayed
     assert len(reads) == 2
@@ -161,17 +168,17 @@ def test_an_order_priced_before_a_price_change_is_repriced_at_the_new_price(tabl
 
 
 def test_stock_taken_between_pricing_and_writing_ends_in_insufficient_stock(table, monkeypatch):
-    original_get_many = CatalogRepository.get_many
+    original_read = OrderRepository.read_inputs
     reads = []
 
-    def get_many_then_sell_out(self, product_ids):
-        found = original_get_many(self, product_ids)
+    def read_then_sell_out(self, product_ids, key_digest, now=None):
+        found = original_read(self, product_ids, key_digest, now)
         reads.append(found)
         if len(reads) == 1:
             CatalogRepository("acme").put(ACME.product(1, stock=1))
         return found
 
-    monkeypatch.setattr(CatalogRepository, "get_many", get_many_then_sell_out)
+    monkeypatch.setattr(OrderRepository, "read_inputs", read_then_sell_out)
     with pytest.raises(InsufficientStock):
         services.place_order(ACME_CONTEXT, one_line(quantity=2))
     assert CatalogRepository("acme").get("prod-001").stock == 1
@@ -179,15 +186,15 @@ def test_stock_taken_between_pricing_and_writing_ends_in_insufficient_stock(tabl
 
 
 def test_a_catalog_that_keeps_changing_ends_in_catalog_changed(table, monkeypatch):
-    original_get_many = CatalogRepository.get_many
+    original_read = OrderRepository.read_inputs
     prices = iter(Decimal(price) for price in ("30.00", "31.00", "32.00", "33.00"))
 
-    def get_many_then_change_price(self, product_ids):
-        found = original_get_many(self, product_ids)
+    def read_then_change_price(self, product_ids, key_digest, now=None):
+        found = original_read(self, product_ids, key_digest, now)
         CatalogRepository("acme").put(Product("prod-001", "acme widget 1", next(prices), "USD", 10))
         return found
 
-    monkeypatch.setattr(CatalogRepository, "get_many", get_many_then_change_price)
+    monkeypatch.setattr(OrderRepository, "read_inputs", read_then_change_price)
     with pytest.raises(CatalogChanged):
         services.place_order(ACME_CONTEXT, one_line())
     assert CatalogRepository("acme").get("prod-001").stock == 10
@@ -197,19 +204,19 @@ def test_a_catalog_that_keeps_changing_ends_in_catalog_changed(table, monkeypatc
 def test_a_product_removed_before_writing_is_an_unknown_product(table, monkeypatch):
     from chalicelib.errors import UnknownProduct
 
-    original_get_many = CatalogRepository.get_many
+    original_read = OrderRepository.read_inputs
     reads = []
 
-    def get_many_then_delete(self, product_ids):
-        found = original_get_many(self, product_ids)
+    def read_then_delete(self, product_ids, key_digest, now=None):
+        found = original_read(self, product_ids, key_digest, now)
         reads.append(found)
         if len(reads) == 1:
             dynamodb_client().delete_item(
-                TableName="tenant-api-local", Key={"PK": {"S": "TENANT#acme#PRODUCT"}, "SK": {"S": "PRODUCT#prod-001"}}
+                TableName="tenant-api-local", Key=to_item(keys.product_key("acme", "prod-001"))
             )
         return found
 
-    monkeypatch.setattr(CatalogRepository, "get_many", get_many_then_delete)
+    monkeypatch.setattr(OrderRepository, "read_inputs", read_then_delete)
     with pytest.raises(UnknownProduct):
         services.place_order(ACME_CONTEXT, one_line())
     assert OrderRepository("acme").list(10)[0] == []
@@ -220,23 +227,25 @@ def test_stored_money_is_exact_decimal(table):
         ACME_CONTEXT, OrderRequest((OrderLineRequest("prod-001", 3), OrderLineRequest("prod-002", 7)))
     )
     item = dynamodb_client().get_item(
-        TableName="tenant-api-local", Key={"PK": {"S": "TENANT#acme#ORDER"}, "SK": {"S": f"ORDER#{order.order_id}"}}
+        TableName="tenant-api-local", Key=to_item(keys.order_key("acme", order.order_id))
     )["Item"]
     assert item["total"] == {"N": "216.90"}  # 3 x 20.99 + 7 x 21.99
     assert {line["M"]["unit_price"]["N"] for line in item["lines"]["L"]} == {"20.99", "21.99"}
     assert GLOBEX.product(1).price == Decimal("6.25")
 
 
-def test_forgetting_a_key_keeps_a_record_that_names_another_order(table):
+def test_the_idempotency_record_holds_the_whole_answer(table):
     import hashlib
 
     digest = hashlib.sha256(b"key").hexdigest()
     order, _ = services.place_order(ACME_CONTEXT, one_line(), "key")
     orders = OrderRepository("acme")
-    orders.forget_idempotency_record(digest, "ord_01HZY3M9K8V6T5R4Q3P2N1M0AB")
-    assert orders.get_idempotency_record(digest).order_id == order.order_id
-    orders.forget_idempotency_record(digest, order.order_id)
-    assert orders.get_idempotency_record(digest) is None
+    record = orders.get_idempotency_record(digest)
+    assert record.order == order
+    assert record.fingerprint == one_line().fingerprint()
+    assert orders.read_inputs(["prod-001"], digest).earlier == record
+    # Past its expiry the record no longer binds the key, although TTL has not deleted it yet.
+    assert orders.get_idempotency_record(digest, now=time.time() + orders.IDEMPOTENCY_TTL_SECONDS + 1) is None
 
 
 def test_the_registry_reads_tenants_by_id_and_ignores_a_lookup_without_a_tenant(table):
@@ -263,4 +272,4 @@ def test_a_failed_transaction_for_another_reason_is_not_hidden(table, monkeypatc
 
     intercept(monkeypatch, handler)
     with pytest.raises(ClientError):
-        OrderRepository("acme").place(services._price_order(ACME_CONTEXT, one_line()))
+        OrderRepository("acme").place(priced(one_line()))

@@ -264,7 +264,18 @@ def test_the_table_follows_the_schema(package: Package, deployment: monitoring.D
     table = package.resources("aws_dynamodb_table")["tenant_table"]
     assert table["name"] == deployment.table_name
     assert (table["hash_key"], table["range_key"]) == ("PK", "SK")
-    assert table["attribute"] == [{"name": "PK", "type": "S"}, {"name": "SK", "type": "S"}]
+    assert table["attribute"] == [
+        {"name": name, "type": "S"} for name in ("PK", "SK", keys.CATALOG_INDEX_PK, keys.CATALOG_INDEX_SK)
+    ]
+    assert table["global_secondary_index"] == [
+        {
+            "name": "catalog",
+            "hash_key": "CatalogPK",
+            "range_key": "CatalogSK",
+            "projection_type": "INCLUDE",
+            "non_key_attributes": ["product_id", "name", "description", "price", "currency", "stock"],
+        }
+    ]
     assert table["billing_mode"] == "PAY_PER_REQUEST"
     assert table["server_side_encryption"] == {"enabled": True}
     assert table["point_in_time_recovery"] == {"enabled": True}
