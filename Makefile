@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_INSTALLED := $(CHECKOV_VENV)/.installed
 
-.PHONY: run test unit bench capacity bootstrap deploy smoke package-terraform checkov clean
+.PHONY: run test unit bench capacity bootstrap deploy migrate smoke package-terraform checkov clean
 
 STAGE ?= dev
 
@@ -48,6 +48,10 @@ bootstrap: $(INSTALLED)  ## Create the STAGE's table, user pool, secret and usag
 deploy: $(INSTALLED)  ## chalice deploy STAGE, then post-deploy at once.
 	$(BIN)/chalice deploy --stage $(STAGE)
 	$(BIN)/python -m scripts.post_deploy --stage $(STAGE) $(if $(ALARM_EMAIL),--alarm-email $(ALARM_EMAIL))
+
+# Moves a stage's items from the layout before per-product partitions; safe to rerun (DRY_RUN=1 only counts).
+migrate: $(INSTALLED)  ## Move the STAGE's products, orders and idempotency records to the current layout.
+	$(BIN)/python -m scripts.migrate_layout --stage $(STAGE) $(if $(DRY_RUN),--dry-run)
 
 smoke: $(INSTALLED)  ## Walk the deployed STAGE's flow (TENANT, OTHER_TENANT, BASIC_TENANT default to the demo ones).
 	$(BIN)/python -m scripts.smoke --stage $(STAGE) $(if $(TENANT),--tenant $(TENANT)) \

@@ -84,6 +84,116 @@ def _wait_until_active(dynamodb: Any, table_name: str) -> None:
     dynamodb.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
 
 
+def index_names(table_name: str) -> list[str]:
+    """The names of the global secondary indexes chalicelib.schema gives the table."""
+    return [index["IndexName"] for index in table_definition(table_name).get("GlobalSecondaryIndexes", [])]
+
+
+def _same_index(have: dict[str, Any], want: dict[str, Any]) -> bool:
+    def projection(index: dict[str, Any]) -> tuple[str, list[str]]:
+        shown = index.get("Projection", {})
+        return shown.get("ProjectionType", ""), sorted(shown.get("NonKeyAttributes", []))
+
+    return have.get("KeySchema") == want["KeySchema"] and projection(have) == projection(want)
+
+
+def missing_indexes(dynamodb: Any, table_name: str) -> list[str]:
+    """The schema's global secondary indexes the table lacks (a table made before they were added).
+
+    An index of the same name but another key schema or projection is refused: DynamoDB cannot
+    change either in place, and the application would read the wrong thing from it.
+    """
+    table = dynamodb.describe_table(TableName=table_name)["Table"]
+    have = {index["IndexName"]: index for index in table.get("GlobalSecondaryIndexes", [])}
+    missing = []
+    for index in table_definition(table_name).get("GlobalSecondaryIndexes", []):
+        name = index["IndexName"]
+        if name not in have:
+            missing.append(name)
+        elif not _same_index(have[name], index):
+            raise ProvisioningError(
+                f"the table {table_name} has an index {name!r} that differs from chalicelib.schema; delete it "
+                f"(aws dynamodb update-table --table-name {table_name} "
+                f'--global-secondary-index-updates \'[{{"Delete":{{"IndexName":"{name}"}}}}]\'), '
+                "wait until it is gone, and run this again"
+            )
+    return missing
+
+
+def ensure_indexes(
+    dynamodb: Any,
+    table_name: str,
+    *,
+    poll_seconds: float = 10,
+    max_wait_seconds: float = 3600,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[str]:
+    """Give the table the schema's global secondary indexes it lacks and wait until all are ACTIVE.
+
+    Returns the names of the indexes it created. DynamoDB fills a new index from the items
+    already in the table (minutes for a large one); the table stays readable and writable meanwhile.
+    """
+    definition = table_definition(table_name)
+    wanted = {index["IndexName"]: index for index in definition.get("GlobalSecondaryIndexes", [])}
+    created = []
+    for name in missing_indexes(dynamodb, table_name):
+        table = dynamodb.describe_table(TableName=table_name)["Table"]
+        index = dict(wanted[name])
+        if table.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED") == "PROVISIONED":
+            # A provisioned table needs the index's own capacity; it gets the table's.
+            capacity = table.get("ProvisionedThroughput", {})
+            index["ProvisionedThroughput"] = {
+                "ReadCapacityUnits": capacity.get("ReadCapacityUnits") or 1,
+                "WriteCapacityUnits": capacity.get("WriteCapacityUnits") or 1,
+            }
+        # UpdateTable must define the new index's key attributes; the table's own are sent along.
+        key_names = {key["AttributeName"] for key in index["KeySchema"]}
+        definitions = {item["AttributeName"]: item for item in table.get("AttributeDefinitions", [])}
+        definitions.update(
+            {
+                item["AttributeName"]: item
+                for item in definition["AttributeDefinitions"]
+                if item["AttributeName"] in key_names
+            }
+        )
+        dynamodb.update_table(
+            TableName=table_name,
+            AttributeDefinitions=list(definitions.values()),
+            GlobalSecondaryIndexUpdates=[{"Create": index}],
+        )
+        created.append(name)
+        # DynamoDB creates one index at a time, and refuses other changes to the table meanwhile.
+        _wait_for_indexes(dynamodb, table_name, [name], poll_seconds, max_wait_seconds, sleep)
+    # An index an earlier, interrupted run created may still be filling.
+    _wait_for_indexes(dynamodb, table_name, list(wanted), poll_seconds, max_wait_seconds, sleep)
+    return created
+
+
+def _wait_for_indexes(
+    dynamodb: Any,
+    table_name: str,
+    names: list[str],
+    poll_seconds: float,
+    max_wait_seconds: float,
+    sleep: Callable[[float], None],
+) -> None:
+    waited = 0.0
+    while True:
+        table = dynamodb.describe_table(TableName=table_name)["Table"]
+        statuses = {index["IndexName"]: index.get("IndexStatus") for index in table.get("GlobalSecondaryIndexes", [])}
+        pending = {name: statuses.get(name, "absent") for name in names if statuses.get(name) != "ACTIVE"}
+        if not pending and table.get("TableStatus") == "ACTIVE":
+            return
+        if waited >= max_wait_seconds:
+            states = ", ".join(f"{name} {status}" for name, status in pending.items()) or "the table is not ACTIVE"
+            raise ProvisioningError(
+                f"the indexes of {table_name} are not ready after {waited:.0f} s ({states}); "
+                "DynamoDB is still filling them: run this again later"
+            )
+        sleep(poll_seconds)
+        waited += poll_seconds
+
+
 def ensure_point_in_time_recovery(
     dynamodb: Any, table_name: str, attempts: int = 12, sleep: Callable[[float], None] = time.sleep
 ) -> None:

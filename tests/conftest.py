@@ -428,3 +428,28 @@ def traces() -> Iterator[InMemoryEmitter]:
         yield emitter
     finally:
         recorder.emitter = previous
+
+
+@pytest.fixture
+def operator_calls(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every AWS operation the operator scripts' clients and the application's DynamoDB client complete."""
+    from scripts.stage_resources import AwsClients
+
+    recorded: list[str] = []
+
+    def record(model: Any, **_: Any) -> None:
+        recorded.append(model.name)
+
+    make = AwsClients.for_region.__func__  # type: ignore[attr-defined]
+
+    def recording(cls: type, region: str) -> AwsClients:
+        clients = make(cls, region)
+        for client in clients.all():
+            client.meta.events.register("after-call", record)
+        return clients
+
+    monkeypatch.setattr(AwsClients, "for_region", classmethod(recording))
+    application_client = repository.dynamodb_client()
+    application_client.meta.events.register("after-call", record, unique_id="tests-operator-calls")
+    yield recorded
+    application_client.meta.events.unregister("after-call", unique_id="tests-operator-calls")

@@ -234,6 +234,41 @@ def test_a_dry_run_after_a_change_by_hand_names_it(project: Path, calls, capsys)
     assert "point-in-time recovery: changed (UpdateContinuousBackups)" in out
 
 
+def create_legacy_table(name: str = "tenant-api-dev") -> None:
+    """The stage's table as bootstrap made it before the catalog index joined the schema."""
+    client("dynamodb").create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": attribute, "AttributeType": "S"} for attribute in ("PK", "SK")],
+        BillingMode="PAY_PER_REQUEST",
+        SSESpecification={"Enabled": True},
+    )
+
+
+def test_a_table_made_before_the_catalog_index_gets_it_and_a_rerun_leaves_it(project: Path, calls, capsys):
+    create_legacy_table()
+    code, out, _ = run(project, capsys)
+    assert code == 0, out
+    assert "[bootstrap]   indexes (catalog): changed (UpdateTable)" in out
+    table = client("dynamodb").describe_table(TableName="tenant-api-dev")["Table"]
+    assert [(index["IndexName"], index["IndexStatus"]) for index in table["GlobalSecondaryIndexes"]] == [
+        ("catalog", "ACTIVE")
+    ]
+    code, out, _ = run(project, capsys)
+    assert code == 0
+    assert "[bootstrap]   indexes (catalog): unchanged" in out
+    assert out.strip().splitlines()[-1] == "[bootstrap] no changes: everything was already in place"
+
+
+def test_a_dry_run_on_a_table_without_the_catalog_index_says_it_would_add_it(project: Path, calls, capsys):
+    create_legacy_table()
+    code, out, _ = run(project, capsys, "--dry-run")
+    assert code == 0, out
+    assert "[bootstrap]   indexes (catalog): would change (starting with UpdateTable)" in out
+    table = client("dynamodb").describe_table(TableName="tenant-api-dev")["Table"]
+    assert table.get("GlobalSecondaryIndexes", []) == []
+
+
 def test_the_prod_table_and_user_pool_are_protected_from_deletion(project: Path, calls, capsys):
     code, out, _ = run(project, capsys, stage="prod")
     assert code == 0, out

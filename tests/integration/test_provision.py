@@ -182,6 +182,104 @@ def test_ttl_on_another_attribute_is_refused_with_what_to_do(clients: Clients):
     assert clients.mutations() == []
 
 
+LEGACY_KEY_SCHEMA = [{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}]
+
+
+def create_legacy_table(dynamodb: Any, **extra: Any) -> None:
+    """The table as it was before the catalog index joined the schema: its key only."""
+    dynamodb.create_table(
+        TableName=TABLE_NAME,
+        KeySchema=LEGACY_KEY_SCHEMA,
+        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name in ("PK", "SK")],
+        SSESpecification={"Enabled": True},
+        **({"BillingMode": "PAY_PER_REQUEST"} | extra),
+    )
+
+
+def test_a_table_made_before_the_catalog_index_gets_it_filled_with_the_products_it_holds(clients: Clients):
+    create_legacy_table(clients.dynamodb)
+    product = seed.seed_products("tenant-basic")[0]
+    CatalogRepository("tenant-basic").put(product)
+    clients.calls.clear()
+
+    assert provision.ensure_indexes(clients.dynamodb, TABLE_NAME) == [schema.catalog_index_definition()["IndexName"]]
+
+    assert clients.mutations() == ["UpdateTable"]
+    table = clients.dynamodb.describe_table(TableName=TABLE_NAME)["Table"]
+    (index,) = table["GlobalSecondaryIndexes"]
+    wanted = schema.catalog_index_definition()
+    assert (index["IndexName"], index["IndexStatus"]) == (wanted["IndexName"], "ACTIVE")
+    assert (index["KeySchema"], index["Projection"]) == (wanted["KeySchema"], wanted["Projection"])
+    assert table["KeySchema"] == LEGACY_KEY_SCHEMA
+    expected = schema.table_definition(TABLE_NAME)["AttributeDefinitions"]
+    assert sorted(table["AttributeDefinitions"], key=str) == sorted(expected, key=str)
+    assert CatalogRepository("tenant-basic").list(10)[0] == [product]
+
+    clients.calls.clear()
+    assert provision.ensure_indexes(clients.dynamodb, TABLE_NAME) == []
+    assert clients.mutations() == []
+
+
+def test_ensure_indexes_leaves_a_table_of_the_schema_alone(clients: Clients):
+    provision.ensure_table(clients.dynamodb, TABLE_NAME)
+    clients.calls.clear()
+    assert provision.missing_indexes(clients.dynamodb, TABLE_NAME) == []
+    assert provision.ensure_indexes(clients.dynamodb, TABLE_NAME) == []
+    assert clients.mutations() == []
+
+
+def test_an_index_of_the_same_name_but_another_shape_is_refused_with_what_to_do(clients: Clients):
+    definition = schema.table_definition(TABLE_NAME)
+    keys_only = {**schema.catalog_index_definition(), "Projection": {"ProjectionType": "KEYS_ONLY"}}
+    clients.dynamodb.create_table(**{**definition, "GlobalSecondaryIndexes": [keys_only]})
+    clients.calls.clear()
+    with pytest.raises(provision.ProvisioningError, match="index 'catalog' that differs from chalicelib.schema"):
+        provision.ensure_indexes(clients.dynamodb, TABLE_NAME)
+    assert clients.mutations() == []
+
+
+def test_a_provisioned_table_gives_the_new_index_its_own_capacity(clients: Clients, monkeypatch):
+    capacity = {"ReadCapacityUnits": 7, "WriteCapacityUnits": 3}
+    create_legacy_table(clients.dynamodb, BillingMode="PROVISIONED", ProvisionedThroughput=capacity)
+    sent: list[dict[str, Any]] = []
+    update_table = clients.dynamodb.update_table
+    monkeypatch.setattr(
+        clients.dynamodb, "update_table", lambda **kwargs: sent.append(kwargs) or update_table(**kwargs)
+    )
+    provision.ensure_indexes(clients.dynamodb, TABLE_NAME)
+    (created,) = [update["Create"] for update in sent[0]["GlobalSecondaryIndexUpdates"]]
+    assert created["ProvisionedThroughput"] == capacity
+
+
+class FillingIndex:
+    """A DynamoDB client whose table has the catalog index, still being filled for a number of looks."""
+
+    def __init__(self, looks: int):
+        self.looks = looks
+
+    def describe_table(self, **_: Any) -> dict[str, Any]:
+        self.looks -= 1
+        status = "CREATING" if self.looks >= 0 else "ACTIVE"
+        index = {**schema.catalog_index_definition(), "IndexStatus": status}
+        return {"Table": {"TableStatus": "ACTIVE", "GlobalSecondaryIndexes": [index]}}
+
+
+def test_ensure_indexes_waits_while_dynamodb_fills_an_index():
+    sleeps: list[float] = []
+    provision.ensure_indexes(FillingIndex(looks=3), TABLE_NAME, poll_seconds=5, sleep=sleeps.append)
+    # The look that finds the index and the next two see it filling; the fourth sees it ACTIVE.
+    assert sleeps == [5, 5]
+
+
+def test_an_index_still_filling_after_the_wait_is_reported_as_run_again_later():
+    sleeps: list[float] = []
+    with pytest.raises(provision.ProvisioningError, match="catalog CREATING.*run this again later"):
+        provision.ensure_indexes(
+            FillingIndex(looks=100), TABLE_NAME, poll_seconds=5, max_wait_seconds=20, sleep=sleeps.append
+        )
+    assert sleeps == [5, 5, 5, 5]
+
+
 # --- user pool and resource server ------------------------------------------------------------
 
 

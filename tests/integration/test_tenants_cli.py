@@ -13,7 +13,6 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib import repository
 from chalicelib.auth import JwksCache, TenantAuthorizer, TenantCache
 from chalicelib.config import get_settings
 from chalicelib.models import OrderLineRequest, OrderRequest
@@ -23,7 +22,6 @@ from chalicelib.services import place_order
 from chalicelib.tenancy import SCOPES, TenantContext
 from scripts import bootstrap, seed, smoke, tenants
 from scripts.change_log import is_mutating
-from scripts.stage_resources import AwsClients
 from scripts.token_server import TokenServer
 from tests.conftest import PROJECT_DIR, Environment, FakeClock
 
@@ -35,26 +33,9 @@ METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/api/GET/cata
 
 
 @pytest.fixture
-def calls(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+def calls(operator_calls: list[str]) -> list[str]:
     """The AWS operations the scripts' clients and the registry's DynamoDB client complete."""
-    recorded: list[str] = []
-
-    def record(model: Any, **_: Any) -> None:
-        recorded.append(model.name)
-
-    make = AwsClients.for_region.__func__
-
-    def recording(cls: type, region: str) -> AwsClients:
-        clients = make(cls, region)
-        for client in clients.all():
-            client.meta.events.register("after-call", record)
-        return clients
-
-    monkeypatch.setattr(AwsClients, "for_region", classmethod(recording))
-    registry_client = repository.dynamodb_client()
-    registry_client.meta.events.register("after-call", record, unique_id="test-tenants-cli")
-    yield recorded
-    registry_client.meta.events.unregister("after-call", unique_id="test-tenants-cli")
+    return operator_calls
 
 
 @pytest.fixture
