@@ -7,7 +7,7 @@ import functools
 import heapq
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -158,6 +158,8 @@ def _run_in_parallel(calls: list[Callable[[], list[dict[str, Any]]]]) -> list[li
     if len(calls) == 1:
         return [calls[0]()]
     futures = [_query_pool().submit(carry_trace(call)) for call in calls]
+    # Every Query ends before the request does, even when one fails: none may outlive its span.
+    wait(futures)
     return [future.result() for future in futures]
 
 
@@ -330,7 +332,7 @@ class OrderRepository:
                     product = _product_from_item(item)
                     products[product.product_id] = product
             pending = response.get("UnprocessedKeys", {}).get(table_name(), {}).get("Keys", [])
-            if pending:
+            if pending and attempt < MAX_BATCH_ATTEMPTS - 1:
                 time.sleep(0.05 * 2**attempt)
         if pending:
             raise ServiceUnavailable()
@@ -409,15 +411,21 @@ class OrderRepository:
             )
         try:
             with dynamodb_errors():
-                dynamodb_client().transact_write_items(TransactItems=actions)
+                # The SDK resends a transaction whose answer was lost; the same token makes DynamoDB
+                # answer the resend as the first (for 10 minutes) instead of running it again.
+                dynamodb_client().transact_write_items(TransactItems=actions, ClientRequestToken=order.order_id)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
             reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
+            lines = len(order.lines)
+            if len(reasons) > lines and reasons[lines] == "ConditionalCheckFailed":
+                # The order itself is already there: its id is new to this call, so this very
+                # transaction was committed by an earlier attempt whose answer was lost. Placed.
+                return
             if any(code not in (None, "None", "ConditionalCheckFailed", "TransactionConflict") for code in reasons):
                 # Throttling (a product past what one item can take) or an internal error: retry later.
                 raise ServiceUnavailable() from error
-            lines = len(order.lines)
             failed = {index for index, code in enumerate(reasons) if code == "ConditionalCheckFailed"}
             conflicted = any(code == "TransactionConflict" for code in reasons)
             raise OrderConflict(

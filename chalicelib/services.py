@@ -130,7 +130,8 @@ def place_order(tenant: TenantContext, request: OrderRequest, idempotency_key: s
             # price again (_price_order raises InsufficientStock once stock is really short),
             # after a short random pause so that colliding requests do not collide again.
             contended = conflict.contended
-            time.sleep(random.uniform(0, RETRY_PAUSE_SECONDS * 2**attempt))
+            if attempt < MAX_PLACE_ATTEMPTS - 1:
+                time.sleep(random.uniform(0, RETRY_PAUSE_SECONDS * 2**attempt))
             continue
         order_placed(tenant.tier, order.total)
         return order, False

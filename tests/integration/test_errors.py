@@ -504,3 +504,25 @@ def test_throttling_in_the_authorizer_fails_closed_with_503(api: Api, inject):
     # token is bad (it would fetch new ones, which Cognito bills): 503, retry later.
     inject(throttled("GetItem"))
     assert_error(api.get("/catalog", ACME), 503, "service_unavailable")
+
+
+def test_a_transaction_the_sdk_resends_after_committing_places_the_order_once(api: Api, inject):
+    # The first answer is lost after DynamoDB committed, and the SDK sends the same transaction
+    # again: the order is placed once, answered as placed, and its stock taken once.
+    sent = []
+
+    def lost_answer(operation_name, params, original):
+        if operation_name == "TransactWriteItems":
+            sent.append(params)
+            original(operation_name, params)
+            return original(operation_name, params)
+        return original(operation_name, params)
+
+    inject(lost_answer)
+    reply = api.post_order(ONE_LINE, ACME)
+    assert reply.status == 201, reply.body
+    assert reply.header("Idempotent-Replayed") == "false"
+    assert len(sent) == 1
+    assert sent[0]["ClientRequestToken"] == reply.json["order_id"]
+    assert stock_of(ACME, "prod-001") == 10 - ONE_LINE[0]["quantity"]
+    assert [order.order_id for order in OrderRepository("acme").list(10)[0]] == [reply.json["order_id"]]

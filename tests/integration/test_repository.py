@@ -123,7 +123,7 @@ def test_keys_left_unprocessed_every_time_are_a_503(table, monkeypatch):
     intercept(monkeypatch, handler)
     with pytest.raises(ServiceUnavailable):
         OrderRepository("acme").read_inputs(["prod-001"], None)
-    assert len(sleeps) == repository.MAX_BATCH_ATTEMPTS
+    assert len(sleeps) == repository.MAX_BATCH_ATTEMPTS - 1  # no pause after the last attempt
     assert sleeps == sorted(sleeps)
 
 
