@@ -45,3 +45,18 @@ def test_the_mix_keeps_its_proportions():
     names = list(mix_schedule(1000, random.Random(1)))
     assert len(names) == 1000
     assert {name: names.count(name) * 100 // 1000 for name in PREMIUM_MIX} == PREMIUM_MIX
+
+
+def test_doubling_index_writes_touches_only_index_partitions():
+    run = run_with(1, A=(0.0, 0.2))
+    run.partitions[(TABLE, "catalog", "C")] = [0.0, 0.3]
+    doubled = run.with_index_writes_doubled()
+    assert doubled.partitions[(TABLE, None, "A")] == [0.0, 0.2]
+    assert doubled.partitions[(TABLE, "catalog", "C")] == [0.0, 0.6]
+    assert doubled.headroom(1000) == pytest.approx(1000 / 600)
+
+
+def test_whole_table_totals_add_up_every_partition_of_the_table_and_of_each_index():
+    run = run_with(2, A=(1.0, 2.0), B=(3.0, 4.0))
+    run.partitions[(TABLE, "catalog", "C")] = [0.5, 0.5]
+    assert run.totals(10) == {(TABLE, None): (20.0, 30.0), (TABLE, "catalog"): (2.5, 2.5)}
