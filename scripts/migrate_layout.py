@@ -11,9 +11,11 @@ It first gives the table the `catalog` index and waits until DynamoDB has filled
 tenant by tenant, it moves the products, then the orders, then the Idempotency-Key records
 (the new record carries a copy of its order, so the order moves first). Each item moves in a
 transaction that writes the new item only if there is none and deletes the legacy item only
-if it is still there, so nothing is lost or doubled and an interrupted run leaves only whole
-moves behind. A product or order the new code wrote meanwhile is kept and its legacy copy
-dropped; records that expired, or whose order is gone, are dropped rather than moved.
+if it is still exactly as read, so nothing is lost or doubled and an interrupted run leaves only
+whole moves behind. A legacy item that a Lambda of the old code changed meanwhile (a sale that
+lowered a product's stock) is read again and moved as it is now. A product or order the new
+code wrote meanwhile is kept and its legacy copy dropped; records that expired, or whose order
+is gone, are dropped rather than moved.
 
 Safe to rerun: a rerun after an interruption moves what is left, and one after success
 moves nothing and says so. The tenants are those `python -m scripts.tenants list` shows;
@@ -67,6 +69,17 @@ BACKOFF_SECONDS = 0.2
 # Cancellation reasons that say "busy", not "this item is not as expected": the same transaction may succeed later.
 BUSY_REASONS = {"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded", "TransactionConflict"}
 CONDITION_FAILED = "ConditionalCheckFailed"
+# The attribute types a legacy Delete compares with what was read. Lists and maps (an order's
+# lines) are left out: they are written once with the item, and comparing them would repeat the
+# whole item in the request. A product's stock, price and currency are all scalars. Our items
+# have about ten attributes, far from the 4 KB expression limit; an item beyond it is refused
+# with a ValidationException, which names the item like any other refused move.
+COMPARED_TYPES = {"S", "N", "B", "BOOL"}
+LEGACY_PARTITIONS = {
+    PRODUCTS: keys.legacy_product_partition,
+    ORDERS: keys.legacy_order_partition,
+    RECORDS: keys.legacy_idempotency_partition,
+}
 
 Key = tuple[str, str]
 
@@ -100,17 +113,33 @@ def _typed(key: dict[str, str]) -> dict[str, Any]:
     return repository.to_item(key)
 
 
+def _as_read(item: dict[str, Any]) -> dict[str, Any]:
+    """The condition that the item still exists with the scalar attributes it was read with."""
+    names = sorted(
+        name for name, value in item.items() if name not in ("PK", "SK") and next(iter(value)) in COMPARED_TYPES
+    )
+    if not names:
+        return {"ConditionExpression": "attribute_exists(PK)"}
+    # Placeholders, since attribute names such as `name` and `status` are reserved words.
+    compared = " AND ".join(f"#a{number} = :a{number}" for number in range(len(names)))
+    return {
+        "ConditionExpression": f"attribute_exists(PK) AND {compared}",
+        "ExpressionAttributeNames": {f"#a{number}": name for number, name in enumerate(names)},
+        "ExpressionAttributeValues": {f":a{number}": item[name] for number, name in enumerate(names)},
+    }
+
+
 @dataclass(frozen=True)
 class Move:
     """One legacy item's way out of the legacy layout, made in one transaction.
 
     With a new item, the item is written to the new layout (only if it is not there yet) as the
-    legacy one is deleted (only if it is still there); without one, the legacy item is dropped.
+    legacy one is deleted (only if it is still as read); without one, the legacy item is dropped.
     With an order key, the order is marked with the record's digest in the same transaction.
     """
 
     label: str
-    legacy_key: dict[str, Any]
+    legacy_item: dict[str, Any]
     outcome: str
     new_item: dict[str, Any] | None = None
     order_key: dict[str, Any] | None = None
@@ -120,15 +149,19 @@ class Move:
         """The same legacy item, deleted instead of moved."""
         return replace(self, outcome=outcome, new_item=None, order_key=None, digest=None)
 
+    @property
+    def legacy_key(self) -> dict[str, Any]:
+        """The key of the legacy item."""
+        return _legacy_key(self.legacy_item)
+
     def actions(self, table: str) -> list[dict[str, Any]]:
         """The transaction's actions: Put (if moved), Delete, Update of the order (if any), in that order."""
         actions: list[dict[str, Any]] = []
         if self.new_item is not None:
             put = {"TableName": table, "Item": self.new_item, "ConditionExpression": "attribute_not_exists(PK)"}
             actions.append({"Put": put})
-        actions.append(
-            {"Delete": {"TableName": table, "Key": self.legacy_key, "ConditionExpression": "attribute_exists(PK)"}}
-        )
+        # Only the item as read: the new one was built from it, and an old Lambda may have sold from it since.
+        actions.append({"Delete": {"TableName": table, "Key": self.legacy_key, **_as_read(self.legacy_item)}})
         if self.order_key is not None:
             update = {
                 "TableName": table,
@@ -150,6 +183,12 @@ class Move:
         return len(json.dumps(self.actions(table), default=str))
 
 
+# Builds the moves of a page of a tenant's legacy items, one per item, in the order of the page.
+Builder = Callable[[str, list[dict[str, Any]]], list[Move]]
+# Builds the move of one legacy item again, from a fresh reading of it.
+Remake = Callable[[dict[str, Any]], Move]
+
+
 @dataclass
 class Migration:
     """Moves one stage's legacy items, tenant by tenant, counting what happened to each."""
@@ -163,10 +202,10 @@ class Migration:
 
     def tenant(self, tenant_id: str) -> None:
         """Move the tenant's products, orders and records, in that order, with one line for each."""
-        for kind, migrate in ((PRODUCTS, self.products), (ORDERS, self.orders), (RECORDS, self.records)):
+        for kind, build in ((PRODUCTS, self.products), (ORDERS, self.orders), (RECORDS, self.records)):
             counts: Counter[str] = Counter()
             try:
-                self._migrate(tenant_id, kind, migrate(tenant_id), counts)
+                self._migrate(tenant_id, kind, build, counts)
             except Exception:
                 # What this run got done before it stopped; the rerun's line counts the rest.
                 progress(f"{tenant_id} {kind}: {_counts_line(kind, counts)} before it stopped")
@@ -175,26 +214,30 @@ class Migration:
                 self.totals.update(counts)
             progress(f"{tenant_id} {kind}: {'would be ' if self.dry_run else ''}{_counts_line(kind, counts)}")
 
-    def _migrate(self, tenant_id: str, kind: str, pages: Iterator[list[Move]], counts: Counter[str]) -> None:
+    def _migrate(self, tenant_id: str, kind: str, build: Builder, counts: Counter[str]) -> None:
         reported = 0
-        for moves in pages:
+
+        def remake(item: dict[str, Any]) -> Move:
+            return build(tenant_id, [item])[0]
+
+        for page in self._legacy_pages(LEGACY_PARTITIONS[kind](tenant_id)):
+            moves = build(tenant_id, page)
             for move in moves:
                 if move.outcome == LEFT:
                     progress(f"  {move.label}: {LEFT}: its key {_key_of(move.legacy_key)} names no valid id")
             if self.dry_run:
                 counts.update(self._plan(moves))
             else:
-                self._apply(moves, counts)
+                self._apply(moves, counts, remake)
             if counts.total() - reported >= PROGRESS_EVERY:
                 reported = counts.total()
                 progress(f"{tenant_id} {kind}: {reported} so far")
 
-    # What to move: one list of moves per page of a legacy partition.
+    # What to move: the moves of a page of a legacy partition, one per item.
 
-    def products(self, tenant_id: str) -> Iterator[list[Move]]:
-        """The moves of the tenant's legacy products: each to its own partition, listed in the catalog index."""
-        for page in self._legacy_pages(keys.legacy_product_partition(tenant_id)):
-            yield [self._product_move(tenant_id, item) for item in page]
+    def products(self, tenant_id: str, page: list[dict[str, Any]]) -> list[Move]:
+        """The moves of legacy products: each to its own partition, listed in the catalog index."""
+        return [self._product_move(tenant_id, item) for item in page]
 
     def _product_move(self, tenant_id: str, item: dict[str, Any]) -> Move:
         _, sort_key = _key_of(item)
@@ -203,13 +246,12 @@ class Migration:
         try:
             new_keys = {**keys.product_key(tenant_id, product_id), **keys.catalog_index_key(tenant_id, product_id)}
         except ValueError:
-            return Move(label, _legacy_key(item), LEFT)
-        return Move(label, _legacy_key(item), MOVED, new_item={**item, **_typed(new_keys)})
+            return Move(label, item, LEFT)
+        return Move(label, item, MOVED, new_item={**item, **_typed(new_keys)})
 
-    def orders(self, tenant_id: str) -> Iterator[list[Move]]:
-        """The moves of the tenant's legacy orders, each to the shard its id hashes to."""
-        for page in self._legacy_pages(keys.legacy_order_partition(tenant_id)):
-            yield [self._order_move(tenant_id, item) for item in page]
+    def orders(self, tenant_id: str, page: list[dict[str, Any]]) -> list[Move]:
+        """The moves of legacy orders, each to the shard its id hashes to."""
+        return [self._order_move(tenant_id, item) for item in page]
 
     def _order_move(self, tenant_id: str, item: dict[str, Any]) -> Move:
         _, sort_key = _key_of(item)
@@ -218,40 +260,39 @@ class Migration:
         try:
             new_key = keys.order_key(tenant_id, order_id)
         except ValueError:
-            return Move(label, _legacy_key(item), LEFT)
-        return Move(label, _legacy_key(item), MOVED, new_item={**item, **_typed(new_key)})
+            return Move(label, item, LEFT)
+        return Move(label, item, MOVED, new_item={**item, **_typed(new_key)})
 
-    def records(self, tenant_id: str) -> Iterator[list[Move]]:
-        """The moves of the tenant's legacy Idempotency-Key records; expired and orphaned ones are dropped."""
-        for page in self._legacy_pages(keys.legacy_idempotency_partition(tenant_id)):
-            moves, live = [], []
-            for item in page:
-                values = repository.from_item(item)
-                digest, order_id = _key_of(item)[1].removeprefix("KEY#"), values.get("order_id", "")
-                drop = Move(f"record of order {order_id or '(none)'}", _legacy_key(item), LEFT)
-                if not keys.KEY_DIGEST.fullmatch(digest):
-                    moves.append(drop)
-                elif values.get("expires_at", 0) <= self.now:
-                    # TTL deletes an expired record only eventually; the application ignores it already.
-                    moves.append(drop.dropped(EXPIRED))
-                elif not keys.ORDER_ID.fullmatch(order_id):
-                    moves.append(drop.dropped(ORPHANED))
-                else:
-                    live.append((item, digest, order_id, drop))
-            orders = self._orders(tenant_id, [order_id for _, _, order_id, _ in live])
-            for item, digest, order_id, drop in live:
-                if order_id not in orders:
-                    moves.append(drop.dropped(ORPHANED))
-                    continue
-                order = repository.order_from_values(repository.from_item(orders[order_id]))
-                new_item = {
-                    **_typed(keys.idempotency_key(tenant_id, digest)),
-                    **{name: item[name] for name in ("fingerprint", "order_id", "expires_at") if name in item},
-                    **repository.to_item({"order": repository.order_values(order)}),
-                }
-                order_key = _typed(keys.order_key(tenant_id, order_id))
-                moves.append(replace(drop, outcome=MOVED, new_item=new_item, order_key=order_key, digest=digest))
-            yield moves
+    def records(self, tenant_id: str, page: list[dict[str, Any]]) -> list[Move]:
+        """The moves of legacy Idempotency-Key records; expired and orphaned ones are dropped."""
+        moves, live = [], []
+        for item in page:
+            values = repository.from_item(item)
+            digest, order_id = _key_of(item)[1].removeprefix("KEY#"), values.get("order_id", "")
+            drop = Move(f"record of order {order_id or '(none)'}", item, LEFT)
+            if not keys.KEY_DIGEST.fullmatch(digest):
+                moves.append(drop)
+            elif values.get("expires_at", 0) <= self.now:
+                # TTL deletes an expired record only eventually; the application ignores it already.
+                moves.append(drop.dropped(EXPIRED))
+            elif not keys.ORDER_ID.fullmatch(order_id):
+                moves.append(drop.dropped(ORPHANED))
+            else:
+                live.append((item, digest, order_id, drop))
+        orders = self._orders(tenant_id, [order_id for _, _, order_id, _ in live])
+        for item, digest, order_id, drop in live:
+            if order_id not in orders:
+                moves.append(drop.dropped(ORPHANED))
+                continue
+            order = repository.order_from_values(repository.from_item(orders[order_id]))
+            new_item = {
+                **_typed(keys.idempotency_key(tenant_id, digest)),
+                **{name: item[name] for name in ("fingerprint", "order_id", "expires_at") if name in item},
+                **repository.to_item({"order": repository.order_values(order)}),
+            }
+            order_key = _typed(keys.order_key(tenant_id, order_id))
+            moves.append(replace(drop, outcome=MOVED, new_item=new_item, order_key=order_key, digest=digest))
+        return moves
 
     def _orders(self, tenant_id: str, order_ids: list[str]) -> dict[str, dict[str, Any]]:
         """The item of each of these orders that exists, by order id.
@@ -315,7 +356,7 @@ class Migration:
 
     # Writing.
 
-    def _apply(self, moves: list[Move], counts: Counter[str]) -> None:
+    def _apply(self, moves: list[Move], counts: Counter[str], remake: Remake) -> None:
         """Make the moves, a batch per transaction, counting each batch's outcomes as soon as it is written."""
         counts.update(move.outcome for move in moves if move.outcome == LEFT)
         for batch in self._batches([move for move in moves if move.outcome != LEFT]):
@@ -326,7 +367,7 @@ class Migration:
                     raise
                 # One move stopped the batch: each move alone finds which, and what became of it.
                 for move in batch:
-                    counts[self._apply_one(move)] += 1
+                    counts[self._apply_one(move, remake)] += 1
             else:
                 counts.update(move.outcome for move in batch)
 
@@ -352,7 +393,7 @@ class Migration:
         if batch:
             yield batch
 
-    def _apply_one(self, move: Move) -> str:
+    def _apply_one(self, move: Move, remake: Remake, rereads: int = 0) -> str:
         actions = move.actions(self.table)
         try:
             self._transact(actions)
@@ -360,11 +401,11 @@ class Migration:
             reasons = dict(zip([next(iter(action)) for action in actions], cancelled.reasons, strict=False))
             if reasons.get("Put") == CONDITION_FAILED:
                 # The new code wrote this item after the deploy: it is the newer one.
-                return self._apply_one(move.dropped(KEPT))
+                return self._apply_one(move.dropped(KEPT), remake, rereads)
             if reasons.get("Delete") == CONDITION_FAILED:
-                return GONE
+                return self._apply_again(move, remake, rereads)
             if reasons.get("Update") == CONDITION_FAILED:
-                return self._apply_one(move.dropped(ORPHANED))
+                return self._apply_one(move.dropped(ORPHANED), remake, rereads)
             raise MigrationError(f"DynamoDB cancelled the move of {move.label}: {cancelled}") from None
         except ClientError as error:
             if error_code(error) != "ValidationException":
@@ -373,6 +414,19 @@ class Migration:
             message = error.response.get("Error", {}).get("Message", error_code(error))
             raise MigrationError(f"DynamoDB refused the move of {move.label}: {message}") from None
         return move.outcome
+
+    def _apply_again(self, move: Move, remake: Remake, rereads: int) -> str:
+        """Move the legacy item as it is now: it changed, or went, since it was read."""
+        current = self._read([_key_of(move.legacy_key)]).get(_key_of(move.legacy_key))
+        if current is None:
+            return GONE
+        # An old Lambda selling the product many times a second could outrun every try; a rerun finishes it.
+        if rereads == MAX_ATTEMPTS:
+            raise MigrationError(f"{move.label} kept changing while it was moved; run the command again")
+        again = remake(current)
+        if again.outcome == LEFT:
+            return LEFT
+        return self._apply_one(again, remake, rereads + 1)
 
     def _transact(self, actions: list[dict[str, Any]]) -> None:
         """One transaction, tried again while DynamoDB is only busy; Cancelled if a condition failed."""

@@ -58,11 +58,12 @@ def _orders(tenant_id: str, limit: int | None = None) -> Iterator[dict[str, Any]
 def _idempotency_record_keys(tenant_id: str, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
     # Each record has a partition of its own; the order it answered with names it. Records
     # whose order is gone already, or that TTL deleted, are not found, and need not be.
-    candidates = [
-        to_item(keys.idempotency_key(tenant_id, order["idempotency_key_digest"]["S"]))
-        for order in orders
-        if "idempotency_key_digest" in order
-    ]
+    # A key reused after its record expired names one record from two orders, and BatchGetItem
+    # refuses a request that names a key twice.
+    digests = dict.fromkeys(
+        order["idempotency_key_digest"]["S"] for order in orders if "idempotency_key_digest" in order
+    )
+    candidates = [to_item(keys.idempotency_key(tenant_id, digest)) for digest in digests]
     found = []
     for start in range(0, len(candidates), BATCH_READ_SIZE):
         pending = candidates[start : start + BATCH_READ_SIZE]
@@ -79,14 +80,15 @@ def _idempotency_record_keys(tenant_id: str, orders: list[dict[str, Any]]) -> li
     return found
 
 
+def _order_and_record_keys(tenant_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    orders = list(_orders(tenant_id))
+    return [{"PK": order["PK"], "SK": order["SK"]} for order in orders], _idempotency_record_keys(tenant_id, orders)
+
+
 def tenant_items(tenant_id: str) -> dict[str, list[dict[str, Any]]]:
     """The keys of every item of the tenant's own data, by what they hold."""
-    orders = list(_orders(tenant_id))
-    return {
-        "products": list(_product_keys(tenant_id)),
-        "orders": [{"PK": order["PK"], "SK": order["SK"]} for order in orders],
-        "idempotency records": _idempotency_record_keys(tenant_id, orders),
-    }
+    order_keys, record_keys = _order_and_record_keys(tenant_id)
+    return {"products": list(_product_keys(tenant_id)), "orders": order_keys, "idempotency records": record_keys}
 
 
 def has_data(tenant_id: str) -> bool:
@@ -111,18 +113,26 @@ def _delete_batch(item_keys: list[dict[str, Any]]) -> None:
     raise RuntimeError(f"DynamoDB left {len(requests[table_name()])} deletes unprocessed; run the command again")
 
 
+def _delete_all(item_keys: list[dict[str, Any]]) -> int:
+    for start in range(0, len(item_keys), BATCH_SIZE):
+        _delete_batch(item_keys[start : start + BATCH_SIZE])
+    return len(item_keys)
+
+
 def purge_data(tenant_id: str) -> dict[str, int]:
     """Delete every item of the tenant's own data; returns how many of each were deleted.
 
     Products are found through the catalog index, which lags writes by a moment: a product
     created while the purge runs may be left, and a second run removes it.
     """
-    deleted = {}
-    for what, item_keys in tenant_items(tenant_id).items():
-        for start in range(0, len(item_keys), BATCH_SIZE):
-            _delete_batch(item_keys[start : start + BATCH_SIZE])
-        deleted[what] = len(item_keys)
-    return deleted
+    order_keys, record_keys = _order_and_record_keys(tenant_id)
+    # Records are found only through their orders, so they go first: an interrupted purge
+    # leaves orders and products for the rerun to find, never records that nobody can find
+    # (and that a tenant re-created under this id could replay).
+    records = _delete_all(record_keys)
+    orders = _delete_all(order_keys)
+    products = _delete_all(list(_product_keys(tenant_id)))
+    return {"products": products, "orders": orders, "idempotency records": records}
 
 
 def remove_client_lookup(client_id: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -543,3 +543,114 @@ def test_an_order_placed_by_the_new_code_before_the_migration_is_listed_with_the
         context, OrderRequest((OrderLineRequest("prod-001", 1),)), "after-the-deploy"
     )
     assert (replayed, replay) == (placed, True)
+
+
+# --- legacy items the legacy code changes while they move -----------------------------------
+
+
+def change_legacy_item(key: dict[str, str], **values: Any) -> None:
+    """What a Lambda of the legacy code, still running right after the deploy, writes to a legacy item."""
+    names = sorted(values)
+    client("dynamodb").update_item(
+        TableName=TABLE,
+        Key=to_item(key),
+        UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in names),
+        ExpressionAttributeNames={f"#{name}": name for name in names},
+        ExpressionAttributeValues=to_item({f":{name}": values[name] for name in names}),
+    )
+
+
+def deletes_of(params: dict[str, Any]) -> list[dict[str, Any]]:
+    return [action["Delete"]["Key"] for action in params.get("TransactItems", []) if "Delete" in action]
+
+
+def test_a_sale_by_the_legacy_code_between_the_read_and_the_move_moves_with_the_product(
+    migrate: Migrate, monkeypatch: pytest.MonkeyPatch
+):
+    product = ACME.product(3)
+    legacy_key = keys.legacy_product_key("acme", product.product_id)
+    sold = []
+
+    def sell_before_the_first_move(name: str, params: dict[str, Any], original: Callable[..., Any]) -> Any:
+        if name == "TransactWriteItems" and not sold:
+            # The page was read with the old stock; the sale lands just before the transaction.
+            change_legacy_item(legacy_key, stock=product.stock - 2)
+            sold.append(product.product_id)
+        return original(name, params)
+
+    intercept(monkeypatch, sell_before_the_first_move)
+    out = migrate.ok()
+
+    assert sold == [product.product_id]
+    assert CatalogRepository("acme").get(product.product_id) == replace(product, stock=product.stock - 2)
+    assert "[migrate] acme products: 30 moved, 0 kept newer" in out
+    assert "already gone" not in out
+    assert legacy_left(ACME) == []
+    products = every_page(CatalogRepository("acme").list)
+    assert len(products) == ACME.products
+    assert [p for p in products if p.product_id != product.product_id] == [
+        ACME.product(number) for number in range(1, ACME.products + 1) if number != 3
+    ]
+
+
+def test_an_item_that_keeps_changing_is_tried_a_bounded_number_of_times_and_left_for_a_rerun(
+    migrate: Migrate, monkeypatch: pytest.MonkeyPatch
+):
+    product = ACME.product(3)
+    legacy_key = to_item(keys.legacy_product_key("acme", product.product_id))
+    stock = [product.stock]
+
+    def sell_before_every_move(name: str, params: dict[str, Any], original: Callable[..., Any]) -> Any:
+        if name == "TransactWriteItems" and legacy_key in deletes_of(params) and stock[0] > 0:
+            stock[0] -= 1
+            change_legacy_item(keys.legacy_product_key("acme", product.product_id), stock=stock[0])
+        return original(name, params)
+
+    intercept(monkeypatch, sell_before_every_move)
+    assert migrate() == 1
+    assert migrate.err == (
+        "[migrate] error: product prod-003 kept changing while it was moved; run the command again\n"
+    )
+    assert CatalogRepository("acme").get(product.product_id) is None, "nothing stale was written"
+    assert "[migrate] acme products: 2 moved, 0 kept newer before it stopped" in migrate.out
+    left = [item["SK"]["S"] for item in legacy_left(ACME) if item["PK"]["S"] == keys.legacy_product_partition("acme")]
+    assert left == [f"PRODUCT#prod-{number:03d}" for number in range(3, ACME.products + 1)]
+    # Its batch, then the move alone, then one move after each fresh read.
+    assert product.stock - stock[0] == 2 + migrate_layout.MAX_ATTEMPTS
+
+    latest, stock[0] = stock[0], 0  # the legacy Lambdas are gone: the rerun moves the latest stock
+    migrate.ok()
+    assert CatalogRepository("acme").get(product.product_id) == replace(product, stock=latest)
+    assert legacy_left(ACME) == []
+
+
+def test_a_record_the_legacy_code_rebinds_to_another_order_during_the_move_moves_with_its_new_order(
+    migrate: Migrate, monkeypatch: pytest.MonkeyPatch
+):
+    # The key's record expired, and the legacy code bound the key to a new order, between the read and the move.
+    digest = hashlib.sha256(ACME.idempotency_key(0).encode()).hexdigest()
+    legacy_key = keys.legacy_idempotency_key("acme", digest)
+    rebound = ACME.order(40)
+    done = []
+
+    def rebind_before_the_move(name: str, params: dict[str, Any], original: Callable[..., Any]) -> Any:
+        if name == "TransactWriteItems" and to_item(legacy_key) in deletes_of(params) and not done:
+            change_legacy_item(
+                legacy_key,
+                order_id=rebound.order_id,
+                fingerprint=ACME.request(40).fingerprint(),
+                expires_at=NOW + 2 * DAY,
+            )
+            done.append(digest)
+        return original(name, params)
+
+    intercept(monkeypatch, rebind_before_the_move)
+    out = migrate.ok()
+
+    assert done == [digest]
+    assert "[migrate] acme idempotency records: 5 moved, 0 kept newer, 2 dropped expired, 2 dropped orphaned" in out
+    context = TenantContext("acme", "basic", frozenset())
+    assert services.place_order(context, ACME.request(40), ACME.idempotency_key(0)) == (rebound, True)
+    marked = {item["order_id"]["S"] for item in data_of(ACME) if "idempotency_key_digest" in item}
+    assert marked == {rebound.order_id, *(ACME.order(number).order_id for number in ACME.live if number != 0)}
+    assert legacy_left(ACME) == []
