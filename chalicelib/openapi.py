@@ -138,14 +138,12 @@ def _ok(description: str, schema: str, headers: dict[str, Any] | None = None) ->
     return response
 
 
+RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}}
 AUTH_ERRORS = {
     "401": _error(errors.Unauthenticated),
     "403": _error(errors.Forbidden, errors.InsufficientScope),
-    "429": {
-        **_error(errors.RateLimited),
-        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}},
-    },
-    "503": _error(errors.ServiceUnavailable),
+    "429": {**_error(errors.RateLimited), "headers": RETRY_AFTER},
+    "503": {**_error(errors.ServiceUnavailable), "headers": RETRY_AFTER},
 }
 PAGE_PARAMETERS = [
     {

@@ -67,6 +67,8 @@ def test_protected_routes_and_only_those_declare_security():
                 assert len(operation["security"]) == 1 and list(operation["security"][0]) == ["cognito"], (path, method)
                 for status in ("401", "403", "429", "503"):
                     assert status in operation["responses"], (path, method, status)
+                for status in ("429", "503"):
+                    assert "Retry-After" in operation["responses"][status]["headers"], (path, method, status)
 
 
 def test_path_parameters_match_the_route_arguments():
