@@ -1,15 +1,18 @@
 """Run the whole stack on this machine in the foreground; Ctrl-C or SIGTERM stops all of it.
 
-Starts an embedded AWS (moto: DynamoDB, Cognito, API Gateway), provisions it through boto3 as
-a real account would be (table, user pool, resource server, usage plans, three seed tenants
-with their catalogs), serves a Cognito-compatible token endpoint, then runs `chalice local`
-against it and writes the addresses and credentials to {state-dir}/stack.json (mode 0600).
+Starts an embedded AWS (moto: DynamoDB, Cognito, API Gateway, one request at a time so that its
+transactions are as atomic as DynamoDB's), provisions it through boto3 as a real account would be
+(table, user pool, resource server, usage plans, three seed tenants with their catalogs), serves a
+Cognito-compatible token endpoint, then serves the API as `chalice local` does (scripts.local_api:
+Chalice's own local server, with a listen backlog that takes many clients at once) and writes the
+addresses and credentials to {state-dir}/stack.json (mode 0600).
 """
 
 from __future__ import annotations
 
 import argparse
 import errno
+import importlib.util
 import json
 import os
 import secrets
@@ -99,17 +102,16 @@ def isolate_aws_environment(endpoint_url: str) -> None:
 
 
 def start_moto() -> tuple[Any, str]:
-    """Start moto's server on a free loopback port in this process; returns it and its URL."""
+    """Start the emulated AWS (moto, serialized) on a free loopback port in this process; returns it and its URL."""
     import logging
 
-    from moto.server import ThreadedMotoServer
+    from scripts.local_aws import EmulatedAws
 
     # werkzeug logs every request moto serves; the API's own log is what the developer reads.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
+    server = EmulatedAws(host=HOST)
     server.start()
-    host, port = server.get_host_and_port()
-    return server, f"http://{host}:{port}"
+    return server, server.endpoint_url
 
 
 def configure_application(stage: StageConfig, issuer: str, pagination_secret: str) -> None:
@@ -190,31 +192,22 @@ def _die_with_parent() -> Callable[[], None] | None:
 
 
 def start_api(port: int, log_file: Path) -> subprocess.Popen:
-    """Run `chalice local` for the stage in its own process group; its output is relayed.
+    """Serve the API for the stage as `chalice local` does, in its own process group; its output is relayed.
 
-    Its stdout (the application's JSON log lines and metrics documents) goes to this terminal
-    and to log_file, so the records CloudWatch would hold can be read locally too.
+    scripts.local_api runs Chalice's own local server and gateway, with a listen backlog of 128
+    instead of 5 so that a crowd of clients is not reset. Its stdout (the application's JSON log
+    lines and metrics documents) goes to this terminal and to log_file, so the records CloudWatch
+    would hold can be read locally too.
     """
-    chalice = Path(sys.executable).with_name("chalice")
-    if not chalice.exists():
-        raise StackError(f"chalice is not installed beside {sys.executable}; run `make run` to set up .venv")
-    # No reloader: its stat watcher polls the whole project (.venv included) and restarts on any
-    # new file, stack.json among them, and each restart would also empty the rate limiter.
-    command = [
-        sys.executable,
-        str(chalice),
-        "local",
-        "--stage",
-        STAGE,
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--no-autoreload",
-    ]
+    if importlib.util.find_spec("chalice") is None:
+        raise StackError(f"chalice is not installed for {sys.executable}; run `make run` to set up .venv")
+    # No reloader (as `chalice local --no-autoreload`): its stat watcher polls the whole project
+    # (.venv included) and restarts on any new file, stack.json among them, and each restart would
+    # also empty the rate limiter.
+    command = [sys.executable, "-m", "scripts.local_api", "--stage", STAGE, "--host", HOST, "--port", str(port)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     # Its own process group: a terminal's Ctrl-C reaches this process only, which then stops
-    # chalice in order; the parent-death signal covers this process being killed outright.
+    # the API in order; the parent-death signal covers this process being killed outright.
     process = subprocess.Popen(
         command,
         cwd=PROJECT_DIR,
@@ -248,7 +241,7 @@ def _signal_group(pgid: int, sig: int) -> None:
 
 
 def stop_api(process: subprocess.Popen) -> None:
-    """Stop chalice local and everything in its process group: SIGTERM, then SIGKILL after a grace period."""
+    """Stop the API and everything in its process group: SIGTERM, then SIGKILL after a grace period."""
     _signal_group(process.pid, signal.SIGTERM)
     try:
         process.wait(timeout=STOP_TIMEOUT_SECONDS)
@@ -260,12 +253,12 @@ def stop_api(process: subprocess.Popen) -> None:
 
 
 def wait_for_health(api_url: str, process: subprocess.Popen, timeout: float = HEALTH_TIMEOUT_SECONDS) -> None:
-    """Return once GET /health answers 200; fail if chalice exits or the timeout passes."""
+    """Return once GET /health answers 200; fail if the API exits or the timeout passes."""
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise StackError(f"chalice local exited with code {process.returncode} before it was ready")
+            raise StackError(f"the API exited with code {process.returncode} before it was ready")
         try:
             with opener.open(f"{api_url}/health", timeout=2) as response:
                 if response.status == 200:
@@ -366,7 +359,7 @@ def _run(args: argparse.Namespace, resources: ExitStack) -> None:
     # A stack.json left by an earlier run names credentials that no longer exist.
     (args.state_dir / STACK_FILE).unlink(missing_ok=True)
 
-    progress("starting the embedded AWS (moto: DynamoDB, Cognito, API Gateway)")
+    progress("starting the embedded AWS (moto: DynamoDB, Cognito, API Gateway; one request at a time)")
     moto, endpoint_url = start_moto()
     resources.callback(moto.stop)
     isolate_aws_environment(endpoint_url)
@@ -388,7 +381,7 @@ def _run(args: argparse.Namespace, resources: ExitStack) -> None:
     tenants = onboard_seed_tenants(clients, stage, shared)
 
     api_url = f"http://{HOST}:{args.port}"
-    progress(f"starting chalice local (stage {STAGE}) on {api_url}")
+    progress(f"starting the API (chalice local's server, stage {STAGE}) on {api_url}")
     api = start_api(args.port, args.state_dir / "logs" / "api.jsonl")
     resources.callback(stop_api, api)
     wait_for_health(api_url, api)
@@ -399,7 +392,7 @@ def _run(args: argparse.Namespace, resources: ExitStack) -> None:
 
     while api.poll() is None:
         time.sleep(0.5)
-    raise StackError(f"chalice local exited with code {api.returncode}")
+    raise StackError(f"the API exited with code {api.returncode}")
 
 
 def main(argv: list[str] | None = None) -> int:
