@@ -3,17 +3,20 @@
 from chalice import Chalice, ConvertToMiddleware
 
 from chalicelib import services, validation
-from chalicelib.auth import authorize
+from chalicelib.auth import answering_within_invocation, authorize
+from chalicelib.deadline import within_invocation_deadline
 from chalicelib.observability import logger, observe_request, request_id, surface_unexpected_errors
 from chalicelib.openapi import openapi_document
 from chalicelib.responses import RateLimitMiddleware, error_middleware, ok
 from chalicelib.tenancy import CATALOG_READ, ORDERS_READ, ORDERS_WRITE, tenant_from_request
 
 app = Chalice(app_name="tenant-api")
-# Outermost first: Lambda context in every log line, the error envelope, then one trace span,
-# access-log line and metrics document per request, then the local stage's rate limiter.
+# Outermost first: Lambda context in every log line, the error envelope, the request's deadline,
+# then one trace span, access-log line and metrics document per request, then the local stage's
+# rate limiter.
 app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)), "http")
 app.register_middleware(error_middleware, "http")
+app.register_middleware(within_invocation_deadline, "http")
 app.register_middleware(observe_request, "http")
 app.register_middleware(RateLimitMiddleware(), "http")
 
@@ -25,6 +28,7 @@ ANY_CONTENT_TYPE = ["*/*"]
 # API Gateway caches each token's answer for 60 s: a suspended tenant or changed tier takes
 # effect within that plus the registry cache (TENANT_CACHE_SECONDS), while a busy tenant
 # costs one authorizer call a minute per token instead of one per request.
+@answering_within_invocation
 @app.authorizer(ttl_seconds=60)
 def tenant_authorizer(auth_request):
     """Verify the bearer token and name the tenant it belongs to."""

@@ -10,7 +10,9 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from chalicelib import gateway, keys, tracing
+from chalice.app import ChaliceAuthorizer
+
+from chalicelib import deadline, gateway, keys, tracing
 from chalicelib.config import Settings, get_settings
 from chalicelib.errors import ServiceUnavailable
 from chalicelib.observability import logger, security_event
@@ -22,6 +24,7 @@ ALGORITHM = "RS256"
 MAX_TOKEN_LENGTH = 8192
 MAX_JWKS_BYTES = 256 * 1024
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "token_use", "client_id"]
+JWKS_TIMEOUT_SECONDS = 3.0
 
 
 class TokenRejected(Exception):
@@ -42,10 +45,13 @@ class VerifiedToken:
 
 
 def fetch_jwks(url: str) -> dict[str, Any]:
-    """Download a JWKS document (bounded in time and size)."""
+    """Download a JWKS document (bounded in size, and in time by the invocation's deadline)."""
     if not url.startswith(("https://", "http://")):
         raise TokenRejected("JWKS URL must be http(s)")
-    with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 - scheme checked above
+    # The timeout bounds each wait (connecting, then each read): half of what is left lets the
+    # connection and the answer both fit.
+    timeout = deadline.io_timeout(JWKS_TIMEOUT_SECONDS, waits=2)
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - scheme checked above
         return json.loads(response.read(MAX_JWKS_BYTES))
 
 
@@ -78,7 +84,12 @@ class JwksCache:
 
     def signing_key(self, kid: str) -> Any:
         """The RSA public key for kid; TokenRejected if the issuer does not publish it."""
-        with self._lock:
+        # Another thread may be fetching (chalice local serves requests on threads): wait no longer
+        # than this invocation's deadline allows.
+        current = deadline.current()
+        if not self._lock.acquire(timeout=current.remaining() if current is not None else -1):
+            raise JwksUnavailable()
+        try:
             now = self._clock()
             if self._keys is None:
                 due = now - self._fetched_at >= min(self._min_refresh, self.RETRY_WITHOUT_KEYS_SECONDS)
@@ -91,6 +102,8 @@ class JwksCache:
             if self._keys is None:
                 raise JwksUnavailable()
             key = self._keys.get(kid)
+        finally:
+            self._lock.release()
         if key is None:
             raise TokenRejected("unknown kid")
         return key
@@ -98,6 +111,9 @@ class JwksCache:
     def _refresh(self) -> None:
         import jwt
 
+        # A fetch this invocation has no time for is not an attempt (DeadlineExceeded, 503): the
+        # next request may try at once.
+        deadline.io_timeout(JWKS_TIMEOUT_SECONDS, waits=2)
         # Record the attempt first so that a failing issuer is not hammered by every request.
         self._fetched_at = self._clock()
         try:
@@ -264,4 +280,68 @@ def authorize(authorization: str | None, method_arn: str) -> dict[str, Any]:
     except Exception:  # noqa: BLE001 - a misconfigured deployment must refuse, not let through
         logger.exception("authorizer is misconfigured; refusing")
         raise gateway.unauthorized() from None
-    return authorizer(authorization, method_arn)
+    answer = authorizer(authorization, method_arn)
+    problem = answer_problem(answer)
+    if problem is not None:
+        # API Gateway would answer a malformed answer with AUTHORIZER_CONFIGURATION_ERROR (503);
+        # saying so here makes the local gateway answer alike and names the fault in the log.
+        logger.error("authorizer answer is malformed: %s", problem)
+        raise gateway.authorizer_failure()
+    return answer
+
+
+ANSWER_FIELDS = {"principalId", "policyDocument", "context", "usageIdentifierKey"}
+
+
+def answer_problem(answer: Any) -> str | None:
+    """What makes answer something API Gateway cannot use as a Lambda authorizer's output, or None."""
+    if not isinstance(answer, dict) or not set(answer) <= ANSWER_FIELDS:
+        return "not an object of principalId, policyDocument, context, usageIdentifierKey"
+    if not isinstance(answer.get("principalId"), str) or not answer["principalId"]:
+        return "no principalId"
+    policy = answer.get("policyDocument")
+    statements = policy.get("Statement") if isinstance(policy, dict) else None
+    if not isinstance(policy, dict) or policy.get("Version") != "2012-10-17" or not statements:
+        return "no policy document with statements"
+    for statement in statements if isinstance(statements, list) else [None]:
+        if not (
+            isinstance(statement, dict)
+            and statement.get("Action") == "execute-api:Invoke"
+            and statement.get("Effect") in ("Allow", "Deny")
+            and isinstance(statement.get("Resource"), list)
+            and statement["Resource"]
+            and all(isinstance(resource, str) for resource in statement["Resource"])
+        ):
+            return "a malformed policy statement"
+    context = answer.get("context", {})
+    # API Gateway passes on only string, number and boolean values; any other fails the request.
+    if not isinstance(context, dict) or not all(
+        isinstance(key, str) and isinstance(value, (str, int, float, bool)) for key, value in context.items()
+    ):
+        return "a context value that is not a string, number or boolean"
+    if not isinstance(answer.get("usageIdentifierKey", ""), str):
+        return "a usageIdentifierKey that is not a string"
+    return None
+
+
+class DeadlineAuthorizer(ChaliceAuthorizer):
+    """Chalice's built-in authorizer, answering within its invocation's remaining time.
+
+    Chalice calls the authorizer function without the Lambda context, so the deadline (see
+    chalicelib.deadline) is set here, where API Gateway's event and the context arrive.
+    """
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        """Answer API Gateway's (or the local gateway's) authorizer event before the deadline."""
+        with deadline.answering_within(context):
+            return super().__call__(event, context)
+
+
+def answering_within_invocation(authorizer: ChaliceAuthorizer) -> ChaliceAuthorizer:
+    """The authorizer @app.authorizer made, now a DeadlineAuthorizer.
+
+    The object itself changes class (it adds only behaviour) because Chalice already holds it:
+    routes name it, and the Lambda handler "app.<name>" resolves to it.
+    """
+    authorizer.__class__ = DeadlineAuthorizer
+    return authorizer

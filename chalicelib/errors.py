@@ -168,3 +168,26 @@ class ServiceUnavailable(ApiError):
     def __init__(self, message: str | None = None, *, headers: dict[str, str] | None = None):
         # Every 503 tells the client when to come back, as API Gateway's own 429 does.
         super().__init__(message, headers={"Retry-After": str(self.RETRY_AFTER_SECONDS), **(headers or {})})
+
+
+class DeadlineExceeded(ServiceUnavailable):
+    """The request's time budget ran out before a dependency answered; nothing more was attempted."""
+
+    message = "The request could not be completed in time; retry later."
+
+    def __init__(self, message: str | None = None, *, attempts_sent: int = 0):
+        super().__init__(message)
+        # How many attempts of the call being refused had already been sent (and not answered).
+        self.attempts_sent = attempts_sent
+
+
+class OrderOutcomeUnknown(DeadlineExceeded):
+    """The order's transaction was sent, but its answer did not come within the request's time.
+
+    DynamoDB applied it entirely or not at all; which one, this request cannot tell.
+    """
+
+    message = (
+        "The order could not be confirmed in time and may have been placed; "
+        "retry with the same Idempotency-Key to get its outcome."
+    )

@@ -1,10 +1,12 @@
-"""How the authorizer's refusals reach the client, in API Gateway and in Chalice's local gateway.
+"""How the authorizer's answers reach the client, in API Gateway and in Chalice's local gateway.
 
 API Gateway turns an authorizer exception whose message is exactly "Unauthorized" into 401
-and a Deny policy into 403, then renders its gateway responses. Chalice's local gateway (used
-by `chalice local` and `chalice.test.Client`) only understands its own exception types, so
-there the same refusal is raised as one of those, carrying the body our gateway responses
-give in AWS.
+and a Deny policy into 403; any other exception, a malformed answer, and an authorizer it
+cannot run (timed out, throttled) into a 500 of type AUTHORIZER_CONFIGURATION_ERROR or
+AUTHORIZER_FAILURE. It renders each with its gateway response of that type, which this module
+defines: our JSON envelope, and 503 with Retry-After for the failures a client should retry. Chalice's local gateway (used by
+`chalice local` and `chalice.test.Client`) only understands its own exception types, so there
+the same refusal is raised as one of those, carrying the very gateway response AWS would send.
 """
 
 from __future__ import annotations
@@ -12,11 +14,45 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from dataclasses import dataclass
 from typing import Any
+
+from chalicelib.errors import ServiceUnavailable
 
 UNAUTHORIZED_MESSAGE = "Unauthorized"
 FORBIDDEN_MESSAGE = "Forbidden"
-SERVICE_UNAVAILABLE_MESSAGE = "The service is temporarily unavailable; retry later."
+SERVICE_UNAVAILABLE_MESSAGE = ServiceUnavailable.message
+RETRY_AFTER_SECONDS = ServiceUnavailable.RETRY_AFTER_SECONDS
+HEADER = "gatewayresponse.header."
+# Every gateway response: a browser must never sniff an error body into something executable.
+NOSNIFF = {f"{HEADER}X-Content-Type-Options": "'nosniff'"}
+
+
+@dataclass(frozen=True)
+class AuthorizerOutcome:
+    """One way a Lambda authorizer can end, the gateway response types API Gateway may give it, and our status."""
+
+    description: str
+    response_types: tuple[str, ...]
+    status: int
+
+
+# API Gateway's documentation names AUTHORIZER_CONFIGURATION_ERROR ("failing to connect to" the
+# authorizer) and AUTHORIZER_FAILURE ("failed to authenticate the caller"), both 500, but not which
+# failure gets which; community reports show AuthorizerConfigurationException for an exception and
+# for a malformed answer. Both are defined alike, so every failure answers the same 503.
+AUTHORIZER_FAILURE_TYPES = ("AUTHORIZER_CONFIGURATION_ERROR", "AUTHORIZER_FAILURE")
+AUTHORIZER_OUTCOMES = (
+    AuthorizerOutcome("raises Unauthorized (bad, expired or unknown token)", ("UNAUTHORIZED",), 401),
+    AuthorizerOutcome("no Authorization header (API Gateway refuses before calling it)", ("UNAUTHORIZED",), 401),
+    AuthorizerOutcome("returns a Deny policy (suspended tenant)", ("ACCESS_DENIED",), 403),
+    AuthorizerOutcome(
+        "raises anything else (JWKS or registry unavailable, budget spent)", AUTHORIZER_FAILURE_TYPES, 503
+    ),
+    AuthorizerOutcome("returns a malformed answer", AUTHORIZER_FAILURE_TYPES, 503),
+    AuthorizerOutcome("times out (the function is killed)", AUTHORIZER_FAILURE_TYPES, 503),
+    AuthorizerOutcome("is throttled (no concurrency left)", AUTHORIZER_FAILURE_TYPES, 503),
+)
 
 
 def in_aws_lambda() -> bool:
@@ -24,18 +60,22 @@ def in_aws_lambda() -> bool:
     return "AWS_LAMBDA_FUNCTION_NAME" in os.environ
 
 
-def _local_refusal(status: int, code: str, message: str) -> Exception:
-    """Chalice's local gateway exception for status, carrying the envelope our gateway responses give.
+def _local_refusal(response_type: str) -> Exception:
+    """Chalice's local gateway exception carrying our gateway response of response_type, as AWS renders it.
 
     Imported here only: chalice.local is not part of the Lambda package.
     """
     from chalice.local import ForbiddenError, LocalGatewayException, NotAuthorizedError
 
+    response = gateway_responses()[response_type]
+    status = int(response["statusCode"])
     known = {401: NotAuthorizedError, 403: ForbiddenError}
     exception_type = known.get(status) or type(f"LocalGateway{status}", (LocalGatewayException,), {"CODE": status})
     request_id = str(uuid.uuid4())
     headers = {"Content-Type": "application/json", "X-Request-Id": request_id}
-    body = json.dumps({"error": {"code": code, "message": message}, "request_id": request_id})
+    for name, value in response.get("responseParameters", {}).items():
+        headers[name.removeprefix(HEADER)] = value.strip("'")
+    body = response["responseTemplates"]["application/json"].replace("$context.requestId", request_id)
     return exception_type(headers, body.encode())
 
 
@@ -43,25 +83,25 @@ def unauthorized() -> Exception:
     """The exception an authorizer raises to make the gateway answer 401."""
     if in_aws_lambda():
         return Exception(UNAUTHORIZED_MESSAGE)
-    return _local_refusal(401, "unauthorized", UNAUTHORIZED_MESSAGE)
+    return _local_refusal("UNAUTHORIZED")
 
 
 def authorizer_failure() -> Exception:
-    """The exception an authorizer raises when it cannot decide (a dependency failed): 503.
+    """The exception an authorizer raises when it cannot decide (a dependency failed, time ran out): 503.
 
     Still closed, but not a 401: a client told its token is bad would fetch new tokens, which
-    Cognito bills, while the fault is ours. API Gateway answers any other exception with its
-    AUTHORIZER_FAILURE response, which the gateway responses render as 503.
+    Cognito bills, while the fault is ours. API Gateway answers any exception but
+    "Unauthorized" with AUTHORIZER_CONFIGURATION_ERROR, which our gateway responses render as 503.
     """
     if in_aws_lambda():
         return RuntimeError("authorizer dependency unavailable")
-    return _local_refusal(503, "service_unavailable", SERVICE_UNAVAILABLE_MESSAGE)
+    return _local_refusal("AUTHORIZER_CONFIGURATION_ERROR")
 
 
 def forbidden(method_arn: str, principal_id: str) -> dict[str, Any]:
     """The authorizer answer that makes the gateway answer 403 (a Deny policy in AWS)."""
     if not in_aws_lambda():
-        raise _local_refusal(403, "forbidden", FORBIDDEN_MESSAGE)
+        raise _local_refusal("ACCESS_DENIED")
     return {
         "principalId": principal_id,
         "policyDocument": {
@@ -84,41 +124,43 @@ def api_wide_arn(method_arn: str) -> str:
     return f"{prefix}:execute-api:{region}:{account}:{api_id}/{stage}/*/*"
 
 
+def _envelope(code: str, message: str) -> dict[str, str]:
+    body = {"error": {"code": code, "message": message}, "request_id": "$context.requestId"}
+    return {"application/json": json.dumps(body)}
+
+
+def _response(code: str, message: str, status: int | None = None, retry_after: int | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {}
+    if status is not None:
+        response["statusCode"] = str(status)
+    parameters = dict(NOSNIFF)
+    if retry_after is not None:
+        parameters[f"{HEADER}Retry-After"] = f"'{retry_after}'"
+    response["responseParameters"] = parameters
+    response["responseTemplates"] = _envelope(code, message)
+    return response
+
+
 def gateway_responses() -> dict[str, dict[str, Any]]:
     """API Gateway gateway responses that give the gateway's own errors our JSON envelope.
 
-    Applied to the deployed API so that 401, 403 and 429 produced by API Gateway look like
-    the API's own errors, as they do locally.
+    Applied to the deployed API so that 401, 403, 429 and 503 produced by API Gateway look like
+    the API's own errors, as they do locally. DEFAULT_4XX and DEFAULT_5XX keep API Gateway's
+    status for the types not named here.
     """
-
-    def envelope(code: str, message: str) -> dict[str, str]:
-        body = {"error": {"code": code, "message": message}, "request_id": "$context.requestId"}
-        return {"application/json": json.dumps(body)}
-
+    unavailable = _response("service_unavailable", SERVICE_UNAVAILABLE_MESSAGE, 503, retry_after=RETRY_AFTER_SECONDS)
     return {
-        "UNAUTHORIZED": {"statusCode": "401", "responseTemplates": envelope("unauthorized", UNAUTHORIZED_MESSAGE)},
-        "ACCESS_DENIED": {"statusCode": "403", "responseTemplates": envelope("forbidden", FORBIDDEN_MESSAGE)},
-        "MISSING_AUTHENTICATION_TOKEN": {
-            "statusCode": "404",
-            "responseTemplates": envelope("not_found", "No such route."),
-        },
-        "INVALID_API_KEY": {"statusCode": "403", "responseTemplates": envelope("forbidden", FORBIDDEN_MESSAGE)},
-        "AUTHORIZER_FAILURE": {
-            "statusCode": "503",
-            "responseTemplates": envelope("service_unavailable", SERVICE_UNAVAILABLE_MESSAGE),
-        },
-        "THROTTLED": {
-            "statusCode": "429",
-            # Usage plans refill every second; the header matches the local limiter's answer.
-            "responseParameters": {"gatewayresponse.header.Retry-After": "'1'"},
-            "responseTemplates": envelope("too_many_requests", "Too Many Requests"),
-        },
-        "QUOTA_EXCEEDED": {
-            "statusCode": "429",
-            "responseTemplates": envelope(
-                "quota_exceeded", "The monthly request quota of this tenant's tier is used up."
-            ),
-        },
-        "DEFAULT_4XX": {"responseTemplates": envelope("bad_request", "The request was refused by the gateway.")},
-        "DEFAULT_5XX": {"responseTemplates": envelope("internal_error", "An internal error occurred.")},
+        "UNAUTHORIZED": _response("unauthorized", UNAUTHORIZED_MESSAGE, 401),
+        "ACCESS_DENIED": _response("forbidden", FORBIDDEN_MESSAGE, 403),
+        "MISSING_AUTHENTICATION_TOKEN": _response("not_found", "No such route.", 404),
+        "INVALID_API_KEY": _response("forbidden", FORBIDDEN_MESSAGE, 403),
+        **{response_type: dict(unavailable) for response_type in AUTHORIZER_FAILURE_TYPES},
+        # Usage plans refill every second; the header matches the local limiter's answer.
+        "THROTTLED": _response("too_many_requests", "Too Many Requests", 429, retry_after=1),
+        "QUOTA_EXCEEDED": _response(
+            "quota_exceeded", "The monthly request quota of this tenant's tier is used up.", 429
+        ),
+        "REQUEST_TOO_LARGE": _response("payload_too_large", "The request body is too large.", 413),
+        "DEFAULT_4XX": _response("bad_request", "The request was refused by the gateway."),
+        "DEFAULT_5XX": _response("internal_error", "An internal error occurred."),
     }

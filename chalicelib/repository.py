@@ -14,11 +14,11 @@ from typing import Any, Callable, Iterator
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionClosedError, ReadTimeoutError
 
-from chalicelib import keys
+from chalicelib import deadline, keys
 from chalicelib.config import get_settings
-from chalicelib.errors import ServiceUnavailable
+from chalicelib.errors import DeadlineExceeded, OrderOutcomeUnknown, ServiceUnavailable
 from chalicelib.models import Order, OrderLine, Product
 from chalicelib.tracing import carry_trace
 
@@ -37,6 +37,10 @@ RETRYABLE_CODES = {
 MAX_BATCH_ATTEMPTS = 5
 # A sharded list queries every shard at once: one connection and one worker per shard.
 PARALLEL_QUERIES = max(keys.CATALOG_SHARDS, keys.ORDER_SHARDS)
+# The longest wait for one answer; within a request the deadline shortens it (chalicelib.deadline).
+READ_TIMEOUT_SECONDS = 5.0
+# Attempts per call, the first included (botocore's "max_attempts" would count retries only: one more).
+MAX_ATTEMPTS = 3
 
 
 # boto3's default session is not safe to use from several threads at once, and chalice local
@@ -46,15 +50,20 @@ CLIENT_CREATION_LOCK = threading.Lock()
 
 @functools.lru_cache(maxsize=1)
 def dynamodb_client() -> Any:
-    """The process's one DynamoDB client, created on first use (it honours AWS_ENDPOINT_URL)."""
+    """The process's one DynamoDB client, created on first use (it honours AWS_ENDPOINT_URL).
+
+    Within a request its calls end by the request's deadline: three attempts of up to 1 s to
+    connect and 5 s to read (and back-off pauses) would otherwise outlast the function's timeout.
+    """
     config = Config(
-        connect_timeout=2,
-        read_timeout=5,
-        retries={"mode": "standard", "max_attempts": 3},
+        connect_timeout=deadline.CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
         max_pool_connections=PARALLEL_QUERIES,
     )
     with CLIENT_CREATION_LOCK:
-        return boto3.client("dynamodb", region_name=get_settings().region, config=config)
+        client = boto3.client("dynamodb", region_name=get_settings().region, config=config)
+    return deadline.bounded_by_deadline(client)
 
 
 @functools.lru_cache(maxsize=1)
@@ -79,7 +88,7 @@ def from_item(item: dict[str, Any]) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def dynamodb_errors() -> Iterator[None]:
-    """Turn DynamoDB throttling and outages into ServiceUnavailable; let other faults surface."""
+    """Turn DynamoDB throttling, outages and a spent time budget into ServiceUnavailable; let other faults surface."""
     try:
         yield
     except ClientError as error:
@@ -87,6 +96,8 @@ def dynamodb_errors() -> Iterator[None]:
             raise ServiceUnavailable() from error
         raise
     except BotoCoreError as error:
+        if deadline.spent():
+            raise DeadlineExceeded() from error
         raise ServiceUnavailable() from error
 
 
@@ -157,7 +168,7 @@ def _read_partition(request: dict[str, Any], wanted: int) -> list[dict[str, Any]
 def _run_in_parallel(calls: list[Callable[[], list[dict[str, Any]]]]) -> list[list[dict[str, Any]]]:
     if len(calls) == 1:
         return [calls[0]()]
-    futures = [_query_pool().submit(carry_trace(call)) for call in calls]
+    futures = [_query_pool().submit(deadline.in_current_context(carry_trace(call))) for call in calls]
     # Every Query ends before the request does, even when one fails: none may outlive its span.
     wait(futures)
     return [future.result() for future in futures]
@@ -285,6 +296,16 @@ def _record_from_item(item: dict[str, Any] | None, now: float | None) -> Idempot
     return IdempotencyRecord(fingerprint=values["fingerprint"], order=order_from_values(values["order"]))
 
 
+def _answer_lost(error: ServiceUnavailable) -> bool:
+    """Whether a failed call was sent and left unanswered, so that it may have been applied."""
+    if isinstance(error, DeadlineExceeded) and error.attempts_sent > 0:
+        return True
+    cause = error.__cause__
+    if isinstance(cause, DeadlineExceeded):
+        return cause.attempts_sent > 0
+    return isinstance(cause, (ReadTimeoutError, ConnectionClosedError))
+
+
 class OrderRepository:
     """The orders of one tenant, and the Idempotency-Key records that replay them."""
 
@@ -333,7 +354,7 @@ class OrderRepository:
                     products[product.product_id] = product
             pending = response.get("UnprocessedKeys", {}).get(table_name(), {}).get("Keys", [])
             if pending and attempt < MAX_BATCH_ATTEMPTS - 1:
-                time.sleep(0.05 * 2**attempt)
+                time.sleep(deadline.check_pause(0.05 * 2**attempt))
         if pending:
             raise ServiceUnavailable()
         return OrderInputs(products=products, earlier=_record_from_item(record_item, now))
@@ -414,6 +435,10 @@ class OrderRepository:
                 # The SDK resends a transaction whose answer was lost; the same token makes DynamoDB
                 # answer the resend as the first (for 10 minutes) instead of running it again.
                 dynamodb_client().transact_write_items(TransactItems=actions, ClientRequestToken=order.order_id)
+        except ServiceUnavailable as error:
+            if _answer_lost(error):
+                raise OrderOutcomeUnknown() from error
+            raise
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise

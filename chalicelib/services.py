@@ -7,7 +7,7 @@ import random
 import time
 from datetime import datetime, timezone
 
-from chalicelib import keys, pagination
+from chalicelib import deadline, keys, pagination
 from chalicelib.config import pagination_secret
 from chalicelib.errors import (
     CatalogChanged,
@@ -131,7 +131,7 @@ def place_order(tenant: TenantContext, request: OrderRequest, idempotency_key: s
             # after a short random pause so that colliding requests do not collide again.
             contended = conflict.contended
             if attempt < MAX_PLACE_ATTEMPTS - 1:
-                time.sleep(random.uniform(0, RETRY_PAUSE_SECONDS * 2**attempt))
+                time.sleep(deadline.check_pause(random.uniform(0, RETRY_PAUSE_SECONDS * 2**attempt)))
             continue
         order_placed(tenant.tier, order.total)
         return order, False

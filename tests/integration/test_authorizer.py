@@ -101,3 +101,54 @@ def test_a_misconfigured_deployment_refuses_every_protected_route(api: Api, env)
     env.set_unread(PAGINATION_SECRET="short")
     assert_error(api.get("/catalog", ACME), 401, "unauthorized")
     assert api.get("/health", tenant=None).status == 200
+
+
+class LambdaContext:
+    """The Lambda context of an invocation with remaining_ms left."""
+
+    def __init__(self, remaining_ms: float):
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> float:
+        return self.remaining_ms
+
+
+def test_the_app_authorizer_answers_within_its_invocations_time(api: Api, jwks: JwksServer, monkeypatch):
+    # Chalice hands the authorizer no Lambda context; the app's authorizer takes the deadline from
+    # the invocation itself. With no time left it neither fetches the JWKS nor reads the registry.
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "tenant-api-prod-tenant_authorizer")
+    with pytest.raises(Exception) as raised:
+        application.tenant_authorizer(gateway_event(api.token(ACME)), LambdaContext(remaining_ms=400))
+    assert str(raised.value) != "Unauthorized"
+    assert jwks.fetches == 0
+    answer = application.tenant_authorizer(gateway_event(api.token(ACME)), LambdaContext(remaining_ms=10_000))
+    assert answer["principalId"] == "acme"
+    assert jwks.fetches == 1
+
+
+def test_a_registry_that_cannot_be_read_is_503_with_retry_after_through_the_local_gateway(api: Api, monkeypatch):
+    from chalicelib import repository
+
+    client = repository.dynamodb_client()
+    original = client._make_api_call
+
+    def unreachable(name, params):
+        if name == "GetItem":
+            from botocore.exceptions import EndpointConnectionError
+
+            raise EndpointConnectionError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
+        return original(name, params)
+
+    monkeypatch.setattr(client, "_make_api_call", unreachable)
+    reply = api.get("/catalog", ACME)
+    body = assert_error(reply, 503, "service_unavailable")
+    assert reply.header("Retry-After") == "1"
+    assert reply.header("X-Content-Type-Options") == "nosniff"
+    assert body["error"]["message"] == "The service is temporarily unavailable; retry later."
+
+
+def test_an_unreachable_jwks_is_503_with_retry_after_through_the_local_gateway(api: Api, env, jwks: JwksServer):
+    jwks.document = {"keys": "not a list"}
+    reply = api.get("/catalog", ACME)
+    assert_error(reply, 503, "service_unavailable")
+    assert reply.header("Retry-After") == "1"

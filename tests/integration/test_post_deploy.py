@@ -181,6 +181,7 @@ def test_first_run_sets_api_key_source_gateway_responses_and_redeploys(deployed:
         current = deployed.apigateway.get_gateway_response(restApiId=deployed.api_id, responseType=response_type)
         assert current.get("statusCode") == wanted.get("statusCode"), response_type
         assert current["responseTemplates"] == wanted["responseTemplates"], response_type
+        assert current["responseParameters"] == wanted["responseParameters"], response_type
     stage = deployed.stage()
     assert stage["tracingEnabled"] is True
     assert len(deployed.apigateway.get_deployments(restApiId=deployed.api_id)["items"]) == deployments_before + 1
@@ -339,6 +340,49 @@ def test_drift_is_put_back(deployed: Stage) -> None:
     assert float(deployed.plans()[f"{PREFIX}-basic"]["throttle"]["rateLimit"]) == TIERS["basic"].rate_per_second
     alarm = clients.cloudwatch.describe_alarms(AlarmNames=[latency["AlarmName"]])["MetricAlarms"][0]
     assert alarm["Threshold"] == latency["Threshold"]
+    assert deployed.run()[0].changes == 0
+
+
+def test_the_api_answers_an_authorizer_failure_with_503_retry_after_and_nosniff(deployed: Stage) -> None:
+    deployed.run()
+    for response_type in ("AUTHORIZER_CONFIGURATION_ERROR", "AUTHORIZER_FAILURE"):
+        current = deployed.apigateway.get_gateway_response(restApiId=deployed.api_id, responseType=response_type)
+        assert current["statusCode"] == "503", response_type
+        assert current["responseParameters"] == {
+            "gatewayresponse.header.Retry-After": "'1'",
+            "gatewayresponse.header.X-Content-Type-Options": "'nosniff'",
+        }
+        body = json.loads(current["responseTemplates"]["application/json"])
+        assert body["error"]["code"] == "service_unavailable"
+    for current in deployed.apigateway.get_gateway_responses(restApiId=deployed.api_id)["items"]:
+        if current["responseType"] in gateway_responses():
+            assert current["responseParameters"]["gatewayresponse.header.X-Content-Type-Options"] == "'nosniff'"
+
+
+def test_gateway_responses_of_an_earlier_version_are_brought_up_to_date_and_redeployed(deployed: Stage) -> None:
+    deployed.run()
+    # As an earlier post-deploy left them: authorizer failures on API Gateway's 500, no headers.
+    deployed.apigateway.delete_gateway_response(
+        restApiId=deployed.api_id, responseType="AUTHORIZER_CONFIGURATION_ERROR"
+    )
+    unauthorized = gateway_responses()["UNAUTHORIZED"]
+    deployed.apigateway.put_gateway_response(
+        restApiId=deployed.api_id,
+        responseType="UNAUTHORIZED",
+        statusCode=unauthorized["statusCode"],
+        responseTemplates=unauthorized["responseTemplates"],
+    )
+    deployments_before = len(deployed.apigateway.get_deployments(restApiId=deployed.api_id)["items"])
+
+    report, lines = deployed.run()
+
+    statuses = _statuses(lines)
+    assert statuses["gateway response AUTHORIZER_CONFIGURATION_ERROR"] == "created"
+    assert statuses["gateway response UNAUTHORIZED"] == "updated"
+    assert report.failures == 0, lines
+    current = deployed.apigateway.get_gateway_response(restApiId=deployed.api_id, responseType="UNAUTHORIZED")
+    assert current["responseParameters"] == unauthorized["responseParameters"]
+    assert len(deployed.apigateway.get_deployments(restApiId=deployed.api_id)["items"]) == deployments_before + 1
     assert deployed.run()[0].changes == 0
 
 

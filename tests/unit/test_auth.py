@@ -14,7 +14,7 @@ import pytest
 from chalice.local import ForbiddenError, NotAuthorizedError
 from cryptography.hazmat.primitives import serialization
 
-from chalicelib import auth, gateway
+from chalicelib import auth, deadline, gateway
 from chalicelib.auth import JwksCache, TenantAuthorizer, TenantCache
 from chalicelib.config import get_settings
 from chalicelib.errors import ServiceUnavailable
@@ -112,6 +112,8 @@ def assert_authorizer_failure(mode: str, call: Callable[[], Any]) -> None:
         assert raised.value.CODE == 503
         body = json.loads(raised.value.body)
         assert body["error"]["code"] == "service_unavailable"
+        assert raised.value.headers["Retry-After"] == "1"
+        assert raised.value.headers["X-Content-Type-Options"] == "nosniff"
 
 
 def b64(data: bytes) -> str:
@@ -490,3 +492,78 @@ def test_the_gateway_responses_give_api_gateways_errors_our_envelope():
             "request_id": "$context.requestId",
         }
     assert {"DEFAULT_4XX", "DEFAULT_5XX", "QUOTA_EXCEEDED", "MISSING_AUTHENTICATION_TOKEN"} <= set(responses)
+
+
+# --- the answer's shape -----------------------------------------------------------------------
+
+
+ALLOW = {
+    "principalId": "acme",
+    "policyDocument": {
+        "Version": "2012-10-17",
+        "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": [API_WIDE_ARN]}],
+    },
+    "context": {"tenant_id": "acme", "tier": "basic", "scopes": ""},
+    "usageIdentifierKey": "apikey",
+}
+
+
+def changed(**changes: Any) -> dict[str, Any]:
+    answer = json.loads(json.dumps(ALLOW))
+    for name, value in changes.items():
+        if value is None:
+            answer.pop(name)
+        else:
+            answer[name] = value
+    return answer
+
+
+def test_the_answers_the_authorizer_gives_are_well_formed(harness, monkeypatch):
+    assert auth.answer_problem(harness.call(harness.issuer.issue(ACME.client_id, ALL_SCOPES))) is None
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "tenant-api-prod-tenant_authorizer")
+    assert auth.answer_problem(gateway.forbidden(METHOD_ARN, "acme")) is None
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        None,
+        "Allow",
+        changed(principalId=None),
+        changed(principalId=""),
+        changed(policyDocument=None),
+        changed(policyDocument={"Version": "2012-10-17", "Statement": []}),
+        changed(policyDocument={"Version": "2008-10-17", "Statement": ALLOW["policyDocument"]["Statement"]}),
+        changed(policyDocument={"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": ["*"]}]}),
+        changed(
+            policyDocument={
+                "Version": "2012-10-17",
+                "Statement": [{"Action": "execute-api:Invoke", "Effect": "Maybe", "Resource": ["*"]}],
+            }
+        ),
+        changed(context={"tenant_id": {"nested": "no"}}),
+        changed(context={"scopes": ["a", "b"]}),
+        changed(usageIdentifierKey=12345),
+        changed(extra="field"),
+    ],
+)
+def test_a_malformed_answer_is_found(answer):
+    assert auth.answer_problem(answer) is not None
+
+
+def test_a_malformed_answer_is_a_503_as_api_gateway_would_make_it(env, gateway_mode, monkeypatch, logs):
+    # API Gateway answers a malformed authorizer output with AUTHORIZER_CONFIGURATION_ERROR; the
+    # authorizer says so itself, so that the local gateway answers alike and the log names it.
+    monkeypatch.setattr(auth.TenantAuthorizer, "__call__", lambda self, header, arn: changed(context={"n": [1]}))
+    assert_authorizer_failure(gateway_mode, lambda: auth.authorize("Bearer x", METHOD_ARN))
+    assert any("malformed" in record["message"] for record in logs.records())
+
+
+def test_a_jwks_fetch_that_does_not_fit_the_deadline_is_not_made(harness, jwks, gateway_mode):
+    class NearlySpent:
+        def get_remaining_time_in_millis(self) -> float:
+            return 500  # no more than the margin kept for the answer
+
+    with deadline.answering_within(NearlySpent()):
+        assert_authorizer_failure(gateway_mode, lambda: harness.call(harness.issuer.issue(ACME.client_id, ALL_SCOPES)))
+    assert jwks.fetches == 0
