@@ -15,6 +15,8 @@ from chalicelib.tenancy import TenantContext
 from chalicelib.tiers import TIERS
 
 JSON_HEADERS = {"Content-Type": "application/json"}
+# Sent with every answer: a browser must never sniff a JSON body (which may quote client input) into HTML.
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff"}
 # Chalice renders a few failures itself as {"Code": ..., "Message": ...}; these give them our codes.
 _CHALICE_ERRORS: dict[int, type[ApiError]] = {
     400: InvalidRequest,
@@ -62,7 +64,7 @@ def _from_chalice_error(response: Response, rid: str) -> Response:
 
 
 def error_middleware(event: Request, get_response: Callable[[Request], Response]) -> Response:
-    """Render every error, ours or Chalice's, as the JSON envelope, and tag the request id."""
+    """Render every error, ours or Chalice's, as the JSON envelope; tag the request id and security headers."""
     rid = request_id(event)
     try:
         response = get_response(event)
@@ -74,6 +76,7 @@ def error_middleware(event: Request, get_response: Callable[[Request], Response]
         response = error_response(ApiError(), rid)
     response = _from_chalice_error(response, rid)
     response.headers["X-Request-Id"] = rid
+    response.headers.update(SECURITY_HEADERS)
     return response
 
 

@@ -21,6 +21,10 @@ ORDER_FIELDS = {"items"}
 LINE_FIELDS = {"product_id", "quantity"}
 # ASCII digits only: str.isdigit() also accepts characters such as "²" that int() refuses.
 LIMIT_PATTERN = re.compile(r"[0-9]{1,3}")
+# A field name the client chose is repeated in an error message only if it has this shape, and only
+# this many of them: markup, control characters or a megabyte of name never come back to the caller.
+QUOTABLE_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
+MAX_QUOTED_FIELDS = 3
 
 
 def parse_limit(raw: str | None) -> int:
@@ -81,26 +85,68 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
+class DuplicateKeyError(ValueError):
+    """A JSON object names the same key twice."""
+
+
+def _object_without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads keeps the last of repeated keys, so {"quantity": 1, "quantity": 1000} would mean
+    # whatever the last parser in a chain decides; such a body is refused as ambiguous instead.
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        raise DuplicateKeyError("duplicate key")
+    return document
+
+
 def parse_json_body(body: bytes | str | None) -> Any:
-    """Decode a JSON body of at most 16 KiB, refusing NaN, Infinity and invalid UTF-8."""
+    """Decode a JSON body of at most 16 KiB, refusing NaN, Infinity, invalid UTF-8 and repeated keys."""
     raw = body.encode() if isinstance(body, str) else (body or b"")
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"The request body must be at most {MAX_BODY_BYTES} bytes.")
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        return json.loads(
+            raw.decode("utf-8"), parse_constant=_reject_constant, object_pairs_hook=_object_without_duplicate_keys
+        )
+    except DuplicateKeyError:
+        raise InvalidRequest("The request body is not valid JSON: an object repeats a key.") from None
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise InvalidRequest("The request body is not valid JSON.") from None
 
 
 def _is_int(value: Any) -> bool:
+    """Whether value is an integer as JSON Schema (the OpenAPI type of quantity) defines one."""
+    # JSON Schema's "integer" is any number with a zero fractional part, so 2.0 is one; a
+    # client or fuzzer following the published document may send it.
+    if isinstance(value, float):
+        return value.is_integer()
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _unknown_field_problems(where: str, names: set[str], allowed: set[str]) -> list[str]:
+    """The problems of the fields outside allowed, naming at most three and only plain identifiers.
+
+    where is the object's place in the body ("" for the body itself, else e.g. "items[0]").
+    """
+    unknown = names - allowed
+    quotable = sorted(name for name in unknown if QUOTABLE_FIELD_NAME.fullmatch(name))[:MAX_QUOTED_FIELDS]
+    problems = [
+        f"{where}.{name} is not an allowed field." if where else f"{name} is not an allowed field." for name in quotable
+    ]
+    unnamed = len(unknown) - len(quotable)
+    if unnamed:
+        fields = "field" if unnamed == 1 else "fields"
+        problems.append(
+            f"{where or 'The body'} has {unnamed} {'more ' if quotable else ''}{fields} that"
+            f" {'is' if unnamed == 1 else 'are'} not allowed (allowed: {', '.join(sorted(allowed))})."
+        )
+    return problems
 
 
 def _line_problems(index: int, line: Any) -> list[str]:
     where = f"items[{index}]"
     if not isinstance(line, dict):
         return [f"{where} must be an object with product_id and quantity."]
-    problems = [f"{where}.{name} is not an allowed field." for name in sorted(set(line) - LINE_FIELDS)]
+    problems = _unknown_field_problems(where, set(line), LINE_FIELDS)
     product_id = line.get("product_id")
     if not isinstance(product_id, str) or not keys.PRODUCT_ID.fullmatch(product_id):
         problems.append(f"{where}.product_id must be a product id (lowercase letters, digits, hyphens).")
@@ -114,7 +160,7 @@ def parse_order_request(document: Any) -> OrderRequest:
     """Validate a decoded POST /orders body and return it as an OrderRequest."""
     if not isinstance(document, dict):
         raise ValidationFailed("The body must be a JSON object with an items list.")
-    problems = [f"{name} is not an allowed field." for name in sorted(set(document) - ORDER_FIELDS)]
+    problems = _unknown_field_problems("", set(document), ORDER_FIELDS)
     items = document.get("items")
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_ORDER_LINES:
         problems.append(f"items must be a list of 1 to {MAX_ORDER_LINES} lines.")
@@ -122,12 +168,19 @@ def parse_order_request(document: Any) -> OrderRequest:
     for index, line in enumerate(items):
         problems.extend(_line_problems(index, line))
     product_ids = [line["product_id"] for line in items if isinstance(line, dict) and "product_id" in line]
-    duplicates = sorted({pid for pid in product_ids if isinstance(pid, str) and product_ids.count(pid) > 1})
+    # Only well-formed ids are named: a malformed one is reported as such already, without its value.
+    duplicates = sorted(
+        {
+            pid
+            for pid in product_ids
+            if isinstance(pid, str) and keys.PRODUCT_ID.fullmatch(pid) and product_ids.count(pid) > 1
+        }
+    )
     if duplicates:
         problems.append(f"each product may appear once; repeated: {', '.join(duplicates)}.")
     if problems:
         raise ValidationFailed(" ".join(problems[:10]))
-    return OrderRequest(tuple(OrderLineRequest(line["product_id"], line["quantity"]) for line in items))
+    return OrderRequest(tuple(OrderLineRequest(line["product_id"], int(line["quantity"])) for line in items))
 
 
 def page_params(query: dict[str, str] | None) -> tuple[int, str | None]:

@@ -275,7 +275,7 @@ def test_a_body_not_declared_as_json_is_415(api: Api, content_type):
         {"items": ONE_LINE, "total": "0.01"},
         {"items": [{"product_id": "prod-001", "quantity": 0}]},
         {"items": [{"product_id": "prod-001", "quantity": 1001}]},
-        {"items": [{"product_id": "prod-001", "quantity": 1.0}]},
+        {"items": [{"product_id": "prod-001", "quantity": 1.5}]},
         {"items": [{"product_id": "prod-001", "quantity": True}]},
         {"items": [{"product_id": "prod-001", "quantity": "2"}]},
         {"items": [{"product_id": "prod-001", "quantity": 1}, {"product_id": "prod-001", "quantity": 2}]},

@@ -109,3 +109,25 @@ def test_usage_plan_mode_and_unauthenticated_requests_are_not_limited_in_app(env
     env.set(RATE_LIMITER="in-app")
     assert all(middleware(event(), lambda _: "ok") == "ok" for _ in range(50))
     assert all(middleware(tenant_event("gold"), lambda _: "ok") == "ok" for _ in range(50))
+
+
+def raising(error: Exception):
+    def view(_):
+        raise error
+
+    return view
+
+
+@pytest.mark.parametrize(
+    "view",
+    [
+        lambda _: Response({"ok": True}, status_code=200),
+        lambda _: Response({"Code": "Whatever", "Message": "chalice says no"}, status_code=415),
+        raising(InsufficientStock()),
+        raising(RuntimeError("boom")),
+    ],
+    ids=["success", "chalice-error", "api-error", "unexpected-error"],
+)
+def test_every_answer_forbids_content_type_sniffing(view):
+    response = error_middleware(event({"requestId": "r6"}), view)
+    assert response.headers["X-Content-Type-Options"] == "nosniff"

@@ -45,12 +45,13 @@ def test_fewer_than_one_or_more_than_fifty_lines_are_refused(count):
         read(order_body(*(line(f"prod-{n:03d}") for n in range(count))))
 
 
-@pytest.mark.parametrize("quantity", [1, 2, 999, 1000])
+@pytest.mark.parametrize("quantity", [1, 2, 999, 1000, 1.0, 1e3])
 def test_integer_quantities_from_1_to_1000_are_accepted(quantity):
-    assert read(order_body(line(quantity=quantity))).lines[0].quantity == quantity
+    accepted = read(order_body(line(quantity=quantity))).lines[0].quantity
+    assert accepted == quantity and type(accepted) is int
 
 
-@pytest.mark.parametrize("quantity", [0, -1, 1001, 10**30, True, False, 1.0, 2.5, 1e3, "1", None, [1], {"n": 1}])
+@pytest.mark.parametrize("quantity", [0, -1, 1001, 10**30, True, False, 0.0, 2.5, 1000.5, 1e4, "1", None, [1], {"n": 1}])
 def test_other_quantities_are_refused(quantity):
     with pytest.raises(ValidationFailed, match=r"items\[0\]\.quantity must be an integer from 1 to 1000"):
         read(order_body(line(quantity=quantity)))
@@ -87,6 +88,77 @@ def test_the_same_product_twice_is_refused():
 def test_unknown_fields_are_refused(document):
     with pytest.raises(ValidationFailed, match="is not an allowed field"):
         read(json.dumps(document))
+
+
+def test_plain_identifier_field_names_are_named_in_the_message():
+    with pytest.raises(ValidationFailed) as raised:
+        read(json.dumps({"items": [{**line(), "unit_price": "0.01"}], "tenant_id": "globex"}))
+    assert "tenant_id is not an allowed field." in raised.value.message
+    assert "items[0].unit_price is not an allowed field." in raised.value.message
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "<script>alert(1)</script>",
+        "x" * 33,
+        "a" * 5000,
+        "line\nbreak",
+        "tab\there",
+        "caf\u00e9",
+        "9lives",
+        "has space",
+        'quote"d',
+        "",
+        "${jndi:ldap://x}",
+    ],
+)
+def test_other_field_names_are_counted_never_echoed(name):
+    for document in ({"items": [line()], name: 1}, {"items": [{**line(), name: 1}]}):
+        with pytest.raises(ValidationFailed) as raised:
+            read(json.dumps(document))
+        message = raised.value.message
+        assert "1 field that is not allowed" in message
+        assert name not in message or name == ""
+        assert len(message) < 200
+
+
+def test_at_most_three_unknown_field_names_are_quoted_and_the_rest_counted():
+    extra = {f"field_{n:02d}": n for n in range(40)}
+    with pytest.raises(ValidationFailed) as raised:
+        read(json.dumps({"items": [line()], **extra}))
+    message = raised.value.message
+    assert [f"field_{n:02d}" in message for n in range(5)] == [True, True, True, False, False]
+    assert "The body has 37 more fields that are not allowed (allowed: items)." in message
+
+
+def test_a_repeated_malformed_product_id_is_not_echoed():
+    bad = "<img src=x onerror=alert(1)>"
+    with pytest.raises(ValidationFailed) as raised:
+        read(order_body(line(bad), line(bad)))
+    assert bad not in raised.value.message
+    assert "repeated" not in raised.value.message
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"items": [{"product_id": "prod-001", "quantity": 1}], "items": []}',
+        b'{"items": [{"product_id": "prod-001", "quantity": 1, "quantity": 1000}]}',
+        b'{"items": [{"product_id": "prod-001", "product_id": "prod-001", "quantity": 1}]}',
+        b'{"items": [{"product_id": "prod-001", "quantity": 1}], "x": {"k": 1, "k": 1}}',
+        b'{"items": [{"product_id": "prod-001", "quantity": 1}], "\\u0069tems": []}',
+    ],
+    ids=["top-level", "in-a-line", "same-value-twice", "nested", "escaped-spelling"],
+)
+def test_an_object_that_repeats_a_key_is_an_invalid_request(body):
+    with pytest.raises(InvalidRequest, match="an object repeats a key") as raised:
+        read(body)
+    assert "quantity" not in raised.value.message and "items" not in raised.value.message
+
+
+def test_the_same_key_in_different_objects_is_not_a_repeat():
+    assert len(read(order_body(line("prod-001"), line("prod-002"))).lines) == 2
 
 
 @pytest.mark.parametrize(
