@@ -26,6 +26,9 @@ ORDER_VALUE = "OrderValue"
 FIVE_XX_RATE_PERCENT = 5
 P99_LATENCY_MS = 3000
 PERIOD_SECONDS = 300
+# The authorizer's own work is bounded well below its timeout (the JWKS fetch gives up after
+# 3 s), so a run this close to the timeout means a dependency hangs and callers get 5xx.
+AUTHORIZER_DURATION_PERCENT_OF_TIMEOUT = 80
 # The operations the application performs on its table.
 DYNAMODB_OPERATIONS = ("GetItem", "Query", "BatchGetItem", "TransactWriteItems", "PutItem", "DeleteItem")
 
@@ -40,6 +43,9 @@ class Deployment:
     table_name: str
     api_stage: str = "api"
     authorizer_names: tuple[str, ...] = ("tenant_authorizer",)
+    # The authorizer's timeout as .chalice/config.json sets it (lambda_timeout of the stage,
+    # or of lambda_functions.<authorizer>); the default is this project's setting.
+    authorizer_timeout_seconds: int = 10
 
     @property
     def api_name(self) -> str:
@@ -52,9 +58,14 @@ class Deployment:
         return f"{self.app_name}-{self.stage}"
 
     @property
+    def authorizer_functions(self) -> list[str]:
+        """The Lambda functions of the stage's authorizers."""
+        return [f"{self.api_function}-{name}" for name in self.authorizer_names]
+
+    @property
     def function_names(self) -> list[str]:
         """Every Lambda function Chalice deploys for the stage."""
-        return [self.api_function, *(f"{self.api_function}-{name}" for name in self.authorizer_names)]
+        return [self.api_function, *self.authorizer_functions]
 
     @property
     def service(self) -> str:
@@ -183,7 +194,9 @@ def dashboard_body(deployment: Deployment) -> dict[str, Any]:
             **region,
         ),
         _widget(
-            "Lambda errors and throttles",
+            # A refused token is an error of the authorizer function: only the API function's
+            # errors are failures; the authorizer's trouble shows as API 5xx and its duration.
+            "Lambda errors (authorizer: incl. refused tokens) and throttles",
             [["AWS/Lambda", metric, "FunctionName", name] for name in functions for metric in ("Errors", "Throttles")],
             8,
             6,
@@ -268,7 +281,15 @@ def dashboard_json(deployment: Deployment) -> str:
 
 
 def alarm_definitions(deployment: Deployment, topic_arn: str) -> list[dict[str, Any]]:
-    """Keyword arguments for CloudWatch PutMetricAlarm, one dict per alarm, notifying topic_arn."""
+    """Keyword arguments for CloudWatch PutMetricAlarm, one dict per alarm, notifying topic_arn.
+
+    Every refused token raises in the authorizer, which Lambda counts in that function's Errors:
+    a client retrying a stale token would page on any alarm over the authorizer's errors. So the
+    alarms watch the API function's errors, and the authorizer only by what hurts callers: the
+    5xx the gateway answers when it fails or times out, its duration against its timeout, and
+    throttles. Refusals are 4xx, which the 5xx rate leaves out of its denominator too, so a
+    stream of them cannot dilute a real failure either.
+    """
     api = dict(zip(["ApiName", "Stage"], [deployment.api_name, deployment.api_stage]))
     api_dimensions = [{"Name": name, "Value": value} for name, value in api.items()]
     notify = {"AlarmActions": [topic_arn], "OKActions": [topic_arn], "TreatMissingData": "notBreaching"}
@@ -301,12 +322,10 @@ def alarm_definitions(deployment: Deployment, topic_arn: str) -> list[dict[str, 
         total = " + ".join(f"FILL(m{index}, 0)" for index in range(len(queries)))
         return [*queries, {"Id": "total", "Expression": total, "Label": label, "ReturnData": True}]
 
-    def lambda_sum(metric: str) -> list[dict[str, Any]]:
-        functions = [
-            ("AWS/Lambda", metric, [{"Name": "FunctionName", "Value": name}]) for name in deployment.function_names
-        ]
-        return summed(f"Lambda {metric}", functions)
+    def function(name: str) -> list[dict[str, str]]:
+        return [{"Name": "FunctionName", "Value": name}]
 
+    functions = [("AWS/Lambda", "Throttles", function(name)) for name in deployment.function_names]
     # DynamoDB publishes ThrottledRequests per table and operation only: there is no table total.
     table = {"Name": "TableName", "Value": deployment.table_name}
     dynamodb_throttles = summed(
@@ -316,23 +335,33 @@ def alarm_definitions(deployment: Deployment, topic_arn: str) -> list[dict[str, 
             for operation in DYNAMODB_OPERATIONS
         ],
     )
+    timeout_ms = deployment.authorizer_timeout_seconds * 1000
+    slow_ms = timeout_ms * AUTHORIZER_DURATION_PERCENT_OF_TIMEOUT // 100
 
     prefix = deployment.prefix
     return [
         {
             "AlarmName": f"{prefix}-api-5xx-rate",
             "AlarmDescription": (
-                f"More than {FIVE_XX_RATE_PERCENT}% of API requests failed with 5xx over 5 minutes. "
-                "Runbook: open the dashboard, check Lambda errors and DynamoDB throttles, then the "
-                "API function's logs for level ERROR (Logs Insights: errors for a tenant)."
+                f"More than {FIVE_XX_RATE_PERCENT}% of the API requests not refused with a 4xx failed with "
+                "5xx over 5 minutes, the authorizer's 503s (it could not decide) included. Runbook: open the "
+                "dashboard, check Lambda errors and DynamoDB throttles, then the functions' logs for level "
+                "ERROR (the authorizer logs 'authorizer could not decide'; Logs Insights: errors for a tenant)."
             ),
             "Metrics": [
                 api_metric("errors", "5XXError"),
                 api_metric("requests", "Count"),
+                api_metric("refused", "4XXError"),
+                {
+                    "Id": "answered",
+                    "Expression": "FILL(requests, 0) - FILL(refused, 0)",
+                    "Label": "requests not refused with 4xx",
+                    "ReturnData": False,
+                },
                 {
                     "Id": "rate",
-                    "Expression": "IF(requests > 0, 100 * errors / requests, 0)",
-                    "Label": "5xx %",
+                    "Expression": "IF(answered > 0, 100 * FILL(errors, 0) / answered, 0)",
+                    "Label": "5xx % of requests not refused",
                     "ReturnData": True,
                 },
             ],
@@ -364,7 +393,7 @@ def alarm_definitions(deployment: Deployment, topic_arn: str) -> list[dict[str, 
                 "Lambda throttled invocations of the API or authorizer. Runbook: check the account's "
                 "concurrency limit and reserved concurrency, and which tenant drives the traffic."
             ),
-            "Metrics": lambda_sum("Throttles"),
+            "Metrics": summed("Lambda Throttles", functions),
             "ComparisonOperator": "GreaterThanThreshold",
             "Threshold": 0,
             "EvaluationPeriods": 1,
@@ -383,17 +412,45 @@ def alarm_definitions(deployment: Deployment, topic_arn: str) -> list[dict[str, 
             **notify,
         },
         {
+            # The name predates the authorizer's exclusion; kept so a redeploy updates the alarm in place.
             "AlarmName": f"{prefix}-lambda-errors",
             "AlarmDescription": (
-                "A Lambda function of the API failed (unhandled error or timeout). Runbook: the "
-                "function's log group, level ERROR, and the X-Ray trace of its request_id."
+                "The API function failed (unhandled error, timeout or crash; callers got 502). The "
+                "authorizer is left out: every refused token counts as one of its errors. Runbook: the "
+                "API function's log group, level ERROR, and the X-Ray trace of its request_id."
             ),
-            "Metrics": lambda_sum("Errors"),
+            "Namespace": "AWS/Lambda",
+            "MetricName": "Errors",
+            "Dimensions": function(deployment.api_function),
+            "Statistic": "Sum",
+            "Period": PERIOD_SECONDS,
+            "EvaluationPeriods": 1,
             "ComparisonOperator": "GreaterThanThreshold",
             "Threshold": 0,
-            "EvaluationPeriods": 1,
             **notify,
         },
+        *(
+            {
+                "AlarmName": f"{prefix}-{name.replace('_', '-')}-duration",
+                "AlarmDescription": (
+                    f"The authorizer {name} ran longer than {AUTHORIZER_DURATION_PERCENT_OF_TIMEOUT}% of its "
+                    f"{deployment.authorizer_timeout_seconds} s timeout: a dependency (the JWKS endpoint, the "
+                    "tenant registry) hangs, and a timed-out run answers the caller 503. Runbook: the "
+                    "authorizer's log group ('authorizer could not decide', 'could not refresh the JWKS'), "
+                    "then the issuer's JWKS URL and DynamoDB latency."
+                ),
+                "Namespace": "AWS/Lambda",
+                "MetricName": "Duration",
+                "Dimensions": function(function_name),
+                "Statistic": "Maximum",
+                "Period": PERIOD_SECONDS,
+                "EvaluationPeriods": 1,
+                "ComparisonOperator": "GreaterThanThreshold",
+                "Threshold": slow_ms,
+                **notify,
+            }
+            for name, function_name in zip(deployment.authorizer_names, deployment.authorizer_functions)
+        ),
     ]
 
 
