@@ -4,14 +4,15 @@ The table (on-demand, encrypted, point-in-time recovery, TTL, the schema's index
 Cognito user pool with the API's resource server, scopes and hosted domain (both protected
 from deletion on prod), the pagination key in Secrets Manager, one usage plan per tier,
 cost-allocation tags on all of them; then TABLE_NAME, TOKEN_ISSUER and PAGINATION_SECRET_ARN
-in .chalice/config.json and the stage's IAM policy file narrowed to the region, account,
-table and secret. A table made before an index joined the schema gets the index. A rerun
-changes nothing that is already right, and says so.
+in .chalice/config.json and the stage's IAM policy files (its own and any function's own)
+narrowed to the region, account, table and secret. A table made before an index joined the
+schema gets the index. A rerun changes nothing that is already right, and says so.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,24 +163,60 @@ def write_stage_settings(steps: Steps, resources: StageResources, values: dict[s
         steps.note(label, f"wrote {', '.join(differing)}")
 
 
+def stage_policy_files(resources: StageResources) -> list[Path]:
+    """Every IAM policy file the stage deploys with: the stage's own, then each function's own.
+
+    Chalice looks a function's `iam_policy_file` up in the stage's `lambda_functions` entry for
+    it, then in the top-level one, before falling back to the stage's file.
+    """
+    config = json.loads(resources.config_file.read_text())
+    top_level = config.get("lambda_functions") or {}
+    in_stage = (config.get("stages", {}).get(resources.stage) or {}).get("lambda_functions") or {}
+    paths = [resources.policy_file] if resources.policy_file else []
+    for function in dict.fromkeys([*in_stage, *top_level]):
+        for settings in (in_stage.get(function) or {}, top_level.get(function) or {}):
+            if settings.get("iam_policy_file"):
+                paths.append(resources.config_file.parent / settings["iam_policy_file"])
+                break
+    return list(dict.fromkeys(paths))
+
+
+def existing_policy_files(resources: StageResources) -> list[Path]:
+    """The stage's policy files; BootstrapError naming the first one config.json names that does not exist."""
+    paths = stage_policy_files(resources)
+    for path in paths:
+        if not path.exists():
+            raise BootstrapError(f"{path} is named in {resources.config_file} but does not exist")
+    return paths
+
+
 def narrow_stage_policy(
-    steps: Steps, resources: StageResources, region: str, account: str, secret_arn: str | None, dry_run: bool
+    steps: Steps,
+    policy_files: list[Path],
+    region: str,
+    account: str,
+    secret_arn: str | None,
+    dry_run: bool,
 ) -> None:
-    """Narrow the stage's policy file to the region, account and pagination secret."""
-    path = resources.policy_file
-    if path is None:
-        return
-    if secret_arn is None:
-        steps.pending(f"{path.name}")
-        return
-    if update_policy_file(path, region=region, account=account, pagination_secret_arn=secret_arn, write=not dry_run):
-        steps.note(path.name, f"{'would narrow' if dry_run else 'narrowed'} resources to {region}, account {account}")
-    else:
-        progress(f"{path.name}: unchanged")
+    """Narrow the stage's policy files to the region, account and pagination secret."""
+    for path in policy_files:
+        if secret_arn is None:
+            steps.pending(f"{path.name}")
+            continue
+        narrowed = update_policy_file(
+            path, region=region, account=account, pagination_secret_arn=secret_arn, write=not dry_run
+        )
+        if narrowed:
+            outcome = f"{'would narrow' if dry_run else 'narrowed'} resources to {region}, account {account}"
+            steps.note(path.name, outcome)
+        else:
+            progress(f"{path.name}: unchanged")
 
 
 def bootstrap(resources: StageResources, clients: AwsClients, *, domain_prefix: str | None, dry_run: bool) -> Outcome:
     """Provision the stage and write its settings; every step reports what it changed."""
+    # Checked first, so that a misnamed file stops the run before it has made anything.
+    policy_files = existing_policy_files(resources)
     account = clients.sts.get_caller_identity()["Account"]
     progress(f"stage {resources.stage} in {clients.region}, account {account}{' (dry run)' if dry_run else ''}")
     log = ChangeLog(dry_run=dry_run)
@@ -200,7 +237,7 @@ def bootstrap(resources: StageResources, clients: AwsClients, *, domain_prefix: 
     issuer = issuer_url(clients.region, pool_id) if pool_id else None
     values = {"TABLE_NAME": resources.table_name, "TOKEN_ISSUER": issuer, "PAGINATION_SECRET_ARN": secret_arn}
     write_stage_settings(steps, resources, values, dry_run)
-    narrow_stage_policy(steps, resources, clients.region, account, secret_arn, dry_run)
+    narrow_stage_policy(steps, policy_files, clients.region, account, secret_arn, dry_run)
     return Outcome(issuer, secret_arn, token_url(domain, clients.region) if domain else None, steps.changed)
 
 

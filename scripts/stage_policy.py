@@ -1,4 +1,4 @@
-"""Narrow a stage's IAM policy file from wildcard regions and accounts to the real ones bootstrap found."""
+"""Narrow a stage's IAM policy files from wildcard regions and accounts to the real ones bootstrap found."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-# The statement of .chalice/policy-*.json that lets the functions read the pagination key.
+# The statement of the API handler's policy file that lets it read the pagination key.
 PAGINATION_SECRET_SID = "PaginationSecret"
 
 

@@ -51,7 +51,7 @@ PAGINATION_SECRET_LENGTH = 64
 CHECKOV_SKIPS: dict[str, str] = {
     "CKV_AWS_119": "SSE uses the AWS managed key (aws/dynamodb); a customer managed key adds cost and a key "
     "policy without narrowing who can read the table, which IAM already does",
-    "CKV_AWS_149": "encrypted with the AWS managed key (aws/secretsmanager); only the stage's functions may read it",
+    "CKV_AWS_149": "encrypted with the AWS managed key (aws/secretsmanager); only the stage's API handler may read it",
     "CKV2_AWS_57": "rotating the pagination key would invalidate every outstanding next_token; tokens expire "
     "after 24 hours and `terraform apply -replace=random_password.pagination` replaces the key when needed",
     "CKV_AWS_26": "CloudWatch alarms cannot publish to a topic encrypted with the AWS managed SNS key; the "
@@ -605,7 +605,7 @@ def api_document(stage: TerraformStage, functions: Iterable[str]) -> dict[str, A
 
 
 def pagination_secret_name(stage: TerraformStage) -> str:
-    """The secret's name; the stage's policy file grants reading secrets named like it."""
+    """The secret's name; the API handler's policy file grants reading secrets named like it."""
     return f"{stage.resource_prefix}/pagination"
 
 
@@ -848,7 +848,7 @@ def stack_arn(arn: str) -> str:
     Terraform applies to. Services whose ARNs have no region or account (IAM, S3) keep them empty.
     """
     if arn.startswith("arn:aws:secretsmanager:"):
-        # The functions read one secret, the pagination key: the one this stack creates.
+        # The API handler reads one secret, the pagination key: the one this stack creates.
         return ref("aws_secretsmanager_secret", SECRET, "arn")
     table = _TABLE_ARN.match(arn)
     if table:
@@ -863,7 +863,7 @@ def stack_arn(arn: str) -> str:
 
 
 def narrowed_policy(policy: str) -> str:
-    """A role policy from the stage's policy file with every ARN pinned to this stack's resources."""
+    """A function's role policy (from its policy file) with every ARN pinned to this stack's resources."""
     document = json.loads(policy)
     for statement in document["Statement"]:
         resources = statement["Resource"]
@@ -897,7 +897,7 @@ def _function_overrides(chalice: dict[str, Any]) -> dict[str, Any]:
 
 
 def override_document(chalice: dict[str, Any]) -> dict[str, Any]:
-    """chalice_override.tf.json: newer pins, the API's full body, an explicit stage, narrower policies."""
+    """chalice_override.tf.json: newer pins, the API's full body, an explicit stage, each role's policy pinned."""
     resources = chalice["resource"]
     return {
         "terraform": {"required_version": TERRAFORM_VERSION, "required_providers": PROVIDER_VERSIONS},

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
+import tempfile
 import threading
 from dataclasses import dataclass
 from decimal import Decimal
@@ -453,3 +455,32 @@ def operator_calls(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[
     application_client.meta.events.register("after-call", record, unique_id="tests-operator-calls")
     yield recorded
     application_client.meta.events.unregister("after-call", unique_id="tests-operator-calls")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start recording the operator scripts' calls now if the operator-policy test was selected.
+
+    That recording reruns the scripts' tests in a subprocess (a few minutes); begun at collection,
+    it overlaps the rest of the session instead of adding to it.
+    """
+    selected = [item for item in session.items if item.path.name == "test_operator_policy.py"]
+    if not selected or session.config.option.collectonly:
+        return
+    from tests.integration import test_operator_policy
+
+    output = Path(tempfile.mkdtemp(prefix="operator-calls-")) / "calls.jsonl"
+    session.config.stash[test_operator_policy.RECORDING] = (test_operator_policy.start_recording(output), output)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop the recording if the session ended before waiting for it, and remove its output."""
+    from tests.integration import test_operator_policy
+
+    started = session.config.stash.get(test_operator_policy.RECORDING, None)
+    if started is None:
+        return
+    process, output = started
+    if process.poll() is None:
+        process.kill()
+        process.communicate()
+    shutil.rmtree(output.parent, ignore_errors=True)

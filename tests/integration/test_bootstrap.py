@@ -170,13 +170,17 @@ def test_the_policy_file_is_narrowed_to_the_region_account_table_and_secret(proj
     policy = json.loads((project / ".chalice" / "policy-dev.json").read_text())
     resources = {statement["Sid"]: statement["Resource"] for statement in policy["Statement"]}
     secret_arn = client("secretsmanager").describe_secret(SecretId="tenant-api-dev/pagination")["ARN"]
+    table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/tenant-api-dev"
+    group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/tenant-api-dev"
     assert resources == {
-        "TenantTable": [
-            f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/tenant-api-dev",
-            f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/tenant-api-dev/index/*",
-        ],
+        "ReadTenantItems": table,
+        "ReadOrderInputs": table,
+        "ListOrders": table,
+        "ListCatalog": f"{table}/index/catalog",
+        "TakeStock": table,
+        "RecordOrders": table,
         "PaginationSecret": secret_arn,
-        "FunctionLogs": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/tenant-api-dev*",
+        "FunctionLogs": [group, f"{group}:*"],
         "XRayHasNoResourceLevelPermissions": "*",
     }
     original = json.loads((PROJECT_DIR / ".chalice" / "policy-dev.json").read_text())

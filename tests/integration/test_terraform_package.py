@@ -25,6 +25,10 @@ from scripts.terraform_files import CHECKOV_SKIPS, LOG_RETENTION_DAYS
 
 STAGE = "dev"
 REGION = "us-east-1"
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+# Chalice names each function's role after the function when the stage brings its own policy files.
+HANDLER_ROLE = "api_handler_role"
+AUTHORIZER_ROLE = "tenant_authorizer_role"
 OWN_FILES = {
     "providers.tf.json",
     "variables.tf.json",
@@ -229,15 +233,38 @@ def test_iam_resources_are_narrow_except_x_ray(package: Package) -> None:
                 if "*" in as_list(statement["Resource"]):
                     assert all(action.startswith("xray:") for action in as_list(statement["Action"])), statement
     # As deployed, every ARN names this stack's own table, secret, region and account.
-    for policy in package.resources("aws_iam_role_policy").values():
+    for name, policy in package.resources("aws_iam_role_policy").items():
         resources = [
             resource for statement in statements(policy["policy"]) for resource in as_list(statement["Resource"])
         ]
-        assert "${aws_secretsmanager_secret.pagination.arn}" in resources
+        # Only the API handler reads the pagination key.
+        assert ("${aws_secretsmanager_secret.pagination.arn}" in resources) == (name == HANDLER_ROLE), name
         assert "${aws_dynamodb_table.tenant_table.arn}" in resources
         for resource in resources:
             assert resource == "*" or resource.startswith("${") or ":*:*:" not in resource, resource
             assert resource == "*" or "${" in resource, resource
+
+
+def test_each_function_has_its_own_role_with_its_own_policy_file(package: Package) -> None:
+    """The handler's and the authorizer's roles carry their own policy files, only the ARNs pinned to the stack."""
+    functions = package.resources("aws_lambda_function")
+    policies = package.resources("aws_iam_role_policy")
+    assert {name: function["role"] for name, function in functions.items()} == {
+        "api_handler": f"${{aws_iam_role.{HANDLER_ROLE}.arn}}",
+        "tenant_authorizer": f"${{aws_iam_role.{AUTHORIZER_ROLE}.arn}}",
+    }
+    files = {HANDLER_ROLE: f"policy-{STAGE}.json", AUTHORIZER_ROLE: f"policy-{STAGE}-authorizer.json"}
+    assert set(policies) == set(files)
+    for role, file_name in files.items():
+        written = json.loads((PROJECT_DIR / ".chalice" / file_name).read_text())["Statement"]
+        deployed = statements(policies[role]["policy"])
+        without_resources = [{k: v for k, v in statement.items() if k != "Resource"} for statement in deployed]
+        assert without_resources == [{k: v for k, v in s.items() if k != "Resource"} for s in written]
+        # The index the handler queries is the stack's table's own.
+        resources = {resource for statement in deployed for resource in as_list(statement["Resource"])}
+        if role == HANDLER_ROLE:
+            assert "${aws_dynamodb_table.tenant_table.arn}/index/catalog" in resources
+        assert not any(resource.endswith("/index/*") for resource in resources)
 
 
 def test_the_pagination_secret_is_generated_and_readable_by_the_functions(package: Package) -> None:
@@ -247,14 +274,14 @@ def test_the_pagination_secret_is_generated_and_readable_by_the_functions(packag
     assert version["secret_string"] == "${random_password.pagination.result}"
     assert package.resources("random_password")["pagination"]["length"] >= 32
     assert secret["name"] == f"{read_stage_config(STAGE).resource_prefix}/pagination"
-    # Each function's role may read exactly this secret.
-    for policy in package.resources("aws_iam_role_policy").values():
+    # The API handler's role may read exactly this secret; the authorizer's no secret at all.
+    for name, policy in package.resources("aws_iam_role_policy").items():
         granted = [
             s["Resource"]
             for s in statements(policy["policy"])
-            if "secretsmanager:GetSecretValue" in as_list(s["Action"])
+            if any(action.startswith("secretsmanager:") for action in as_list(s["Action"]))
         ]
-        assert granted == ["${aws_secretsmanager_secret.pagination.arn}"]
+        assert granted == (["${aws_secretsmanager_secret.pagination.arn}"] if name == HANDLER_ROLE else []), name
 
 
 # --- table and registry --------------------------------------------------------------------

@@ -1,0 +1,246 @@
+"""The least-privilege IAM policy for whoever deploys and runs a stage: `python -m scripts.operator_policy --stage dev`.
+
+It covers bootstrap, `chalice deploy`, post-deploy, the tenants command, the layout migration and
+teardown (package_terraform makes no AWS call). The scripts' actions are listed here
+(tests/integration/test_operator_policy.py runs the scripts' tests against moto, records every
+call they make and fails naming any action this list lacks or no longer needs); Chalice's are read
+from the installed Chalice (scripts.chalice_calls).
+Resources are narrowed to the stage's names wherever IAM can narrow an action at all; the
+actions IAM authorizes only on "*" are in one statement of their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from chalicelib import monitoring, schema
+from scripts.chalice_calls import deploy_operations
+from scripts.iam_permissions import UNAUTHORIZED_OPERATIONS, required_permissions
+from scripts.operation_recorder import Operation
+from scripts.stage_config import PROJECT_DIR, StageConfigError, read_stage_config
+
+# Every IAM action the operator scripts' calls need, by service (checked against their calls).
+SCRIPT_ACTIONS: dict[str, tuple[str, ...]] = {
+    "apigateway": ("DELETE", "GET", "PATCH", "POST", "PUT"),
+    "cloudwatch": (
+        "DeleteAlarms",
+        "DeleteDashboards",
+        "DescribeAlarms",
+        "GetDashboard",
+        "PutDashboard",
+        "PutMetricAlarm",
+    ),
+    "cognito-idp": (
+        "CreateResourceServer",
+        "CreateUserPool",
+        "CreateUserPoolClient",
+        "CreateUserPoolDomain",
+        "DeleteUserPool",
+        "DeleteUserPoolClient",
+        "DeleteUserPoolDomain",
+        "DescribeResourceServer",
+        "DescribeUserPool",
+        "DescribeUserPoolClient",
+        "DescribeUserPoolDomain",
+        "ListUserPoolClients",
+        "ListUserPools",
+        "UpdateUserPool",
+        "UpdateUserPoolClient",
+    ),
+    "dynamodb": (
+        "BatchGetItem",
+        "BatchWriteItem",
+        "CreateTable",
+        "DeleteItem",
+        "DeleteTable",
+        "DescribeContinuousBackups",
+        "DescribeTable",
+        "DescribeTimeToLive",
+        "GetItem",
+        "ListTagsOfResource",
+        "PutItem",
+        "Query",
+        # post_deploy reads every tenant's API key once per deploy; the request path never scans.
+        "Scan",
+        "TagResource",
+        "UpdateContinuousBackups",
+        "UpdateItem",
+        "UpdateTable",
+        "UpdateTimeToLive",
+    ),
+    "logs": ("CreateLogGroup", "DeleteLogGroup", "DescribeLogGroups", "DescribeQueryDefinitions", "PutRetentionPolicy"),
+    "secretsmanager": (
+        "CreateSecret",
+        "DeleteSecret",
+        "DescribeSecret",
+        "GetSecretValue",
+        "ListSecrets",
+        "PutSecretValue",
+        "RestoreSecret",
+        "TagResource",
+    ),
+    "sns": ("CreateTopic", "DeleteTopic", "ListSubscriptionsByTopic", "ListTopics", "Subscribe"),
+    "xray": ("GetSamplingRules",),
+}
+# Actions of calls the scripts make that their tests cannot reach, each with the boto3 method the
+# scripts call: moto does not implement Logs query definitions or X-Ray sampling rules, and no
+# test changes a resource server's scopes after bootstrap.
+UNRECORDED_SCRIPT_ACTIONS: dict[str, str] = {
+    "cognito-idp:UpdateResourceServer": "update_resource_server",
+    "logs:DeleteQueryDefinition": "delete_query_definition",
+    "logs:PutQueryDefinition": "put_query_definition",
+    "xray:CreateSamplingRule": "create_sampling_rule",
+    "xray:DeleteSamplingRule": "delete_sampling_rule",
+    "xray:UpdateSamplingRule": "update_sampling_rule",
+}
+# API Gateway is authorized by the path a call reaches; its ids are generated, so paths are narrowed by kind.
+API_GATEWAY_PATHS = ("/restapis", "/restapis/*", "/usageplans", "/usageplans/*", "/apikeys", "/apikeys/*", "/tags/*")
+# Chalice passes each function's role to Lambda when it creates or reconfigures the function.
+PASSES_ROLE = {"lambda:CreateFunction", "lambda:UpdateFunctionConfiguration"}
+
+
+def chalice_actions(project_dir: Path, stage: str) -> set[str]:
+    """The IAM actions `chalice deploy --stage STAGE` needs, from the operations Chalice's source makes."""
+    actions: set[str] = set()
+    for service, name in deploy_operations(project_dir, stage):
+        if (service, name) in UNAUTHORIZED_OPERATIONS:
+            continue
+        for permission in required_permissions(Operation(service, name, {}, "*"), "*"):
+            actions.add(permission.action)
+    if actions & PASSES_ROLE:
+        actions.add("iam:PassRole")
+    return actions
+
+
+def script_actions() -> set[str]:
+    """The IAM actions the operator scripts need."""
+    recorded = {f"{service}:{action}" for service, actions in SCRIPT_ACTIONS.items() for action in actions}
+    return recorded | set(UNRECORDED_SCRIPT_ACTIONS)
+
+
+def stage_resources(project_dir: Path, stage: str) -> dict[str, list[str]]:
+    """The ARN patterns of the stage's own resources, by IAM service prefix (any region, any account)."""
+    config = read_stage_config(stage, project_dir / ".chalice" / "config.json")
+    prefix = config.resource_prefix
+    table = f"arn:aws:dynamodb:*:*:table/{config.table_name}"
+    indexes = [index["IndexName"] for index in schema.table_definition(config.table_name)["GlobalSecondaryIndexes"]]
+    deployment = monitoring.Deployment(
+        config.app_name, stage, "*", config.table_name, api_stage=config.api_gateway_stage
+    )
+    sampling_rule = monitoring.sampling_rule(deployment, "*")["RuleName"]
+    return {
+        "apigateway": [f"arn:aws:apigateway:*::{path}" for path in API_GATEWAY_PATHS],
+        "cloudwatch": [f"arn:aws:cloudwatch::*:dashboard/{prefix}*", f"arn:aws:cloudwatch:*:*:alarm:{prefix}*"],
+        "cognito-idp": ["arn:aws:cognito-idp:*:*:userpool/*"],
+        "dynamodb": [table, *(f"{table}/index/{name}" for name in indexes)],
+        # Chalice names roles {app}-{stage}-{function}.
+        "iam": [f"arn:aws:iam::*:role/{prefix}-*"],
+        # Chalice names the API handler {app}-{stage} and every other function {app}-{stage}-{name}.
+        "lambda": [f"arn:aws:lambda:*:*:function:{prefix}", f"arn:aws:lambda:*:*:function:{prefix}-*"],
+        "logs": [
+            f"arn:aws:logs:*:*:log-group:/aws/lambda/{prefix}",
+            f"arn:aws:logs:*:*:log-group:/aws/lambda/{prefix}-*",
+        ],
+        "secretsmanager": [f"arn:aws:secretsmanager:*:*:secret:{prefix}/*"],
+        "sns": [f"arn:aws:sns:*:*:{prefix}*"],
+        "xray": [f"arn:aws:xray:*:*:sampling-rule/{sampling_rule}"],
+    }
+
+
+def _resource_level(action: str) -> bool:
+    from policy_sentry.querying.actions import get_action_data
+
+    service, name = action.split(":", 1)
+    entries = get_action_data(service, name).get(service, [])
+    if not entries:
+        raise ValueError(f"{action} is not an IAM action")
+    return any(entry["resource_arn_format"] != "*" for entry in entries)
+
+
+def _sid(service: str) -> str:
+    return "".join(part.capitalize() for part in service.replace("-", " ").split())
+
+
+def operator_policy(project_dir: Path, stage: str) -> dict[str, Any]:
+    """The policy document: one statement per service on the stage's resources, one for actions IAM cannot narrow."""
+    resources = stage_resources(project_dir, stage)
+    actions = script_actions() | chalice_actions(project_dir, stage)
+    narrow: dict[str, list[str]] = {}
+    anywhere: list[str] = []
+    for action in sorted(actions):
+        service = action.split(":", 1)[0]
+        if action == "iam:PassRole":
+            continue
+        if _resource_level(action):
+            if service not in resources:
+                raise ValueError(f"no resources of the stage are known for {action}")
+            narrow.setdefault(service, []).append(action)
+        else:
+            anywhere.append(action)
+    statements: list[dict[str, Any]] = [
+        {"Sid": _sid(service), "Effect": "Allow", "Action": service_actions, "Resource": resources[service]}
+        for service, service_actions in sorted(narrow.items())
+    ]
+    if "iam:PassRole" in actions:
+        statements.append(
+            {
+                "Sid": "PassFunctionRolesToLambda",
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": resources["iam"],
+                "Condition": {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}},
+            }
+        )
+    if anywhere:
+        statements.append({"Sid": "NoResourceLevelPermissions", "Effect": "Allow", "Action": anywhere, "Resource": "*"})
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def policy_path(project_dir: Path, stage: str) -> Path:
+    """Where the stage's operator policy is kept in the repository."""
+    return project_dir / "policies" / f"operator-{stage}.json"
+
+
+def render(document: dict[str, Any]) -> str:
+    """The policy as it is written to its file."""
+    return json.dumps(document, indent=2) + "\n"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.operator_policy",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+        epilog="Create it with `aws iam create-policy --policy-document file://policies/operator-STAGE.json` "
+        "and attach it to the role or user that deploys the stage.",
+    )
+    parser.add_argument("--stage", required=True, help="the Chalice stage (dev, prod)")
+    parser.add_argument("--write", action="store_true", help="write policies/operator-STAGE.json instead of printing")
+    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help="the project (default: this one)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print (or write) the stage's operator policy; 0 on success, 1 with a message on failure."""
+    args = parse_args(argv)
+    try:
+        text = render(operator_policy(args.project_dir, args.stage))
+    except StageConfigError as error:
+        print(f"[operator_policy] error: {error}", file=sys.stderr)
+        return 1
+    if args.write:
+        path = policy_path(args.project_dir, args.stage)
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+        print(f"[operator_policy] wrote {path.relative_to(args.project_dir)}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
