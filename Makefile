@@ -8,6 +8,14 @@ INSTALLED := $(VENV)/.installed
 # checkov gets its own environment: it pins boto3 and packaging versions the tests cannot use.
 CHECKOV_VENV := .venv-checkov
 CHECKOV_INSTALLED := $(CHECKOV_VENV)/.installed
+# LocalStack emulates API Gateway for tests/e2e/test_chalice_deploy.py. It runs on Python 3.13 or newer
+# only, in its own environment with its own pins; without such a Python that test is skipped.
+LOCALSTACK_VENV := .venv-localstack
+LOCALSTACK_INSTALLED := $(LOCALSTACK_VENV)/.installed
+# The Terraform providers' schemas, as the CDKTF npm packages carry them, for tests/integration/test_terraform_schema.py.
+NODE_DIR := .node
+NODE_PACKAGES := @cdktf/provider-aws@19.65.1 @cdktf/provider-random@11.1.1 @cdktf/provider-null@10.0.2
+NODE_INSTALLED := $(NODE_DIR)/.installed
 
 .PHONY: run test unit bench capacity bootstrap deploy migrate smoke package-terraform checkov clean
 
@@ -24,13 +32,24 @@ $(CHECKOV_INSTALLED): requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	@touch $@
 
+$(LOCALSTACK_INSTALLED): requirements-localstack.txt
+	@python=$$($(PYTHON) -m scripts.localstack_python); \
+	if [ -z "$$python" ]; then echo "no Python 3.13+ found: the chalice deploy test will be skipped"; exit 0; fi; \
+	{ test -x $(LOCALSTACK_VENV)/bin/python || $$python -m venv $(LOCALSTACK_VENV); } && \
+	$(LOCALSTACK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-localstack.txt && \
+	touch $@
+
+$(NODE_INSTALLED): Makefile
+	npm install --prefix $(NODE_DIR) --no-save --ignore-scripts --no-audit --no-fund $(NODE_PACKAGES)
+	@touch $@
+
 run: $(INSTALLED)  ## Start the whole stack locally in the foreground; Ctrl-C stops it.
 	$(BIN)/python -m scripts.local_stack
 
-test: $(INSTALLED) $(CHECKOV_INSTALLED)  ## Run unit, integration, property, end-to-end and checkov tests.
+test: $(INSTALLED) $(CHECKOV_INSTALLED) $(LOCALSTACK_INSTALLED) $(NODE_INSTALLED)  ## Run unit, integration, property, end-to-end and checkov tests.
 	$(BIN)/python -m pytest
 
-unit: $(INSTALLED)  ## Only the fast in-process tests.
+unit: $(INSTALLED) $(NODE_INSTALLED)  ## Only the fast in-process tests.
 	$(BIN)/python -m pytest -m "not e2e"
 
 bench: $(INSTALLED)  ## Print cold-start and request latency figures.
@@ -64,4 +83,4 @@ checkov: $(INSTALLED) $(CHECKOV_INSTALLED)  ## Package STAGE for Terraform and c
 	$(BIN)/python -m scripts.package_terraform --stage $(STAGE) --checkov
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) build .local .pytest_cache .hypothesis
+	rm -rf $(VENV) $(CHECKOV_VENV) $(LOCALSTACK_VENV) $(NODE_DIR) build .local .pytest_cache .hypothesis

@@ -3,7 +3,8 @@
     python -m scripts.teardown --stage dev [--dry-run] [--force] [--yes-delete-prod]
 
 In this order: the tenants' API keys, the tier usage plans (unbound from their API stages
-first, since API Gateway refuses to delete a bound plan), the alarms, dashboard, alarm topic,
+first, since API Gateway refuses to delete a bound plan; a binding to a stage that `chalice
+delete` already removed is passed over if it cannot be removed), the alarms, dashboard, alarm topic,
 X-Ray sampling rule and saved Logs Insights queries, the functions' log groups, the tenants'
 stored secrets and the pagination key (recoverable for 7 days unless --force), the user
 pool's hosted domain and the pool with every app client, and the table with every tenant's
@@ -165,18 +166,34 @@ class Teardown:
                     if plan is None:
                         self.report.record(ABSENT, what)
                         continue
-                    bound = [f"{stage['apiId']}:{stage['stage']}" for stage in plan.get("apiStages", [])]
+                    bound = [(stage["apiId"], stage["stage"]) for stage in plan.get("apiStages", [])]
+                    gone = [api_stage for api_stage in bound if not self._stage_exists(*api_stage)]
                     self.remove(
                         what,
                         True,
-                        partial(self._delete_usage_plan, plan["id"], bound),
-                        f"unbound from {', '.join(bound)} first" if bound else "",
+                        partial(self._delete_usage_plan, plan["id"], bound, gone),
+                        _binding_detail(bound, gone),
                     )
 
-    def _delete_usage_plan(self, plan_id: str, bound: list[str]) -> None:
-        if bound:
-            patch = [{"op": "remove", "path": "/apiStages", "value": stage} for stage in bound]
-            self.clients.apigateway.update_usage_plan(usagePlanId=plan_id, patchOperations=patch)
+    def _stage_exists(self, api_id: str, stage: str) -> bool:
+        try:
+            self.clients.apigateway.get_stage(restApiId=api_id, stageName=stage)
+        except ClientError as error:
+            if error_code(error) != "NotFoundException":
+                raise
+            return False
+        return True
+
+    def _delete_usage_plan(self, plan_id: str, bound: list[tuple[str, str]], gone: list[tuple[str, str]]) -> None:
+        # One stage at a time: a binding to a stage deleted since (`chalice delete` removes the API)
+        # may be refused with NotFoundException, and must not keep the live bindings in place.
+        for api_id, stage in bound:
+            patch = [{"op": "remove", "path": "/apiStages", "value": f"{api_id}:{stage}"}]
+            try:
+                self.clients.apigateway.update_usage_plan(usagePlanId=plan_id, patchOperations=patch)
+            except ClientError as error:
+                if error_code(error) != "NotFoundException" or (api_id, stage) not in gone:
+                    raise
         self.clients.apigateway.delete_usage_plan(usagePlanId=plan_id)
 
     # Monitoring
@@ -342,6 +359,15 @@ class Teardown:
                 self.report.record(KEPT, what, f"deletion protection is on; `{unprotect}` first")
                 return
             self.remove(what, True, partial(dynamodb.delete_table, TableName=name))
+
+
+def _binding_detail(bound: list[tuple[str, str]], gone: list[tuple[str, str]]) -> str:
+    """What deleting a usage plan does to its bindings, for the report line."""
+    live = [f"{api_id}:{stage}" for api_id, stage in bound if (api_id, stage) not in gone]
+    parts = [f"unbound from {', '.join(live)} first"] if live else []
+    if gone:
+        parts.append(f"was bound to {', '.join(f'{api_id}:{stage}' for api_id, stage in gone)}, deleted before")
+    return "; ".join(parts)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
