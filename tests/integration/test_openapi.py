@@ -6,12 +6,17 @@ import json
 import re
 from typing import Any
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
 import app as application
+from chalicelib import pagination, validation
+from chalicelib.errors import InvalidRequest
 from chalicelib.openapi import openapi_document
-from tests.conftest import ACME, Api, Reply
+from tests.conftest import ACME, GLOBEX, Api, Reply
 
 MISSING_ORDER = "ord_01HZY3M9K8V6T5R4Q3P2N1M0AB"
 ONE_LINE = [{"product_id": "prod-001", "quantity": 1}]
@@ -26,11 +31,41 @@ def operations() -> dict[tuple[str, str], dict[str, Any]]:
     }
 
 
+def schema_errors(value: Any, schema: dict[str, Any]) -> list[str]:
+    """What is wrong with value under a schema of the document (resolving its $refs)."""
+    root = {**schema, "components": openapi_document()["components"]}
+    return [error.message for error in OAS31Validator(root).iter_errors(value)]
+
+
 def assert_matches_schema(body: Any, schema: dict[str, Any]) -> None:
     """Validate body against a schema of the document (resolving its $refs)."""
-    root = {**schema, "components": openapi_document()["components"]}
-    errors = [error.message for error in OAS31Validator(root).iter_errors(body)]
+    errors = schema_errors(body, schema)
     assert not errors, (errors, body)
+
+
+def parameter(operation_id: str, name: str) -> dict[str, Any]:
+    """The parameter called name of the operation called operation_id."""
+    operation = next(op for op in operations().values() if op["operationId"] == operation_id)
+    return next(p for p in operation.get("parameters", []) if p["name"] == name)
+
+
+def fill_in(template: Any, response_body: Any) -> Any:
+    """A link's requestBody with each $response.body#pointer replaced by what it points to in response_body."""
+    if isinstance(template, str) and template.startswith("$response.body#"):
+        return resolve_pointer(response_body, template.split("#", 1)[1])
+    if isinstance(template, dict):
+        return {key: fill_in(value, response_body) for key, value in template.items()}
+    if isinstance(template, list):
+        return [fill_in(value, response_body) for value in template]
+    return template
+
+
+def resolve_pointer(document: Any, pointer: str) -> Any:
+    """The value at a JSON pointer (RFC 6901) in document."""
+    for token in pointer.lstrip("/").split("/") if pointer else []:
+        token = token.replace("~1", "/").replace("~0", "~")
+        document = document[int(token)] if isinstance(document, list) else document[token]
+    return document
 
 
 def assert_documented(reply: Reply, path: str, method: str) -> None:
@@ -39,6 +74,12 @@ def assert_documented(reply: Reply, path: str, method: str) -> None:
     response = operation["responses"].get(str(reply.status))
     assert response is not None, f"{method} {path} answers {reply.status}, which is not documented"
     assert_matches_schema(reply.json, response["content"]["application/json"]["schema"])
+    for name, header in response.get("headers", {}).items():
+        value = reply.header(name)
+        assert value is not None or not header.get("required"), f"{method} {path} {reply.status} lacks {name}"
+        if value is not None:
+            typed = int(value) if header["schema"]["type"] == "integer" else value
+            assert_matches_schema(typed, header["schema"])
     if reply.status >= 400:
         code = reply.json["error"]["code"]
         assert re.search(rf"\b{re.escape(code)}\b", response["description"]), (code, response["description"])
@@ -195,3 +236,140 @@ def test_the_documented_request_body_agrees_with_validation():
         {"items": [{"product_id": "prod-001", "quantity": 1001}]},
     ):
         assert list(OAS31Validator(root).iter_errors(bad)), bad
+
+
+def test_every_operation_has_an_example_and_every_example_fits_its_schema():
+    for (path, method), operation in operations().items():
+        examples = []
+        for item in operation.get("parameters", []):
+            if "example" in item:
+                examples.append((item["example"], item["schema"]))
+        for media in operation.get("requestBody", {}).get("content", {}).values():
+            examples.append((media["example"], media["schema"]))
+        for status, response in operation["responses"].items():
+            for media in response.get("content", {}).values():
+                assert "example" in media, (path, method, status)
+                examples.append((media["example"], media["schema"]))
+            for header in response.get("headers", {}).values():
+                if "example" in header:
+                    examples.append((header["example"], header["schema"]))
+        assert examples, (path, method)
+        for example, schema in examples:
+            assert_matches_schema(example, schema)
+
+
+def test_every_parameter_of_an_operation_with_inputs_has_an_example_but_the_opaque_token():
+    for (path, method), operation in operations().items():
+        for item in operation.get("parameters", []):
+            assert ("example" in item) == (item["name"] != "next_token"), (path, method, item["name"])
+
+
+def test_real_pagination_tokens_fit_the_documented_format():
+    token_parameter = parameter("listProducts", "next_token")["schema"]
+    longest_product = "PRODUCT#" + "p" * 63
+    for sort_key in ("PRODUCT#prod-001", longest_product, "ORDER#ord_01JDQ8Z5N3W6Y2K4M7P9R1T3V5"):
+        for tenant_id in ("a", "t" * 48):
+            token = pagination.encode_token(b"secret", tenant_id, "catalog", sort_key, now=4_102_444_800)
+            assert_matches_schema(token, token_parameter)
+            assert_matches_schema(token, {"$ref": "#/components/schemas/PaginationToken"})
+            assert len(token) <= validation.MAX_PAGINATION_TOKEN_LENGTH
+    assert_matches_schema("", token_parameter)
+    payload, signature = token.split(".")
+    for altered in (
+        payload,
+        f"{payload}.{signature[:-1]}",
+        f"{payload}.{signature}A",
+        f"{token}.x",
+        f"{payload}+.{signature}",
+    ):
+        assert schema_errors(altered, token_parameter), altered
+
+
+def test_the_idempotency_key_pattern_is_the_rule_the_api_applies():
+    schema = parameter("placeOrder", "Idempotency-Key")["schema"]
+    for key in ("k", "~" * validation.MAX_IDEMPOTENCY_KEY_LENGTH, "order-2026-12-02-0001", "a!b#c"):
+        assert not schema_errors(key, schema)
+        assert validation.check_idempotency_key(key) == key
+    for key in ("", "a b", "tab\there", "é", "x" * (validation.MAX_IDEMPOTENCY_KEY_LENGTH + 1)):
+        assert schema_errors(key, schema), key
+        with pytest.raises(InvalidRequest):
+            validation.check_idempotency_key(key)
+
+
+@given(st.text(max_size=140))
+def test_any_idempotency_key_is_accepted_exactly_when_the_document_allows_it(key: str):
+    schema = parameter("placeOrder", "Idempotency-Key")["schema"]
+    try:
+        validation.check_idempotency_key(key)
+        accepted = True
+    except InvalidRequest:
+        accepted = False
+    assert accepted == (not schema_errors(key, schema))
+
+
+def test_links_lead_from_an_answer_to_valid_input_of_their_target():
+    by_id = {operation["operationId"]: operation for operation in operations().values()}
+    followed = 0
+    for operation in by_id.values():
+        for response in operation["responses"].values():
+            for name, link in response.get("links", {}).items():
+                target = by_id[link["operationId"]]
+                example = response["content"]["application/json"]["example"]
+                for parameter_name, expression in link.get("parameters", {}).items():
+                    declared = next(p for p in target["parameters"] if p["name"] == parameter_name)
+                    assert expression.startswith("$response.body#"), (name, expression)
+                    assert_matches_schema(resolve_pointer(example, expression.split("#", 1)[1]), declared["schema"])
+                    followed += 1
+                if "requestBody" in link:
+                    body = fill_in(link["requestBody"], example)
+                    assert_matches_schema(body, target["requestBody"]["content"]["application/json"]["schema"])
+                    followed += 1
+    assert followed >= 7
+
+
+def test_well_formed_tokens_the_api_did_not_issue_are_documented_400s(api: Api):
+    own_catalog = api.get("/catalog?limit=1", ACME).json["next_token"]
+    others_catalog = api.get("/catalog?limit=1", GLOBEX).json["next_token"]
+    api.post_order(ONE_LINE, ACME)
+    api.post_order(ONE_LINE, ACME)
+    own_orders = api.get("/orders?limit=1", ACME).json["next_token"]
+    payload, signature = own_catalog.split(".")
+    forged = f"{payload}.{'A' * len(signature)}"
+    token_schema = parameter("listProducts", "next_token")["schema"]
+    cases = [
+        ("/catalog", others_catalog),  # another tenant's
+        ("/orders", own_catalog),  # another list's
+        ("/catalog", own_orders),
+        ("/catalog", forged),  # not signed by the API
+    ]
+    for path, token in cases:
+        assert not schema_errors(token, token_schema), token
+        reply = api.get(f"{path}?next_token={token}", ACME)
+        assert (reply.status, reply.json["error"]["code"]) == (400, "invalid_pagination_token"), (path, token)
+        assert_documented(reply, path, "GET")
+    # Empty is documented as the first page.
+    assert api.get("/catalog?next_token=", ACME).json["items"] == api.get("/catalog", ACME).json["items"]
+
+
+def test_refusals_of_malformed_requests_to_place_an_order_are_documented(api: Api):
+    json_headers = {"Content-Type": "application/json"}
+    repeated_key = '{"items": [{"product_id": "prod-001", "quantity": 1}], "items": []}'
+    replies = [
+        api.request("POST", "/orders", ACME, headers=json_headers, body=repeated_key),
+        api.post_order(ONE_LINE, ACME, idempotency_key="has space"),
+        api.post_order([{"product_id": "prod-001", "quantity": 1}, {"product_id": "prod-001", "quantity": 2}], ACME),
+    ]
+    assert [reply.status for reply in replies] == [400, 400, 422]
+    for reply in replies:
+        assert_documented(reply, "/orders", "POST")
+
+
+def test_an_integral_quantity_written_as_a_decimal_is_accepted_as_the_schema_says(api: Api):
+    # JSON Schema's "integer", the documented type of quantity, is any number with no fractional part.
+    schema = {"$ref": "#/components/schemas/OrderRequest"}
+    body = {"items": [{"product_id": "prod-001", "quantity": 2.0}]}
+    assert not schema_errors(body, schema)
+    reply = api.request("POST", "/orders", ACME, headers={"Content-Type": "application/json"}, body=json.dumps(body))
+    assert reply.status == 201, reply.body
+    assert reply.json["items"][0]["quantity"] == 2
+    assert_documented(reply, "/orders", "POST")
