@@ -51,7 +51,9 @@ def test_integer_quantities_from_1_to_1000_are_accepted(quantity):
     assert accepted == quantity and type(accepted) is int
 
 
-@pytest.mark.parametrize("quantity", [0, -1, 1001, 10**30, True, False, 0.0, 2.5, 1000.5, 1e4, "1", None, [1], {"n": 1}])
+@pytest.mark.parametrize(
+    "quantity", [0, -1, 1001, 10**30, True, False, 0.0, 2.5, 1000.5, 1e4, "1", None, [1], {"n": 1}]
+)
 def test_other_quantities_are_refused(quantity):
     with pytest.raises(ValidationFailed, match=r"items\[0\]\.quantity must be an integer from 1 to 1000"):
         read(order_body(line(quantity=quantity)))
