@@ -97,24 +97,13 @@ def pagination_secret() -> bytes:
     settings = get_settings()
     if settings.pagination_secret:
         return settings.pagination_secret
-    import boto3
-    from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from chalicelib import deadline
     from chalicelib.errors import ServiceUnavailable
-    from chalicelib.repository import CLIENT_CREATION_LOCK, MAX_ATTEMPTS, READ_TIMEOUT_SECONDS
+    from chalicelib.repository import bounded_client
 
-    # Bounded like the DynamoDB client: the default 60 s read timeout would outlast the function.
-    client_config = Config(
-        connect_timeout=deadline.CONNECT_TIMEOUT_SECONDS,
-        read_timeout=READ_TIMEOUT_SECONDS,
-        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
-    )
     try:
-        with CLIENT_CREATION_LOCK:
-            client = boto3.client("secretsmanager", region_name=settings.region, config=client_config)
-        deadline.bounded_by_deadline(client)
+        client = bounded_client("secretsmanager")
         value = client.get_secret_value(SecretId=settings.pagination_secret_arn)["SecretString"]
     except (BotoCoreError, ClientError) as error:
         # Not cached (lru_cache keeps only results): the next request tries again.

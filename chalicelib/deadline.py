@@ -113,10 +113,15 @@ def io_timeout(longest: float, waits: int = 1) -> float:
     return min(longest, each)
 
 
+def _leaves_room_for(pause: float) -> bool:
+    """Whether a pause this long and then one more call fit the deadline (always, outside an invocation)."""
+    deadline = current()
+    return deadline is None or deadline.remaining() >= pause + CONNECT_TIMEOUT_SECONDS + MIN_READ_SECONDS
+
+
 def check_pause(seconds: float) -> float:
     """seconds, if a pause that long and one more call still fit the deadline; else DeadlineExceeded."""
-    deadline = current()
-    if deadline is not None and deadline.remaining() < seconds + CONNECT_TIMEOUT_SECONDS + MIN_READ_SECONDS:
+    if not _leaves_room_for(seconds):
         logger.warning("time budget spent", extra={"call": "pause before a retry"})
         raise DeadlineExceeded()
     return seconds
@@ -124,8 +129,7 @@ def check_pause(seconds: float) -> float:
 
 def spent() -> bool:
     """Whether the current invocation's budget no longer holds another call."""
-    deadline = current()
-    return deadline is not None and deadline.remaining() < CONNECT_TIMEOUT_SECONDS + MIN_READ_SECONDS
+    return not _leaves_room_for(0.0)
 
 
 def _bound_attempt(request: Any, event_name: str = "before-send", **_: Any) -> None:
@@ -149,15 +153,10 @@ def _bound_attempt(request: Any, event_name: str = "before-send", **_: Any) -> N
 
 def _veto_late_retry(attempts: int, caught_exception: BaseException | None = None, **_: Any) -> bool | None:
     """needs-retry: no retry whose pause could outlast the deadline (None lets botocore decide)."""
-    deadline = current()
-    if deadline is None:
-        return None
     # A call that got no answer (timed out, connection lost) was not throttled: the short base applies.
     base = RETRY_PAUSE_BASE_SECONDS if caught_exception is None else RETRY_PAUSE_BASE_AFTER_NO_ANSWER_SECONDS
     longest_pause = min(base * 2 ** (attempts - 1), RETRY_PAUSE_MAX_SECONDS)
-    if deadline.remaining() < longest_pause + CONNECT_TIMEOUT_SECONDS + MIN_READ_SECONDS:
-        return False
-    return None
+    return None if _leaves_room_for(longest_pause) else False
 
 
 def bounded_by_deadline(client: T) -> T:

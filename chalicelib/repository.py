@@ -48,22 +48,27 @@ MAX_ATTEMPTS = 3
 CLIENT_CREATION_LOCK = threading.Lock()
 
 
-@functools.lru_cache(maxsize=1)
-def dynamodb_client() -> Any:
-    """The process's one DynamoDB client, created on first use (it honours AWS_ENDPOINT_URL).
+def bounded_client(service_name: str, **config: Any) -> Any:
+    """A new boto3 client of service_name whose calls, within a request, end by the request's deadline.
 
-    Within a request its calls end by the request's deadline: three attempts of up to 1 s to
-    connect and 5 s to read (and back-off pauses) would otherwise outlast the function's timeout.
+    Three attempts of up to 1 s to connect and 5 s to read (and back-off pauses), or botocore's
+    default 60 s read timeout, would otherwise outlast the function's timeout.
     """
-    config = Config(
+    client_config = Config(
         connect_timeout=deadline.CONNECT_TIMEOUT_SECONDS,
         read_timeout=READ_TIMEOUT_SECONDS,
         retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
-        max_pool_connections=PARALLEL_QUERIES,
+        **config,
     )
     with CLIENT_CREATION_LOCK:
-        client = boto3.client("dynamodb", region_name=get_settings().region, config=config)
+        client = boto3.client(service_name, region_name=get_settings().region, config=client_config)
     return deadline.bounded_by_deadline(client)
+
+
+@functools.lru_cache(maxsize=1)
+def dynamodb_client() -> Any:
+    """The process's one DynamoDB client, created on first use (it honours AWS_ENDPOINT_URL)."""
+    return bounded_client("dynamodb", max_pool_connections=PARALLEL_QUERIES)
 
 
 @functools.lru_cache(maxsize=1)
