@@ -190,13 +190,21 @@ def _error(*error_types: type[errors.ApiError], also: tuple[str, ...] = (), why:
     }
 
 
-def _ok(description: str, schema: str, example: Any, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+def _ok(
+    description: str,
+    schema: str,
+    example: Any,
+    headers: dict[str, Any] | None = None,
+    links: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": description,
         "content": {"application/json": {"schema": _ref(schema), "example": example}},
     }
     if headers:
         response["headers"] = headers
+    if links:
+        response["links"] = links
     return response
 
 
@@ -272,6 +280,10 @@ PAGE_ERRORS = _error(
 )
 
 
+def _read_link(operation_id: str, parameter: str, value: str) -> dict[str, Any]:
+    return {"operationId": operation_id, "parameters": {parameter: value}}
+
+
 def _next_page(operation_id: str) -> dict[str, Any]:
     return {
         "operationId": operation_id,
@@ -305,20 +317,17 @@ def _operation(
 
 
 def _paths() -> dict[str, Any]:
-    product_id = {
-        "name": "product_id",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string", "pattern": PRODUCT_ID.pattern},
-        "example": EXAMPLE_PRODUCT["product_id"],
-    }
-    order_id = {
-        "name": "order_id",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string", "pattern": ORDER_ID.pattern},
-        "example": EXAMPLE_ORDER_ID,
-    }
+    def path_parameter(name: str, pattern: str, example: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "pattern": pattern},
+            "example": example,
+        }
+
+    product_id = path_parameter("product_id", PRODUCT_ID.pattern, EXAMPLE_PRODUCT["product_id"])
+    order_id = path_parameter("order_id", ORDER_ID.pattern, EXAMPLE_ORDER_ID)
     idempotency_key = {
         "name": "Idempotency-Key",
         "in": "header",
@@ -370,17 +379,18 @@ def _paths() -> dict[str, Any]:
                 "List the caller's catalog in product id order.",
                 "tenant-api/catalog.read",
                 {
-                    "200": {
-                        **_ok("A page of products.", "ProductPage", product_page),
-                        "links": {
+                    "200": _ok(
+                        "A page of products.",
+                        "ProductPage",
+                        product_page,
+                        links={
                             "nextPage": _next_page("listProducts"),
-                            "firstProduct": {
-                                "operationId": "getProduct",
-                                "parameters": {"product_id": "$response.body#/items/0/product_id"},
-                            },
+                            "firstProduct": _read_link(
+                                "getProduct", "product_id", "$response.body#/items/0/product_id"
+                            ),
                             "orderFirstProduct": _order_of("$response.body#/items/0/product_id"),
                         },
-                    },
+                    ),
                     "400": PAGE_ERRORS,
                 },
                 parameters=PAGE_PARAMETERS,
@@ -392,10 +402,12 @@ def _paths() -> dict[str, Any]:
                 "Read one product of the caller's catalog.",
                 "tenant-api/catalog.read",
                 {
-                    "200": {
-                        **_ok("The product.", "ProductResponse", {**EXAMPLE_PRODUCT, **EXAMPLE_ENVELOPE}),
-                        "links": {"orderThisProduct": _order_of("$response.body#/product_id")},
-                    },
+                    "200": _ok(
+                        "The product.",
+                        "ProductResponse",
+                        {**EXAMPLE_PRODUCT, **EXAMPLE_ENVELOPE},
+                        links={"orderThisProduct": _order_of("$response.body#/product_id")},
+                    ),
                     "400": _error(errors.InvalidRequest, why="product_id is malformed."),
                     "404": _error(
                         errors.ProductNotFound,
@@ -411,24 +423,19 @@ def _paths() -> dict[str, Any]:
                 "List the caller's orders, newest first.",
                 "tenant-api/orders.read",
                 {
-                    "200": {
-                        **_ok(
-                            "A page of orders.",
-                            "OrderPage",
-                            {
-                                "items": [EXAMPLE_ORDER],
-                                "next_token": _example_token("orders", f"ORDER#{EXAMPLE_ORDER_ID}"),
-                                **EXAMPLE_ENVELOPE,
-                            },
-                        ),
-                        "links": {
-                            "nextPage": _next_page("listOrders"),
-                            "firstOrder": {
-                                "operationId": "getOrder",
-                                "parameters": {"order_id": "$response.body#/items/0/order_id"},
-                            },
+                    "200": _ok(
+                        "A page of orders.",
+                        "OrderPage",
+                        {
+                            "items": [EXAMPLE_ORDER],
+                            "next_token": _example_token("orders", f"ORDER#{EXAMPLE_ORDER_ID}"),
+                            **EXAMPLE_ENVELOPE,
                         },
-                    },
+                        links={
+                            "nextPage": _next_page("listOrders"),
+                            "firstOrder": _read_link("getOrder", "order_id", "$response.body#/items/0/order_id"),
+                        },
+                    ),
                     "400": PAGE_ERRORS,
                 },
                 parameters=PAGE_PARAMETERS,
@@ -438,30 +445,23 @@ def _paths() -> dict[str, Any]:
                 "Place an order priced from the catalog; stock is taken atomically.",
                 "tenant-api/orders.write",
                 {
-                    "201": {
-                        **_ok(
-                            "The order (also for an idempotent replay).",
-                            "OrderResponse",
-                            {**EXAMPLE_ORDER, **EXAMPLE_ENVELOPE},
-                            headers={
-                                "Location": {
-                                    "schema": {"type": "string"},
-                                    "description": "The order's path.",
-                                    "example": f"/orders/{EXAMPLE_ORDER_ID}",
-                                },
-                                "Idempotent-Replayed": {
-                                    "schema": {"type": "string", "enum": ["true", "false"]},
-                                    "description": "true when an earlier order with this Idempotency-Key is returned.",
-                                },
+                    "201": _ok(
+                        "The order (also for an idempotent replay).",
+                        "OrderResponse",
+                        {**EXAMPLE_ORDER, **EXAMPLE_ENVELOPE},
+                        headers={
+                            "Location": {
+                                "schema": {"type": "string"},
+                                "description": "The order's path.",
+                                "example": f"/orders/{EXAMPLE_ORDER_ID}",
                             },
-                        ),
-                        "links": {
-                            "theOrder": {
-                                "operationId": "getOrder",
-                                "parameters": {"order_id": "$response.body#/order_id"},
-                            }
+                            "Idempotent-Replayed": {
+                                "schema": {"type": "string", "enum": ["true", "false"]},
+                                "description": "true when an earlier order with this Idempotency-Key is returned.",
+                            },
                         },
-                    },
+                        links={"theOrder": _read_link("getOrder", "order_id", "$response.body#/order_id")},
+                    ),
                     "400": _error(
                         errors.InvalidRequest,
                         why="The body is not valid JSON, repeats a key within an object, or the Idempotency-Key "

@@ -129,9 +129,8 @@ def _unknown_field_problems(where: str, names: set[str], allowed: set[str]) -> l
     """
     unknown = names - allowed
     quotable = sorted(name for name in unknown if QUOTABLE_FIELD_NAME.fullmatch(name))[:MAX_QUOTED_FIELDS]
-    problems = [
-        f"{where}.{name} is not an allowed field." if where else f"{name} is not an allowed field." for name in quotable
-    ]
+    prefix = f"{where}." if where else ""
+    problems = [f"{prefix}{name} is not an allowed field." for name in quotable]
     unnamed = len(unknown) - len(quotable)
     if unnamed:
         fields = "field" if unnamed == 1 else "fields"
