@@ -60,6 +60,44 @@ def in_aws_lambda() -> bool:
     return "AWS_LAMBDA_FUNCTION_NAME" in os.environ
 
 
+def render(
+    responses: dict[str, dict[str, Any]],
+    response_type: str,
+    request_id: str,
+    *,
+    default_status: int,
+    message: str = "",
+) -> tuple[int, dict[str, str], str]:
+    """The status, headers and body API Gateway gives for response_type under the gateway responses defined.
+
+    A type without a definition falls back to DEFAULT_4XX or DEFAULT_5XX (by default_status);
+    the status is the definition's, else the fallback's, else default_status (API Gateway's own).
+    """
+    fallback = responses.get("DEFAULT_5XX" if default_status >= 500 else "DEFAULT_4XX", {})
+    definition = responses.get(response_type, fallback)
+    status = int(definition.get("statusCode") or fallback.get("statusCode") or default_status)
+    headers = {"Content-Type": "application/json"}
+    # responseParameters map "gatewayresponse.header.NAME" to a quoted literal or a context value.
+    for key, value in definition.get("responseParameters", {}).items():
+        if not key.startswith(HEADER):
+            continue
+        name = key.removeprefix(HEADER)
+        if len(value) >= 2 and value[0] == value[-1] == "'":
+            headers[name] = value[1:-1]
+        elif value == "context.requestId":
+            headers[name] = request_id
+    headers["X-Request-Id"] = request_id
+    template = definition.get("responseTemplates", {}).get(
+        "application/json", '{"message":$context.error.messageString}'
+    )
+    body = (
+        template.replace("$context.requestId", request_id)
+        .replace("$context.error.responseType", response_type)
+        .replace("$context.error.messageString", json.dumps(message))
+    )
+    return status, headers, body
+
+
 def _local_refusal(response_type: str) -> Exception:
     """Chalice's local gateway exception carrying our gateway response of response_type, as AWS renders it.
 
@@ -67,15 +105,9 @@ def _local_refusal(response_type: str) -> Exception:
     """
     from chalice.local import ForbiddenError, LocalGatewayException, NotAuthorizedError
 
-    response = gateway_responses()[response_type]
-    status = int(response["statusCode"])
+    status, headers, body = render(gateway_responses(), response_type, str(uuid.uuid4()), default_status=500)
     known = {401: NotAuthorizedError, 403: ForbiddenError}
     exception_type = known.get(status) or type(f"LocalGateway{status}", (LocalGatewayException,), {"CODE": status})
-    request_id = str(uuid.uuid4())
-    headers = {"Content-Type": "application/json", "X-Request-Id": request_id}
-    for name, value in response.get("responseParameters", {}).items():
-        headers[name.removeprefix(HEADER)] = value.strip("'")
-    body = response["responseTemplates"]["application/json"].replace("$context.requestId", request_id)
     return exception_type(headers, body.encode())
 
 

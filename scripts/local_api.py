@@ -41,7 +41,7 @@ from chalice.cli import run_local_server
 from chalice.cli.factory import CLIFactory
 from chalice.config import Config
 
-from chalicelib.gateway import gateway_responses
+from chalicelib.gateway import gateway_responses, render
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 LISTEN_BACKLOG = 128
@@ -80,20 +80,6 @@ class GatewayRefusal(local.LocalGatewayException):
         self.close = close
 
 
-def _header_values(parameters: dict[str, str], request_id: str) -> dict[str, str]:
-    # responseParameters map "gatewayresponse.header.NAME" to a quoted literal or a context value.
-    headers = {}
-    for key, value in parameters.items():
-        prefix, _, name = key.rpartition(".")
-        if prefix != "gatewayresponse.header":
-            continue
-        if len(value) >= 2 and value[0] == value[-1] == "'":
-            headers[name] = value[1:-1]
-        elif value == "context.requestId":
-            headers[name] = request_id
-    return headers
-
-
 def gateway_refusal(response_type: str, *, status: int | None = None, close: bool = False) -> GatewayRefusal:
     """The project's gateway response of response_type (an API Gateway type), rendered as API Gateway does.
 
@@ -105,26 +91,12 @@ def gateway_refusal(response_type: str, *, status: int | None = None, close: boo
         response_type, (status or 500, "", HTTPStatus(status or 500).phrase)
     )
     request_id = str(uuid.uuid4())
-    responses = gateway_responses()
-    fallback = responses.get("DEFAULT_5XX" if default_status >= 500 else "DEFAULT_4XX", {})
-    definition = responses.get(response_type, fallback)
-    answer_status = int(definition.get("statusCode") or fallback.get("statusCode") or default_status)
-    template = definition.get("responseTemplates", {}).get(
-        "application/json", '{"message":$context.error.messageString}'
+    answer_status, headers, body = render(
+        gateway_responses(), response_type, request_id, default_status=default_status, message=message
     )
-    body = (
-        template.replace("$context.requestId", request_id)
-        .replace("$context.error.responseType", response_type)
-        .replace("$context.error.messageString", json.dumps(message))
-    )
-    headers = {
-        "Content-Type": "application/json",
-        **_header_values(definition.get("responseParameters", {}), request_id),
-        "X-Request-Id": request_id,
-        "x-amzn-RequestId": request_id,
-        **({"x-amzn-ErrorType": error_type} if error_type else {}),
-        **NOSNIFF,
-    }
+    headers["x-amzn-RequestId"] = request_id
+    if error_type:
+        headers["x-amzn-ErrorType"] = error_type
     if close:
         headers["Connection"] = "close"
     return GatewayRefusal(answer_status, headers, body.encode(), close=close)
@@ -166,8 +138,8 @@ class GatewayLikeLocalGateway(local.LocalGateway):
             return super().handle_request(method, path, headers, body)
         except local.LocalGatewayException as error:
             if _is_envelope(error.body):
-                # The project's authorizer refused with its own envelope (chalicelib.gateway).
-                raise GatewayRefusal(error.CODE, {**error.headers, **NOSNIFF}, error.body or b"") from None
+                # The project's authorizer refused with its own envelope (chalicelib.gateway), nosniff included.
+                raise GatewayRefusal(error.CODE, error.headers, error.body or b"") from None
             # Chalice's own refusals: no Authorization header (401), a policy that does not allow
             # the call (403), an authorizer that returned nothing (500).
             raise gateway_refusal(CHALICE_REFUSALS.get(error.CODE, "AUTHORIZER_CONFIGURATION_ERROR")) from None
@@ -272,6 +244,7 @@ class GatewayRequestHandler(local.ChaliceRequestHandler):
             self.wfile.write(payload)
 
     def _send_headers(self, headers: dict[str, Any]) -> None:
+        # The one place every answer (the function's and the gateway's) gets nosniff.
         if not any(name.lower() == "x-content-type-options" for name in headers):
             headers = {**headers, **NOSNIFF}
         super()._send_headers(headers)
