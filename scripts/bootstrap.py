@@ -174,10 +174,10 @@ def stage_policy_files(resources: StageResources) -> list[Path]:
     in_stage = (config.get("stages", {}).get(resources.stage) or {}).get("lambda_functions") or {}
     paths = [resources.policy_file] if resources.policy_file else []
     for function in dict.fromkeys([*in_stage, *top_level]):
-        for settings in (in_stage.get(function) or {}, top_level.get(function) or {}):
-            if settings.get("iam_policy_file"):
-                paths.append(resources.config_file.parent / settings["iam_policy_file"])
-                break
+        own = (in_stage.get(function) or {}).get("iam_policy_file")
+        name = own or (top_level.get(function) or {}).get("iam_policy_file")
+        if name:
+            paths.append(resources.config_file.parent / name)
     return list(dict.fromkeys(paths))
 
 

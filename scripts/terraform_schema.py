@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from scripts.stage_config import PROJECT_DIR
+
 # Where `make test` installs the provider packages (npm install --prefix .node).
 NODE_DIR = PROJECT_DIR / ".node"
 # Terraform provider name -> the npm package carrying its schema, pinned to the provider releases

@@ -18,9 +18,8 @@ from chalicelib import keys
 from chalicelib.repository import OrderInputs, OrderRepository
 from scripts.iam_permissions import Grant, Permission, allows, grants, leading_key_shape, matches, required_permissions
 from scripts.operation_recorder import Operation, OperationRecorder
-from tests.conftest import GLOBEX, TABLE_NAME, Api, Environment
+from tests.conftest import GLOBEX, PROJECT_DIR, TABLE_NAME, Api, Environment
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 STAGES = ("dev", "prod")
 ACCOUNT = "123456789012"
 HANDLER, AUTHORIZER = "api_handler", "tenant_authorizer"

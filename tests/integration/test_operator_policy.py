@@ -19,8 +19,8 @@ import pytest
 from scripts import operator_policy
 from scripts.chalice_calls import client_methods, operations_of, resource_types
 from scripts.iam_permissions import Permission, allows, matches
+from tests.conftest import PROJECT_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 # The recording subprocess and its output file, once started for this session.
 RECORDING = pytest.StashKey[tuple[subprocess.Popen, Path]]()
 STAGES = ("dev", "prod")
