@@ -29,6 +29,9 @@ class Settings:
     jwks_min_refresh_seconds: float
     jwt_leeway_seconds: float
     region: str
+    # The role whose sessions, tagged with one tenant, read and write that tenant's items only.
+    # Empty where nothing serves tenant data (the operator scripts); checked where it is used.
+    tenant_access_role_arn: str
 
 
 def _required(name: str) -> str:
@@ -84,6 +87,7 @@ def get_settings() -> Settings:
         jwks_min_refresh_seconds=_number("JWKS_MIN_REFRESH_SECONDS", 60.0),
         jwt_leeway_seconds=_number("JWT_LEEWAY_SECONDS", 30.0),
         region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        tenant_access_role_arn=os.environ.get("TENANT_ACCESS_ROLE_ARN", "").strip(),
     )
 
 

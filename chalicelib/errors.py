@@ -181,6 +181,13 @@ class DeadlineExceeded(ServiceUnavailable):
         self.attempts_sent = attempts_sent
 
 
+class TenantAccessUnavailable(ServiceUnavailable):
+    """The tenant's scoped credentials could not be obtained from STS; nothing was read or written.
+
+    Never answered by falling back to the function's own credentials, which reach no tenant data.
+    """
+
+
 class OrderOutcomeUnknown(DeadlineExceeded):
     """The order's transaction was sent, but its answer did not come within the request's time.
 

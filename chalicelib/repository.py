@@ -48,27 +48,39 @@ MAX_ATTEMPTS = 3
 CLIENT_CREATION_LOCK = threading.Lock()
 
 
-def bounded_client(service_name: str, **config: Any) -> Any:
-    """A new boto3 client of service_name whose calls, within a request, end by the request's deadline.
+def bounded_config(**config: Any) -> Config:
+    """Client settings whose calls, within a request, end by the request's deadline.
 
     Three attempts of up to 1 s to connect and 5 s to read (and back-off pauses), or botocore's
     default 60 s read timeout, would otherwise outlast the function's timeout.
     """
-    client_config = Config(
+    return Config(
         connect_timeout=deadline.CONNECT_TIMEOUT_SECONDS,
         read_timeout=READ_TIMEOUT_SECONDS,
         retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
         **config,
     )
+
+
+# A sharded list runs one Query per shard at once, each on its own connection.
+DYNAMODB_CONFIG = {"max_pool_connections": PARALLEL_QUERIES}
+
+
+def bounded_client(service_name: str, **config: Any) -> Any:
+    """A new boto3 client of service_name, with the process's own credentials, bounded by the request's deadline."""
     with CLIENT_CREATION_LOCK:
-        client = boto3.client(service_name, region_name=get_settings().region, config=client_config)
+        client = boto3.client(service_name, region_name=get_settings().region, config=bounded_config(**config))
     return deadline.bounded_by_deadline(client)
 
 
 @functools.lru_cache(maxsize=1)
 def dynamodb_client() -> Any:
-    """The process's one DynamoDB client, created on first use (it honours AWS_ENDPOINT_URL)."""
-    return bounded_client("dynamodb", max_pool_connections=PARALLEL_QUERIES)
+    """The process's own DynamoDB client, for the registry and the operator's scripts; never tenant data in the API.
+
+    It honours AWS_ENDPOINT_URL. The API reads and writes a tenant's items with that tenant's
+    credentials only (chalicelib.tenant_access).
+    """
+    return bounded_client("dynamodb", **DYNAMODB_CONFIG)
 
 
 @functools.lru_cache(maxsize=1)
@@ -158,12 +170,12 @@ def order_from_values(values: dict[str, Any]) -> Order:
     )
 
 
-def _read_partition(request: dict[str, Any], wanted: int) -> list[dict[str, Any]]:
+def _read_partition(dynamodb: Any, request: dict[str, Any], wanted: int) -> list[dict[str, Any]]:
     # DynamoDB ends a response at 1 MB even short of Limit: read on, or the list would end early.
     items: list[dict[str, Any]] = []
     with dynamodb_errors():
         while True:
-            response = dynamodb_client().query(**request)
+            response = dynamodb.query(**request)
             items.extend(response["Items"])
             if len(items) >= wanted or "LastEvaluatedKey" not in response:
                 return items
@@ -180,6 +192,7 @@ def _run_in_parallel(calls: list[Callable[[], list[dict[str, Any]]]]) -> list[li
 
 
 def query_sharded_list(
+    dynamodb: Any,
     partitions: list[str],
     *,
     limit: int,
@@ -213,7 +226,7 @@ def query_sharded_list(
         }
         if index:
             request["IndexName"] = index
-        return lambda: _read_partition(request, limit + 1)
+        return lambda: _read_partition(dynamodb, request, limit + 1)
 
     pages = _run_in_parallel([query(partition) for partition in partitions])
     merged = list(heapq.merge(*pages, key=lambda item: item[sk]["S"], reverse=newest_first))
@@ -224,28 +237,32 @@ def query_sharded_list(
 
 
 class CatalogRepository:
-    """The products of one tenant."""
+    """The products of one tenant, reached with the DynamoDB client it is given (the API's: the tenant's own)."""
 
-    def __init__(self, tenant_id: str):
+    def __init__(self, tenant_id: str, dynamodb: Any):
         self.tenant_id = tenant_id
+        self.dynamodb = dynamodb
         # Built now, so that a repository cannot exist for a malformed tenant id.
         self.partitions = keys.catalog_partitions(tenant_id)
 
     def list(self, limit: int, after_sort_key: str | None = None) -> tuple[list[Product], str | None]:
         """A page of products in id order, and the sort key to resume after (None at the end)."""
         items, last = query_sharded_list(
-            self.partitions, limit=limit, after_sort_key=after_sort_key, newest_first=False, index=keys.CATALOG_INDEX
+            self.dynamodb,
+            self.partitions,
+            limit=limit,
+            after_sort_key=after_sort_key,
+            newest_first=False,
+            index=keys.CATALOG_INDEX,
         )
         return [_product_from_item(item) for item in items], last
 
     def get(self, product_id: str) -> Product | None:
         """One product, or None if this tenant has no such product."""
         with dynamodb_errors():
-            item = (
-                dynamodb_client()
-                .get_item(TableName=table_name(), Key=to_item(keys.product_key(self.tenant_id, product_id)))
-                .get("Item")
-            )
+            item = self.dynamodb.get_item(
+                TableName=table_name(), Key=to_item(keys.product_key(self.tenant_id, product_id))
+            ).get("Item")
         return _product_from_item(item) if item else None
 
     def put(self, product: Product) -> None:
@@ -261,7 +278,7 @@ class CatalogRepository:
             "stock": product.stock,
         }
         with dynamodb_errors():
-            dynamodb_client().put_item(TableName=table_name(), Item=to_item(values))
+            self.dynamodb.put_item(TableName=table_name(), Item=to_item(values))
 
 
 @dataclass(frozen=True)
@@ -312,29 +329,28 @@ def _answer_lost(error: ServiceUnavailable) -> bool:
 
 
 class OrderRepository:
-    """The orders of one tenant, and the Idempotency-Key records that replay them."""
+    """The orders of one tenant and the Idempotency-Key records that replay them, reached with the client it is given."""
 
     IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 
-    def __init__(self, tenant_id: str):
+    def __init__(self, tenant_id: str, dynamodb: Any):
         self.tenant_id = tenant_id
+        self.dynamodb = dynamodb
         self.partitions = keys.order_partitions(tenant_id)
 
     def list(self, limit: int, after_sort_key: str | None = None) -> tuple[list[Order], str | None]:
         """A page of orders, newest first, and the sort key to resume after (None at the end)."""
-        items, last = query_sharded_list(self.partitions, limit=limit, after_sort_key=after_sort_key, newest_first=True)
+        items, last = query_sharded_list(
+            self.dynamodb, self.partitions, limit=limit, after_sort_key=after_sort_key, newest_first=True
+        )
         return [order_from_values(from_item(item)) for item in items], last
 
     def get(self, order_id: str) -> Order | None:
         """One order, or None if this tenant has no such order."""
         with dynamodb_errors():
-            item = (
-                dynamodb_client()
-                .get_item(
-                    TableName=table_name(), Key=to_item(keys.order_key(self.tenant_id, order_id)), ConsistentRead=True
-                )
-                .get("Item")
-            )
+            item = self.dynamodb.get_item(
+                TableName=table_name(), Key=to_item(keys.order_key(self.tenant_id, order_id)), ConsistentRead=True
+            ).get("Item")
         return order_from_values(from_item(item)) if item else None
 
     def read_inputs(self, product_ids: list[str], key_digest: str | None, now: float | None = None) -> OrderInputs:
@@ -348,7 +364,7 @@ class OrderRepository:
             if not pending:
                 break
             with dynamodb_errors():
-                response = dynamodb_client().batch_get_item(
+                response = self.dynamodb.batch_get_item(
                     RequestItems={table_name(): {"Keys": pending, "ConsistentRead": True}}
                 )
             for item in response["Responses"].get(table_name(), []):
@@ -367,15 +383,11 @@ class OrderRepository:
     def get_idempotency_record(self, key_digest: str, now: float | None = None) -> IdempotencyRecord | None:
         """The unexpired record of an Idempotency-Key's first use, if any."""
         with dynamodb_errors():
-            item = (
-                dynamodb_client()
-                .get_item(
-                    TableName=table_name(),
-                    Key=to_item(keys.idempotency_key(self.tenant_id, key_digest)),
-                    ConsistentRead=True,
-                )
-                .get("Item")
-            )
+            item = self.dynamodb.get_item(
+                TableName=table_name(),
+                Key=to_item(keys.idempotency_key(self.tenant_id, key_digest)),
+                ConsistentRead=True,
+            ).get("Item")
         return _record_from_item(item, now)
 
     def place(self, order: Order, key_digest: str | None = None, fingerprint: str | None = None) -> None:
@@ -439,7 +451,7 @@ class OrderRepository:
             with dynamodb_errors():
                 # The SDK resends a transaction whose answer was lost; the same token makes DynamoDB
                 # answer the resend as the first (for 10 minutes) instead of running it again.
-                dynamodb_client().transact_write_items(TransactItems=actions, ClientRequestToken=order.order_id)
+                self.dynamodb.transact_write_items(TransactItems=actions, ClientRequestToken=order.order_id)
         except ServiceUnavailable as error:
             if _answer_lost(error):
                 raise OrderOutcomeUnknown() from error

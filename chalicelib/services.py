@@ -24,6 +24,7 @@ from chalicelib.models import Order, OrderLine, OrderRequest, Page, Product
 from chalicelib.observability import order_placed
 from chalicelib.repository import CatalogRepository, IdempotencyRecord, OrderConflict, OrderRepository
 from chalicelib.tenancy import TenantContext
+from chalicelib.tenant_access import tenant_dynamodb
 
 CATALOG_LIST = "catalog"
 ORDERS_LIST = "orders"
@@ -43,16 +44,26 @@ def _next_token(tenant: TenantContext, list_name: str, last_sort_key: str | None
     return pagination.encode_token(pagination_secret(), tenant.tenant_id, list_name, last_sort_key)
 
 
+def _catalog(tenant: TenantContext) -> CatalogRepository:
+    """The tenant's catalog, reached with the tenant's own credentials."""
+    return CatalogRepository(tenant.tenant_id, tenant_dynamodb(tenant.tenant_id))
+
+
+def _orders(tenant: TenantContext) -> OrderRepository:
+    """The tenant's orders, reached with the tenant's own credentials."""
+    return OrderRepository(tenant.tenant_id, tenant_dynamodb(tenant.tenant_id))
+
+
 def list_products(tenant: TenantContext, limit: int, next_token: str | None) -> Page:
     """A page of the tenant's catalog in product id order."""
     after = _resume_after(tenant, CATALOG_LIST, next_token, keys.PRODUCT_PREFIX)
-    products, last = CatalogRepository(tenant.tenant_id).list(limit, after)
+    products, last = _catalog(tenant).list(limit, after)
     return Page([product.to_json() for product in products], _next_token(tenant, CATALOG_LIST, last))
 
 
 def get_product(tenant: TenantContext, product_id: str) -> Product:
     """One product of the tenant's catalog; another tenant's product is simply not found."""
-    product = CatalogRepository(tenant.tenant_id).get(product_id)
+    product = _catalog(tenant).get(product_id)
     if product is None:
         raise ProductNotFound()
     return product
@@ -61,13 +72,13 @@ def get_product(tenant: TenantContext, product_id: str) -> Product:
 def list_orders(tenant: TenantContext, limit: int, next_token: str | None) -> Page:
     """A page of the tenant's orders, newest first."""
     after = _resume_after(tenant, ORDERS_LIST, next_token, keys.ORDER_PREFIX)
-    orders, last = OrderRepository(tenant.tenant_id).list(limit, after)
+    orders, last = _orders(tenant).list(limit, after)
     return Page([order.to_json() for order in orders], _next_token(tenant, ORDERS_LIST, last))
 
 
 def get_order(tenant: TenantContext, order_id: str) -> Order:
     """One of the tenant's orders; another tenant's order is simply not found."""
-    order = OrderRepository(tenant.tenant_id).get(order_id)
+    order = _orders(tenant).get(order_id)
     if order is None:
         raise OrderNotFound()
     return order
@@ -107,7 +118,7 @@ def place_order(tenant: TenantContext, request: OrderRequest, idempotency_key: s
     products and the key's record together; one transaction writes the order, takes the
     stock and binds the key, so a replay costs one read and a new order two calls.
     """
-    orders = OrderRepository(tenant.tenant_id)
+    orders = _orders(tenant)
     fingerprint = request.fingerprint()
     # The key is hashed so that any client-chosen string becomes a fixed-shape key.
     key_digest = hashlib.sha256(idempotency_key.encode()).hexdigest() if idempotency_key else None

@@ -63,6 +63,7 @@ def local_environment() -> dict[str, str]:
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_REGION": "us-east-1",
         "TABLE_NAME": TABLE,
+        "TENANT_ACCESS_ROLE_ARN": "arn:aws:iam::123456789012:role/capacity-tenant-access",
         "TOKEN_ISSUER": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_capacity",
         "PAGINATION_SECRET": "capacity-secret-" + "x" * 40,
         "RESOURCE_SERVER_ID": RESOURCE_SERVER,
@@ -165,7 +166,7 @@ class Bench:
         import boto3
 
         import app as application
-        from chalicelib import repository, schema
+        from chalicelib import repository, schema, tenant_access
         from chalicelib.models import Product
         from chalicelib.repository import CatalogRepository
         from scripts.call_recorder import CallRecorder
@@ -177,14 +178,16 @@ class Bench:
         client = repository.dynamodb_client()
         client.create_table(**schema.table_definition(TABLE))
         self.product_ids = [f"prod-{number:04d}" for number in range(1, catalog_size + 1)]
-        catalog = CatalogRepository(TENANT)
+        # Seeded as an operator would; the requests below run with the tenant's own credentials.
+        catalog = CatalogRepository(TENANT, client)
         for number, product_id in enumerate(self.product_ids, start=1):
             name = f"Trail product {number}"
             description = "Built for long days outside; tested by the team on real trails."
             catalog.put(Product(product_id, name, Decimal("19.99") + number, "USD", STOCK, description))
         image_client = boto3.client("dynamodb", region_name="us-east-1")
         shapes = {TABLE: TableShape.from_definition(schema.table_definition(TABLE))}
-        self.recorder = CallRecorder(client, image_client, shapes)
+        tenant_access.reset()
+        self.recorder = CallRecorder(tenant_access.tenant_dynamodb(TENANT), image_client, shapes)
         self.shapes = shapes
         self.order_ids: list[str] = []
 

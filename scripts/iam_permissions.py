@@ -157,6 +157,11 @@ def required_permissions(operation: Operation, account: str) -> list[Permission]
         return _dynamodb_permissions(operation, account)
     if operation.service == "apigateway":
         return [_apigateway_permission(operation)]
+    if (operation.service, operation.name) == ("sts", "AssumeRole"):
+        # Passing session tags is authorized as an action of its own, on the same role.
+        role = operation.params["RoleArn"]
+        tagged = [Permission("sts:TagSession", role)] if operation.params.get("Tags") else []
+        return [Permission("sts:AssumeRole", role), *tagged]
     prefix = IAM_PREFIXES.get(operation.service, operation.service)
     return [Permission(f"{prefix}:{operation.name}", resource) for resource in named_resources(operation, account)]
 
@@ -218,6 +223,36 @@ def leading_key_shape(partition_key: str) -> str:
 
 
 # --- whether a policy allows it ------------------------------------------------------------
+
+_PRINCIPAL_TAG = re.compile(r"\$\{aws:PrincipalTag/(?P<key>[^},]+)\}")
+
+
+def with_principal_tags(document: dict[str, Any], tags: dict[str, str]) -> dict[str, Any]:
+    """The policy as IAM applies it to a session with these tags: each ${aws:PrincipalTag/KEY} filled in.
+
+    A statement naming a tag the session lacks is dropped, since IAM cannot resolve the variable
+    and so never matches that statement.
+    """
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, str):
+            missing = [m["key"] for m in _PRINCIPAL_TAG.finditer(value) if m["key"] not in tags]
+            if missing:
+                raise KeyError(missing[0])
+            return _PRINCIPAL_TAG.sub(lambda m: tags[m["key"]], value)
+        if isinstance(value, list):
+            return [resolve(item) for item in value]
+        if isinstance(value, dict):
+            return {key: resolve(item) for key, item in value.items()}
+        return value
+
+    statements = []
+    for statement in document["Statement"]:
+        try:
+            statements.append(resolve(statement))
+        except KeyError:
+            continue
+    return {**document, "Statement": statements}
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from chalicelib.models import Product
-from chalicelib.repository import CatalogRepository
+from chalicelib.repository import CatalogRepository, dynamodb_client
 
 CURRENCY = "USD"
 SEED_STOCK = 100
@@ -88,7 +88,7 @@ def seed_products(tenant_id: str) -> list[Product]:
 
 def write_catalog(tenant_id: str) -> int:
     """Write (or reset) tenant_id's seed catalog through the tenant's repository; returns the count."""
-    repository = CatalogRepository(tenant_id)
+    repository = CatalogRepository(tenant_id, dynamodb_client())
     products = seed_products(tenant_id)
     for product in products:
         repository.put(product)

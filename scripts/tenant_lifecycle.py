@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from chalicelib import keys
 from chalicelib.registry import ACTIVE, SUSPENDED, TenantRecord, TenantRegistry
-from chalicelib.repository import CatalogRepository
+from chalicelib.repository import CatalogRepository, dynamodb_client
 from chalicelib.tenancy import SCOPES
 from chalicelib.tiers import TIERS
 from scripts import provision, seed, tenant_data
@@ -342,7 +342,7 @@ def seed_demo(tenancy: Tenancy) -> list[TenantRecord]:
     for tenant in seed.SEED_TENANTS:
         records.append(create_tenant(tenancy, tenant.tenant_id, tenant.tier, tenant.display_name))
         # An existing catalog is left alone: the demo may have been used since, and stock changed.
-        if not CatalogRepository(tenant.tenant_id).list(1)[0]:
+        if not CatalogRepository(tenant.tenant_id, dynamodb_client()).list(1)[0]:
             count = seed.write_catalog(tenant.tenant_id)
             progress(f"{tenant.tenant_id}: {count} seed products")
     return records

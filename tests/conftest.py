@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import shutil
@@ -11,14 +12,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
+from botocore.client import BaseClient
 from chalice.test import Client
 from moto import mock_aws
 
 import app as application
-from chalicelib import auth, config, observability, repository, schema, tracing
+from chalicelib import auth, config, observability, repository, schema, tenant_access, tracing
 from chalicelib.models import Product
 from chalicelib.ratelimit import TenantRateLimiter
 from chalicelib.registry import ACTIVE, TenantRecord, TenantRegistry
@@ -33,6 +35,8 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 TABLE_NAME = "tenant-api-local"
 PAGINATION_SECRET = "pagination-secret-for-tests-0123456789abcdef"
 RESOURCE_SERVER = "tenant-api"
+# moto's STS issues credentials for any role; the role itself is made where a test needs it.
+TENANT_ACCESS_ROLE_ARN = "arn:aws:iam::123456789012:role/tenant-api-local-tenant-access"
 ALL_SCOPES = [f"{RESOURCE_SERVER}/{scope}" for scope in SCOPES]
 JWKS_PATH = "/pool/.well-known/jwks.json"
 
@@ -174,6 +178,7 @@ def clear_caches() -> None:
     config.get_settings.cache_clear()
     config.pagination_secret.cache_clear()
     auth.get_authorizer.cache_clear()
+    tenant_access.reset()
     rate_limit_middleware().limiter = TenantRateLimiter()
 
 
@@ -230,6 +235,7 @@ def env(monkeypatch: pytest.MonkeyPatch, jwks_server: JwksServer) -> Iterator[En
         AWS_ENDPOINT_URL_DYNAMODB=None,
         AWS_LAMBDA_FUNCTION_NAME=None,
         TABLE_NAME=TABLE_NAME,
+        TENANT_ACCESS_ROLE_ARN=TENANT_ACCESS_ROLE_ARN,
         TOKEN_ISSUER=jwks_server.issuer,
         JWKS_URL=None,
         PAGINATION_SECRET=PAGINATION_SECRET,
@@ -248,13 +254,31 @@ def env(monkeypatch: pytest.MonkeyPatch, jwks_server: JwksServer) -> Iterator[En
     clear_caches()
 
 
+def dynamodb_calls_through(
+    monkeypatch: pytest.MonkeyPatch, replacement: Callable[[str, dict[str, Any], Callable[..., Any]], Any]
+) -> None:
+    """Send every DynamoDB call of every client (the process's own and each tenant's) through replacement.
+
+    replacement(operation_name, params, original) answers the call; original(operation_name, params)
+    makes it as it would have been made.
+    """
+    make_call = BaseClient._make_api_call
+
+    def call(client: BaseClient, operation_name: str, params: dict[str, Any]) -> Any:
+        if client.meta.service_model.service_name != "dynamodb":
+            return make_call(client, operation_name, params)
+        return replacement(operation_name, params, functools.partial(make_call, client))
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", call)
+
+
 def seed_table(tenants: tuple[SeedTenant, ...] = TENANTS) -> None:
     """Create the table and put each tenant's record and its products prod-001..prod-005."""
     dynamodb_client().create_table(**schema.table_definition(TABLE_NAME))
     registry = TenantRegistry()
     for tenant in tenants:
         registry.put(tenant.record())
-        catalog = CatalogRepository(tenant.tenant_id)
+        catalog = CatalogRepository(tenant.tenant_id, dynamodb_client())
         for number in range(1, PRODUCTS_PER_TENANT + 1):
             catalog.put(tenant.product(number))
 

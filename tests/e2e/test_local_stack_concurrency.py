@@ -24,7 +24,7 @@ import requests
 
 from chalicelib import config, repository
 from chalicelib.models import Product
-from chalicelib.repository import CatalogRepository
+from chalicelib.repository import CatalogRepository, dynamodb_client
 from scripts.stage_config import read_stage_config
 from tests.e2e.conftest import HTTP_TIMEOUT_SECONDS, RunningStack, http_session
 
@@ -69,7 +69,7 @@ def put_product(stack: RunningStack) -> Iterator[PutProduct]:
             env.setenv(name, value)
         config.get_settings.cache_clear()
         repository.dynamodb_client.cache_clear()
-        catalog = CatalogRepository(stack.tenant(TIER)["tenant_id"])
+        catalog = CatalogRepository(stack.tenant(TIER)["tenant_id"], dynamodb_client())
 
         def put(prefix: str, stock: int) -> str:
             product_id = f"{prefix}-{uuid.uuid4().hex[:12]}"

@@ -8,6 +8,7 @@ from collections import Counter
 from typing import Any, Callable
 
 import pytest
+from botocore.client import BaseClient
 
 from chalicelib import services
 from chalicelib.errors import ApiError
@@ -35,18 +36,20 @@ class AtomicDynamoDB:
         self._lock = threading.Lock()
         self._barrier = threading.Barrier(threads, timeout=20)
         self._local = threading.local()
-        client = dynamodb_client()
-        original = client._make_api_call
+        original = BaseClient._make_api_call
 
-        def call(operation_name: str, params: dict[str, Any]) -> Any:
+        # Every DynamoDB client: each tenant's requests go through a client of its own (chalicelib.tenant_access).
+        def call(client: BaseClient, operation_name: str, params: dict[str, Any]) -> Any:
+            if client.meta.service_model.service_name != "dynamodb":
+                return original(client, operation_name, params)
             with self._lock:
-                result = original(operation_name, params)
+                result = original(client, operation_name, params)
             if operation_name == "BatchGetItem" and not getattr(self._local, "has_read", False):
                 self._local.has_read = True
                 self._barrier.wait()
             return result
 
-        monkeypatch.setattr(client, "_make_api_call", call)
+        monkeypatch.setattr(BaseClient, "_make_api_call", call)
 
 
 def run_threads(count: int, work: Callable[[int], Any]) -> list[Any]:
@@ -77,17 +80,19 @@ def order(*lines: tuple[str, int]) -> OrderRequest:
 
 
 def test_many_threads_ordering_one_product_never_oversell(table, monkeypatch):
-    CatalogRepository("acme").put(ACME.product(1, stock=20))
+    CatalogRepository("acme", dynamodb_client()).put(ACME.product(1, stock=20))
     AtomicDynamoDB(monkeypatch, THREADS)
     results = run_threads(THREADS, lambda _: services.place_order(context(ACME), order(("prod-001", 3))))
     placed = [result[0] for result in results if isinstance(result, tuple)]
     refused = Counter(result.code for result in results if isinstance(result, ApiError))
-    stock = CatalogRepository("acme").get("prod-001").stock
+    stock = CatalogRepository("acme", dynamodb_client()).get("prod-001").stock
     assert stock >= 0
     assert 20 - stock == 3 * len(placed)
     assert set(refused) <= {"insufficient_stock", "catalog_changed"}, refused
     assert len(placed) + sum(refused.values()) == THREADS
-    assert sorted(o.order_id for o in OrderRepository("acme").list(100)[0]) == sorted(o.order_id for o in placed)
+    assert sorted(o.order_id for o in OrderRepository("acme", dynamodb_client()).list(100)[0]) == sorted(
+        o.order_id for o in placed
+    )
     if "catalog_changed" not in refused:
         assert (len(placed), stock) == (6, 2)
 
@@ -97,7 +102,7 @@ def test_random_concurrent_orders_over_several_products_and_tenants_match_the_st
     tenants = [ACME, GLOBEX]
     for tenant in tenants:
         for number in (1, 2, 3):
-            CatalogRepository(tenant.tenant_id).put(tenant.product(number, stock=15))
+            CatalogRepository(tenant.tenant_id, dynamodb_client()).put(tenant.product(number, stock=15))
     requests = []
     for _ in range(THREADS):
         numbers = generator.sample([1, 2, 3], generator.randint(1, 3))
@@ -112,7 +117,7 @@ def test_random_concurrent_orders_over_several_products_and_tenants_match_the_st
             if who is tenant and isinstance(result, tuple):
                 for line in request.lines:
                     taken[line.product_id] += line.quantity
-        stored_orders = OrderRepository(tenant.tenant_id).list(100)[0]
+        stored_orders = OrderRepository(tenant.tenant_id, dynamodb_client()).list(100)[0]
         assert sum(len(o.lines) for o in stored_orders) == sum(
             len(request.lines)
             for (who, request), result in zip(requests, results)
@@ -120,7 +125,7 @@ def test_random_concurrent_orders_over_several_products_and_tenants_match_the_st
         )
         for number in (1, 2, 3):
             product_id = f"prod-{number:03d}"
-            stock = CatalogRepository(tenant.tenant_id).get(product_id).stock
+            stock = CatalogRepository(tenant.tenant_id, dynamodb_client()).get(product_id).stock
             assert stock >= 0
             assert 15 - stock == taken[product_id], (tenant.tenant_id, product_id)
     assert all(
@@ -136,5 +141,5 @@ def test_concurrent_retries_with_one_idempotency_key_make_one_order(table, monke
     order_ids = {result[0].order_id for result in results}
     assert len(order_ids) == 1
     assert sorted(replayed for _, replayed in results) == [False] + [True] * (THREADS - 1)
-    assert [o.order_id for o in OrderRepository("acme").list(100)[0]] == list(order_ids)
-    assert CatalogRepository("acme").get("prod-002").stock == 8
+    assert [o.order_id for o in OrderRepository("acme", dynamodb_client()).list(100)[0]] == list(order_ids)
+    assert CatalogRepository("acme", dynamodb_client()).get("prod-002").stock == 8

@@ -20,10 +20,10 @@ from botocore.exceptions import ReadTimeoutError
 from chalice.test import Client
 
 import app as application
-from chalicelib import repository
+from chalicelib import repository, tenant_access
 from chalicelib.errors import DeadlineExceeded, OrderOutcomeUnknown
 from chalicelib.repository import CatalogRepository, OrderRepository, dynamodb_client
-from tests.conftest import ACME, PROJECT_DIR, Api, Reply, assert_error
+from tests.conftest import ACME, PROJECT_DIR, Api, Reply, assert_error, dynamodb_calls_through
 
 LAMBDA_TIMEOUT_SECONDS = 3
 ONE_LINE = [{"product_id": "prod-001", "quantity": 1}]
@@ -89,12 +89,14 @@ def dynamodb_at(url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The application's DynamoDB client talks to url in the block (the process's caches are kept)."""
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", url)
     repository.dynamodb_client.cache_clear()
+    tenant_access.tenant_clients.forget()
     try:
         yield
     finally:
         # Everything after the block, this test's checks and the next tests, talks to moto again.
         monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB")
         repository.dynamodb_client.cache_clear()
+        tenant_access.tenant_clients.forget()
 
 
 @pytest.fixture
@@ -141,8 +143,8 @@ def test_an_order_whose_reads_hang_writes_nothing(api: Api, short_api: Api, sile
     with dynamodb_at(silent_server.url, monkeypatch):
         reply, elapsed = timed(lambda: short_api.post_order(ONE_LINE, ACME, idempotency_key="hang-1"))
     assert_retryable_in_time(reply, elapsed)
-    assert CatalogRepository("acme").get("prod-001").stock == 10
-    assert OrderRepository("acme").list(10)[0] == []
+    assert CatalogRepository("acme", dynamodb_client()).get("prod-001").stock == 10
+    assert OrderRepository("acme", dynamodb_client()).list(10)[0] == []
     # The retry the 503 asks for succeeds once DynamoDB answers again.
     assert short_api.post_order(ONE_LINE, ACME, idempotency_key="hang-1").status == 201
 
@@ -194,15 +196,12 @@ def transaction(monkeypatch):
     """Replace what DynamoDB does with TransactWriteItems (the other operations are left alone)."""
 
     def install(behaviour) -> None:
-        client = dynamodb_client()
-        original = client._make_api_call
-
-        def call(name, params):
+        def call(name, params, original):
             if name == "TransactWriteItems":
                 return behaviour(params, lambda: original(name, params))
             return original(name, params)
 
-        monkeypatch.setattr(client, "_make_api_call", call)
+        dynamodb_calls_through(monkeypatch, call)
 
     return install
 
@@ -221,14 +220,14 @@ def test_a_transaction_sent_but_unanswered_in_time_is_a_503_that_says_the_order_
     assert reply.header("Retry-After") == "1"
     # DynamoDB applied it whole; the retry with the same key answers with that order.
     assert len(committed) == 1
-    monkeypatched_stock = CatalogRepository("acme").get("prod-001").stock
+    monkeypatched_stock = CatalogRepository("acme", dynamodb_client()).get("prod-001").stock
     assert monkeypatched_stock == 9
-    [placed] = OrderRepository("acme").list(10)[0]
+    [placed] = OrderRepository("acme", dynamodb_client()).list(10)[0]
     retry = api.post_order(ONE_LINE, ACME, idempotency_key="lost-answer")
     assert retry.status == 201
     assert retry.header("Idempotent-Replayed") == "true"
     assert retry.json["order_id"] == placed.order_id
-    assert CatalogRepository("acme").get("prod-001").stock == 9
+    assert CatalogRepository("acme", dynamodb_client()).get("prod-001").stock == 9
 
 
 def test_a_transaction_not_sent_because_time_ran_out_is_a_503_and_wrote_nothing(api: Api, transaction):
@@ -239,5 +238,5 @@ def test_a_transaction_not_sent_because_time_ran_out_is_a_503_and_wrote_nothing(
     reply = api.post_order(ONE_LINE, ACME)
     body = assert_error(reply, 503, "service_unavailable")
     assert body["error"]["message"] == DeadlineExceeded.message
-    assert CatalogRepository("acme").get("prod-001").stock == 10
-    assert OrderRepository("acme").list(10)[0] == []
+    assert CatalogRepository("acme", dynamodb_client()).get("prod-001").stock == 10
+    assert OrderRepository("acme", dynamodb_client()).list(10)[0] == []

@@ -13,7 +13,16 @@ from chalicelib.models import Product
 from chalicelib.ratelimit import TenantRateLimiter
 from chalicelib.registry import SUSPENDED, TenantRegistry
 from chalicelib.repository import CatalogRepository, OrderRepository, dynamodb_client
-from tests.conftest import ACME, GLOBEX, INITECH, Api, FakeClock, assert_error, rate_limit_middleware
+from tests.conftest import (
+    ACME,
+    GLOBEX,
+    INITECH,
+    Api,
+    FakeClock,
+    assert_error,
+    dynamodb_calls_through,
+    rate_limit_middleware,
+)
 
 MISSING_ORDER = "ord_01HZY3M9K8V6T5R4Q3P2N1M0AB"
 ONE_LINE = [{"product_id": "prod-001", "quantity": 1}]
@@ -21,11 +30,11 @@ CATALOG_READ_ONLY = ["tenant-api/catalog.read"]
 
 
 def stock_of(tenant, product_id: str) -> int:
-    return CatalogRepository(tenant.tenant_id).get(product_id).stock
+    return CatalogRepository(tenant.tenant_id, dynamodb_client()).get(product_id).stock
 
 
 def order_count(tenant) -> int:
-    return len(OrderRepository(tenant.tenant_id).list(100)[0])
+    return len(OrderRepository(tenant.tenant_id, dynamodb_client()).list(100)[0])
 
 
 def post_raw(api: Api, body: bytes | str, content_type: str | None = "application/json") -> Any:
@@ -310,7 +319,7 @@ def test_an_unknown_product_is_422(api: Api):
 
 
 def test_products_in_two_currencies_cannot_share_an_order(api: Api):
-    CatalogRepository("acme").put(Product("prod-eur", "acme euro widget", ACME.price_base, "EUR", 5))
+    CatalogRepository("acme", dynamodb_client()).put(Product("prod-eur", "acme euro widget", ACME.price_base, "EUR", 5))
     reply = api.post_order([{"product_id": "prod-001", "quantity": 1}, {"product_id": "prod-eur", "quantity": 1}], ACME)
     assert_error(reply, 422, "validation_error")
     assert order_count(ACME) == 0
@@ -390,9 +399,7 @@ def inject(monkeypatch):
     """Make one DynamoDB operation fail as given, leaving the others alone."""
 
     def install(failure) -> None:
-        client = dynamodb_client()
-        original = client._make_api_call
-        monkeypatch.setattr(client, "_make_api_call", lambda name, params: failure(name, params, original))
+        dynamodb_calls_through(monkeypatch, failure)
 
     return install
 
@@ -461,7 +468,7 @@ def test_a_conflict_that_persists_is_a_retryable_503_and_writes_nothing(api: Api
     assert reply.header("Retry-After") == "1"
     assert len(calls) == services.MAX_PLACE_ATTEMPTS
     assert stock_of(ACME, "prod-001") == 10
-    assert OrderRepository("acme").list(10)[0] == []
+    assert OrderRepository("acme", dynamodb_client()).list(10)[0] == []
 
 
 def test_a_throttled_best_seller_is_a_retryable_503_and_never_oversells(api: Api, inject):
@@ -525,4 +532,6 @@ def test_a_transaction_the_sdk_resends_after_committing_places_the_order_once(ap
     assert len(sent) == 1
     assert sent[0]["ClientRequestToken"] == reply.json["order_id"]
     assert stock_of(ACME, "prod-001") == 10 - ONE_LINE[0]["quantity"]
-    assert [order.order_id for order in OrderRepository("acme").list(10)[0]] == [reply.json["order_id"]]
+    assert [order.order_id for order in OrderRepository("acme", dynamodb_client()).list(10)[0]] == [
+        reply.json["order_id"]
+    ]

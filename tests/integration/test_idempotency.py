@@ -10,11 +10,11 @@ LINES = [{"product_id": "prod-001", "quantity": 2}, {"product_id": "prod-002", "
 
 
 def stock_of(tenant, product_id: str) -> int:
-    return CatalogRepository(tenant.tenant_id).get(product_id).stock
+    return CatalogRepository(tenant.tenant_id, dynamodb_client()).get(product_id).stock
 
 
 def orders_of(tenant) -> list[str]:
-    return [order.order_id for order in OrderRepository(tenant.tenant_id).list(100)[0]]
+    return [order.order_id for order in OrderRepository(tenant.tenant_id, dynamodb_client()).list(100)[0]]
 
 
 def test_a_retry_with_the_same_key_returns_the_same_order_and_writes_nothing(api: Api):
@@ -82,7 +82,7 @@ def test_keys_are_per_tenant(api: Api):
 def test_a_refused_order_does_not_use_up_its_key(api: Api):
     too_many = [{"product_id": "prod-001", "quantity": 11}]
     assert_error(api.post_order(too_many, ACME, idempotency_key="restock"), 409, "insufficient_stock")
-    CatalogRepository("acme").put(ACME.product(1, stock=20))
+    CatalogRepository("acme", dynamodb_client()).put(ACME.product(1, stock=20))
     retry = api.post_order(too_many, ACME, idempotency_key="restock")
     assert retry.status == 201
     assert retry.header("Idempotent-Replayed") == "false"

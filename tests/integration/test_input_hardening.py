@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.repository import OrderRepository
+from chalicelib.repository import OrderRepository, dynamodb_client
 from tests.conftest import ACME, Api, assert_error
 
 JSON = {"Content-Type": "application/json"}
 
 
 def order_count() -> int:
-    return len(OrderRepository(ACME.tenant_id).list(100)[0])
+    return len(OrderRepository(ACME.tenant_id, dynamodb_client()).list(100)[0])
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from chalicelib.models import Product
-from chalicelib.repository import CatalogRepository, OrderRepository
+from chalicelib.repository import CatalogRepository, OrderRepository, dynamodb_client
 from tests.conftest import ACME, GLOBEX, INITECH, TENANTS, Api, Reply, assert_error
 
 ONE_LINE = [{"product_id": "prod-001", "quantity": 1}]
@@ -25,7 +25,9 @@ def comparable(reply: Reply) -> tuple[int, dict, dict]:
 
 @pytest.fixture
 def acme_only_product() -> str:
-    CatalogRepository("acme").put(Product("prod-acme-only", "acme secret gadget", Decimal("1000.00"), "USD", 3))
+    CatalogRepository("acme", dynamodb_client()).put(
+        Product("prod-acme-only", "acme secret gadget", Decimal("1000.00"), "USD", 3)
+    )
     return "prod-acme-only"
 
 
@@ -76,17 +78,17 @@ def test_ordering_another_tenants_product_is_an_unknown_product_and_takes_nothin
     assert_error(theirs, 422, "unknown_product")
     assert theirs.json["error"]["message"] == f"Unknown product: {acme_only_product}."
     assert missing.json["error"]["message"] == "Unknown product: prod-nothing."
-    assert CatalogRepository("acme").get(acme_only_product).stock == 3
-    assert OrderRepository("globex").list(10)[0] == []
+    assert CatalogRepository("acme", dynamodb_client()).get(acme_only_product).stock == 3
+    assert OrderRepository("globex", dynamodb_client()).list(10)[0] == []
 
 
 def test_an_order_takes_stock_and_price_from_the_callers_catalog_only(api: Api):
     body = api.post_order([{"product_id": "prod-001", "quantity": 2}], INITECH).json
     assert body["items"][0]["unit_price"] == "1.10"
     assert body["items"][0]["name"] == "initech widget 1"
-    assert CatalogRepository("initech").get("prod-001").stock == 8
-    assert CatalogRepository("acme").get("prod-001").stock == 10
-    assert CatalogRepository("globex").get("prod-001").stock == 10
+    assert CatalogRepository("initech", dynamodb_client()).get("prod-001").stock == 8
+    assert CatalogRepository("acme", dynamodb_client()).get("prod-001").stock == 10
+    assert CatalogRepository("globex", dynamodb_client()).get("prod-001").stock == 10
 
 
 @pytest.mark.parametrize("list_path", ["/catalog", "/orders"])
@@ -156,17 +158,19 @@ def test_tenant_identity_in_the_body_is_refused(api: Api):
             body=json.dumps(document),
         )
         assert_error(reply, 422, "validation_error")
-    assert OrderRepository("globex").list(10)[0] == []
-    assert OrderRepository("acme").list(10)[0] == []
+    assert OrderRepository("globex", dynamodb_client()).list(10)[0] == []
+    assert OrderRepository("acme", dynamodb_client()).list(10)[0] == []
 
 
 def test_an_order_placed_with_injected_headers_belongs_to_the_token_tenant(api: Api):
     reply = api.post_order(ONE_LINE, ACME, headers=INJECTED_HEADERS)
     assert reply.status == 201
     assert reply.json["tenant_id"] == "acme"
-    assert [order.order_id for order in OrderRepository("acme").list(10)[0]] == [reply.json["order_id"]]
-    assert OrderRepository("globex").list(10)[0] == []
-    assert CatalogRepository("globex").get("prod-001").stock == 10
+    assert [order.order_id for order in OrderRepository("acme", dynamodb_client()).list(10)[0]] == [
+        reply.json["order_id"]
+    ]
+    assert OrderRepository("globex", dynamodb_client()).list(10)[0] == []
+    assert CatalogRepository("globex", dynamodb_client()).get("prod-001").stock == 10
 
 
 @pytest.mark.parametrize(

@@ -267,11 +267,11 @@ def every_page(list_page: Callable[[int, str | None], tuple[list[Any], str | Non
 
 def assert_migrated(tenant: LegacyTenant) -> None:
     """What the application reads through the new layout is everything the tenant had, and no legacy item is left."""
-    catalog = CatalogRepository(tenant.tenant_id)
+    catalog = CatalogRepository(tenant.tenant_id, dynamodb_client())
     products = every_page(catalog.list)
     assert products == [tenant.product(number) for number in range(1, tenant.products + 1)]
 
-    orders = every_page(OrderRepository(tenant.tenant_id).list)
+    orders = every_page(OrderRepository(tenant.tenant_id, dynamodb_client()).list)
     assert orders == [tenant.order(number) for number in reversed(range(tenant.orders))]
 
     context = TenantContext(tenant.tenant_id, "basic", frozenset())
@@ -514,14 +514,14 @@ def test_a_missing_table_is_reported_with_what_to_do(migrate: Migrate):
 def test_a_product_already_in_the_new_layout_is_kept_and_its_legacy_copy_removed(migrate: Migrate):
     provision.ensure_indexes(client("dynamodb"), TABLE)
     newer = Product("prod-003", "acme widget 3, renamed", Decimal("4.50"), "USD", stock=99)
-    CatalogRepository("acme").put(newer)
+    CatalogRepository("acme", dynamodb_client()).put(newer)
 
     out = migrate.ok()
 
     assert "[migrate] acme products: 29 moved, 1 kept newer" in out
     assert "[migrate] table tenant-api-dev: indexes (catalog) present" in out
-    assert CatalogRepository("acme").get("prod-003") == newer
-    products = every_page(CatalogRepository("acme").list)
+    assert CatalogRepository("acme", dynamodb_client()).get("prod-003") == newer
+    products = every_page(CatalogRepository("acme", dynamodb_client()).list)
     assert products == [newer if p.product_id == "prod-003" else p for p in (ACME.product(n) for n in range(1, 31))]
     assert legacy_left(ACME) == []
     # The rest of its transaction was cancelled with it, and moved one by one.
@@ -531,12 +531,12 @@ def test_a_product_already_in_the_new_layout_is_kept_and_its_legacy_copy_removed
 def test_an_order_placed_by_the_new_code_before_the_migration_is_listed_with_the_migrated_ones(migrate: Migrate):
     provision.ensure_indexes(client("dynamodb"), TABLE)
     context = TenantContext("globex", "standard", frozenset())
-    CatalogRepository("globex").put(GLOBEX.product(1))
+    CatalogRepository("globex", dynamodb_client()).put(GLOBEX.product(1))
     placed, _ = services.place_order(context, OrderRequest((OrderLineRequest("prod-001", 1),)), "after-the-deploy")
 
     migrate.ok()
 
-    orders = every_page(OrderRepository("globex").list)
+    orders = every_page(OrderRepository("globex", dynamodb_client()).list)
     assert orders[0] == placed
     assert orders[1:] == [GLOBEX.order(number) for number in reversed(range(GLOBEX.orders))]
     replayed, replay = services.place_order(
@@ -582,11 +582,13 @@ def test_a_sale_by_the_legacy_code_between_the_read_and_the_move_moves_with_the_
     out = migrate.ok()
 
     assert sold == [product.product_id]
-    assert CatalogRepository("acme").get(product.product_id) == replace(product, stock=product.stock - 2)
+    assert CatalogRepository("acme", dynamodb_client()).get(product.product_id) == replace(
+        product, stock=product.stock - 2
+    )
     assert "[migrate] acme products: 30 moved, 0 kept newer" in out
     assert "already gone" not in out
     assert legacy_left(ACME) == []
-    products = every_page(CatalogRepository("acme").list)
+    products = every_page(CatalogRepository("acme", dynamodb_client()).list)
     assert len(products) == ACME.products
     assert [p for p in products if p.product_id != product.product_id] == [
         ACME.product(number) for number in range(1, ACME.products + 1) if number != 3
@@ -611,7 +613,7 @@ def test_an_item_that_keeps_changing_is_tried_a_bounded_number_of_times_and_left
     assert migrate.err == (
         "[migrate] error: product prod-003 kept changing while it was moved; run the command again\n"
     )
-    assert CatalogRepository("acme").get(product.product_id) is None, "nothing stale was written"
+    assert CatalogRepository("acme", dynamodb_client()).get(product.product_id) is None, "nothing stale was written"
     assert "[migrate] acme products: 2 moved, 0 kept newer before it stopped" in migrate.out
     left = [item["SK"]["S"] for item in legacy_left(ACME) if item["PK"]["S"] == keys.legacy_product_partition("acme")]
     assert left == [f"PRODUCT#prod-{number:03d}" for number in range(3, ACME.products + 1)]
@@ -620,7 +622,7 @@ def test_an_item_that_keeps_changing_is_tried_a_bounded_number_of_times_and_left
 
     latest, stock[0] = stock[0], 0  # the legacy Lambdas are gone: the rerun moves the latest stock
     migrate.ok()
-    assert CatalogRepository("acme").get(product.product_id) == replace(product, stock=latest)
+    assert CatalogRepository("acme", dynamodb_client()).get(product.product_id) == replace(product, stock=latest)
     assert legacy_left(ACME) == []
 
 

@@ -41,6 +41,7 @@ from tests.conftest import (
     Reply,
     SeedTenant,
     assert_error,
+    dynamodb_calls_through,
     rate_limit_middleware,
 )
 from tests.unit.test_emf import dimension_sets, emf_documents, emf_problems, metric_values
@@ -70,11 +71,18 @@ def authorizer_segments(traces: InMemoryEmitter) -> list[dict[str, Any]]:
     return [segment for segment in traces.segments() if "outcome" in segment.get("annotations", {})]
 
 
-def dynamodb_calls(segment: dict[str, Any]) -> list[str]:
-    """The DynamoDB operations recorded as subsegments of segment, in order."""
+def aws_calls(segment: dict[str, Any]) -> list[tuple[str, str]]:
+    """The (service, operation) of each AWS call recorded as a subsegment of segment, in order."""
     calls = segment.get("subsegments", [])
-    assert all((call["name"], call["namespace"]) == ("dynamodb", "aws") for call in calls), calls
-    return [call["aws"]["operation"] for call in calls]
+    assert all(call["namespace"] == "aws" for call in calls), calls
+    return [(call["name"], call["aws"]["operation"]) for call in calls]
+
+
+def dynamodb_calls(segment: dict[str, Any]) -> list[str]:
+    """The DynamoDB operations recorded as subsegments of segment, in order; the only other call is a tenant's AssumeRole."""
+    calls = aws_calls(segment)
+    assert {call for call in calls if call[0] != "dynamodb"} <= {("sts", "AssumeRole")}, calls
+    return [operation for service, operation in calls if service == "dynamodb"]
 
 
 def access_line(logs: CapturedLogs, request_id: str) -> dict[str, Any]:
@@ -160,7 +168,8 @@ def test_each_request_is_a_segment_annotated_with_its_tenant_and_outcome(api: Ap
     assert TRACE_ID.match(segment["trace_id"])
     assert segment["http"] == {"request": {"method": "GET", "url": "/catalog/prod-002"}, "response": {"status": 200}}
     assert dynamodb_calls(segment) == ["GetItem"]
-    assert segment["subsegments"][0]["aws"]["table_name"] == "tenant-api-local"
+    [get_item] = [call for call in segment["subsegments"] if call["name"] == "dynamodb"]
+    assert get_item["aws"]["table_name"] == "tenant-api-local"
 
 
 def test_every_dynamodb_call_of_a_request_is_a_subsegment(api: Api, traces: InMemoryEmitter):
@@ -175,6 +184,13 @@ def test_every_dynamodb_call_of_a_request_is_a_subsegment(api: Api, traces: InMe
     listed_segment = request_segment(traces, listed.header("X-Request-Id"))
     assert dynamodb_calls(listed_segment) == ["Query"] * keys.ORDER_SHARDS
     assert {call["parent_id"] for call in listed_segment["subsegments"]} == {listed_segment["id"]}
+
+
+def test_a_tenants_first_request_traces_its_one_assume_role_and_later_requests_none(api: Api, traces: InMemoryEmitter):
+    first = request_segment(traces, api.get("/catalog/prod-001", GLOBEX).header("X-Request-Id"))
+    second = request_segment(traces, api.get("/catalog/prod-002", GLOBEX).header("X-Request-Id"))
+    assert aws_calls(first) == [("sts", "AssumeRole"), ("dynamodb", "GetItem")]
+    assert aws_calls(second) == [("dynamodb", "GetItem")]
 
 
 def test_requests_without_a_tenant_are_traced_without_one(api: Api, traces: InMemoryEmitter):
@@ -248,15 +264,13 @@ def test_an_unexpected_error_is_recorded_with_its_stack(api: Api, traces: InMemo
 
 def test_a_dynamodb_failure_is_a_fault_of_the_request(api: Api, traces: InMemoryEmitter, monkeypatch):
     assert api.get("/catalog", ACME).status == 200  # the registry record is now cached
-    client = dynamodb_client()
-    original = client._make_api_call
 
-    def throttled(operation_name: str, params: dict[str, Any]) -> Any:
+    def throttled(operation_name: str, params: dict[str, Any], original: Any) -> Any:
         if operation_name == "Query":
             raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, operation_name)
         return original(operation_name, params)
 
-    monkeypatch.setattr(client, "_make_api_call", throttled)
+    dynamodb_calls_through(monkeypatch, throttled)
     reply = api.get("/catalog", ACME)
     assert_error(reply, 503, "service_unavailable")
     segment = request_segment(traces, reply.header("X-Request-Id"))
@@ -389,7 +403,7 @@ def test_each_probe_is_logged_as_a_security_event_without_the_token(
 ):
     acme_order = api.post_order(ONE_LINE, ACME).json["order_id"]
     acme_page = api.get("/catalog?limit=1", ACME).json["next_token"]
-    CatalogRepository(ACME.tenant_id).put(ACME.product(6))  # a product id only acme has
+    CatalogRepository(ACME.tenant_id, dynamodb_client()).put(ACME.product(6))  # a product id only acme has
     before = len(logs.records())
     probes = {
         "bad signature": lambda: api.get("/catalog", ACME, token=tampered(api.token(ACME), client_id=GLOBEX.client_id)),

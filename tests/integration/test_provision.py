@@ -15,7 +15,7 @@ import pytest
 
 from chalicelib import schema
 from chalicelib.registry import ACTIVE, SUSPENDED, TenantRegistry
-from chalicelib.repository import CatalogRepository
+from chalicelib.repository import CatalogRepository, dynamodb_client
 from chalicelib.tenancy import SCOPES
 from chalicelib.tiers import TIERS
 from scripts import provision, seed
@@ -199,7 +199,7 @@ def create_legacy_table(dynamodb: Any, **extra: Any) -> None:
 def test_a_table_made_before_the_catalog_index_gets_it_filled_with_the_products_it_holds(clients: Clients):
     create_legacy_table(clients.dynamodb)
     product = seed.seed_products("tenant-basic")[0]
-    CatalogRepository("tenant-basic").put(product)
+    CatalogRepository("tenant-basic", dynamodb_client()).put(product)
     clients.calls.clear()
 
     assert provision.ensure_indexes(clients.dynamodb, TABLE_NAME) == [schema.catalog_index_definition()["IndexName"]]
@@ -213,7 +213,7 @@ def test_a_table_made_before_the_catalog_index_gets_it_filled_with_the_products_
     assert table["KeySchema"] == LEGACY_KEY_SCHEMA
     expected = schema.table_definition(TABLE_NAME)["AttributeDefinitions"]
     assert sorted(table["AttributeDefinitions"], key=str) == sorted(expected, key=str)
-    assert CatalogRepository("tenant-basic").list(10)[0] == [product]
+    assert CatalogRepository("tenant-basic", dynamodb_client()).list(10)[0] == [product]
 
     clients.calls.clear()
     assert provision.ensure_indexes(clients.dynamodb, TABLE_NAME) == []
@@ -496,7 +496,10 @@ def test_seed_products_land_per_tenant_with_their_own_names_and_prices(clients: 
     for tenant in seed.SEED_TENANTS:
         assert seed.write_catalog(tenant.tenant_id) == 12
 
-    catalogs = {tenant.tenant_id: CatalogRepository(tenant.tenant_id).list(100)[0] for tenant in seed.SEED_TENANTS}
+    catalogs = {
+        tenant.tenant_id: CatalogRepository(tenant.tenant_id, dynamodb_client()).list(100)[0]
+        for tenant in seed.SEED_TENANTS
+    }
     for tenant_id, products in catalogs.items():
         assert [p.product_id for p in products] == [f"prod-{n:03d}" for n in range(1, 13)]
         for product in products:
@@ -511,13 +514,13 @@ def test_seed_products_land_per_tenant_with_their_own_names_and_prices(clients: 
 def test_writing_a_seed_catalog_again_resets_it_without_duplicates(clients: Clients):
     provision.ensure_table(clients.dynamodb, TABLE_NAME)
     seed.write_catalog("tenant-standard")
-    repository = CatalogRepository("tenant-standard")
+    repository = CatalogRepository("tenant-standard", dynamodb_client())
     repository.put(replace(seed.seed_products("tenant-standard")[0], stock=3, price=Decimal("1.00")))
     assert seed.write_catalog("tenant-standard") == 12
     products, _ = repository.list(100)
     assert len(products) == 12
     assert (products[0].stock, products[0].price) == (100, Decimal("9.50"))
-    assert CatalogRepository("tenant-basic").list(100)[0] == []
+    assert CatalogRepository("tenant-basic", dynamodb_client()).list(100)[0] == []
 
 
 # --- the pieces together ----------------------------------------------------------------------

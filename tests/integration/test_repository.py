@@ -43,7 +43,7 @@ def one_line(product_id: str = "prod-001", quantity: int = 1) -> OrderRequest:
 def priced(request: OrderRequest) -> Order:
     """The request priced from acme's catalog as it stands now."""
     wanted = [line.product_id for line in request.lines]
-    return services._price_order(request, OrderRepository("acme").read_inputs(wanted, None).products)
+    return services._price_order(request, OrderRepository("acme", dynamodb_client()).read_inputs(wanted, None).products)
 
 
 # --- pages cut short by DynamoDB's 1 MB limit ------------------------------------------------
@@ -52,7 +52,7 @@ def priced(request: OrderRequest) -> Order:
 @pytest.mark.parametrize("size", [1, 2, 3])
 def test_a_page_cut_short_by_dynamodb_still_fills_up_and_resumes(table, monkeypatch, size):
     intercept(monkeypatch, short_pages(size))
-    catalog = CatalogRepository("acme")
+    catalog = CatalogRepository("acme", dynamodb_client())
     products, last = catalog.list(4)
     assert [p.product_id for p in products] == ["prod-001", "prod-002", "prod-003", "prod-004"]
     assert last == "PRODUCT#prod-004"
@@ -63,7 +63,7 @@ def test_a_page_cut_short_by_dynamodb_still_fills_up_and_resumes(table, monkeypa
 
 def test_the_api_lists_every_product_when_dynamodb_cuts_pages_short(api: Api, monkeypatch):
     for number in range(6, 13):
-        CatalogRepository("acme").put(ACME.product(number))
+        CatalogRepository("acme", dynamodb_client()).put(ACME.product(number))
     intercept(monkeypatch, short_pages(2))
     seen, token = [], None
     while True:
@@ -78,9 +78,9 @@ def test_the_api_lists_every_product_when_dynamodb_cuts_pages_short(api: Api, mo
 def test_orders_are_all_listed_when_dynamodb_cuts_pages_short(table, monkeypatch):
     placed = [services.place_order(ACME_CONTEXT, one_line())[0].order_id for _ in range(5)]
     intercept(monkeypatch, short_pages(1))
-    orders, last = OrderRepository("acme").list(3)
+    orders, last = OrderRepository("acme", dynamodb_client()).list(3)
     assert [o.order_id for o in orders] == placed[::-1][:3]
-    more, last = OrderRepository("acme").list(3, last)
+    more, last = OrderRepository("acme", dynamodb_client()).list(3, last)
     assert [o.order_id for o in more] == placed[::-1][3:]
     assert last is None
 
@@ -105,7 +105,7 @@ def test_unprocessed_keys_of_a_batch_are_read_again(table, monkeypatch):
         return original(name, params)
 
     intercept(monkeypatch, handler)
-    found = OrderRepository("acme").read_inputs(["prod-001", "prod-002", "prod-003"], None).products
+    found = OrderRepository("acme", dynamodb_client()).read_inputs(["prod-001", "prod-002", "prod-003"], None).products
     assert sorted(found) == ["prod-001", "prod-002", "prod-003"]
     assert len(calls) == 2
     assert len(calls[1]["RequestItems"]["tenant-api-local"]["Keys"]) == 2
@@ -122,14 +122,16 @@ def test_keys_left_unprocessed_every_time_are_a_503(table, monkeypatch):
 
     intercept(monkeypatch, handler)
     with pytest.raises(ServiceUnavailable):
-        OrderRepository("acme").read_inputs(["prod-001"], None)
+        OrderRepository("acme", dynamodb_client()).read_inputs(["prod-001"], None)
     assert len(sleeps) == repository.MAX_BATCH_ATTEMPTS - 1  # no pause after the last attempt
     assert sleeps == sorted(sleeps)
 
 
 def test_the_order_read_finds_only_the_tenants_own_products(table):
-    CatalogRepository("globex").put(Product("prod-globex-only", "globex only", Decimal("1"), "USD", 1))
-    found = OrderRepository("acme").read_inputs(["prod-001", "prod-globex-only"], None).products
+    CatalogRepository("globex", dynamodb_client()).put(
+        Product("prod-globex-only", "globex only", Decimal("1"), "USD", 1)
+    )
+    found = OrderRepository("acme", dynamodb_client()).read_inputs(["prod-001", "prod-globex-only"], None).products
     assert sorted(found) == ["prod-001"]
     assert found["prod-001"].name == "acme widget 1"
 
@@ -139,12 +141,12 @@ def test_the_order_read_finds_only_the_tenants_own_products(table):
 
 def test_the_transaction_refuses_a_stale_price_and_says_why(table):
     stale = priced(one_line())
-    CatalogRepository("acme").put(Product("prod-001", "acme widget 1", Decimal("25.00"), "USD", 10))
+    CatalogRepository("acme", dynamodb_client()).put(Product("prod-001", "acme widget 1", Decimal("25.00"), "USD", 10))
     with pytest.raises(OrderConflict) as raised:
-        OrderRepository("acme").place(stale)
+        OrderRepository("acme", dynamodb_client()).place(stale)
     assert raised.value.stock_or_price and not raised.value.idempotency
-    assert CatalogRepository("acme").get("prod-001").stock == 10
-    assert OrderRepository("acme").list(10)[0] == []
+    assert CatalogRepository("acme", dynamodb_client()).get("prod-001").stock == 10
+    assert OrderRepository("acme", dynamodb_client()).list(10)[0] == []
 
 
 def test_an_order_priced_before_a_price_change_is_repriced_at_the_new_price(table, monkeypatch):
@@ -155,7 +157,9 @@ def test_an_order_priced_before_a_price_change_is_repriced_at_the_new_price(tabl
         found = original_read(self, product_ids, key_digest, now)
         reads.append(found)
         if len(reads) == 1:
-            CatalogRepository("acme").put(Product("prod-001", "acme widget 1", Decimal("25.00"), "USD", 10))
+            CatalogRepository("acme", dynamodb_client()).put(
+                Product("prod-001", "acme widget 1", Decimal("25.00"), "USD", 10)
+            )
         return found
 
     monkeypatch.setattr(OrderRepository, "read_inputs", read_then_change_price)
@@ -164,7 +168,7 @@ def test_an_order_priced_before_a_price_change_is_repriced_at_the_new_price(tabl
     assert len(reads) == 2
     assert order.lines[0].unit_price == Decimal("25.00")
     assert order.total == Decimal("50.00")
-    assert CatalogRepository("acme").get("prod-001").stock == 8
+    assert CatalogRepository("acme", dynamodb_client()).get("prod-001").stock == 8
 
 
 def test_stock_taken_between_pricing_and_writing_ends_in_insufficient_stock(table, monkeypatch):
@@ -175,14 +179,14 @@ def test_stock_taken_between_pricing_and_writing_ends_in_insufficient_stock(tabl
         found = original_read(self, product_ids, key_digest, now)
         reads.append(found)
         if len(reads) == 1:
-            CatalogRepository("acme").put(ACME.product(1, stock=1))
+            CatalogRepository("acme", dynamodb_client()).put(ACME.product(1, stock=1))
         return found
 
     monkeypatch.setattr(OrderRepository, "read_inputs", read_then_sell_out)
     with pytest.raises(InsufficientStock):
         services.place_order(ACME_CONTEXT, one_line(quantity=2))
-    assert CatalogRepository("acme").get("prod-001").stock == 1
-    assert OrderRepository("acme").list(10)[0] == []
+    assert CatalogRepository("acme", dynamodb_client()).get("prod-001").stock == 1
+    assert OrderRepository("acme", dynamodb_client()).list(10)[0] == []
 
 
 def test_a_catalog_that_keeps_changing_ends_in_catalog_changed(table, monkeypatch):
@@ -191,14 +195,14 @@ def test_a_catalog_that_keeps_changing_ends_in_catalog_changed(table, monkeypatc
 
     def read_then_change_price(self, product_ids, key_digest, now=None):
         found = original_read(self, product_ids, key_digest, now)
-        CatalogRepository("acme").put(Product("prod-001", "acme widget 1", next(prices), "USD", 10))
+        CatalogRepository("acme", dynamodb_client()).put(Product("prod-001", "acme widget 1", next(prices), "USD", 10))
         return found
 
     monkeypatch.setattr(OrderRepository, "read_inputs", read_then_change_price)
     with pytest.raises(CatalogChanged):
         services.place_order(ACME_CONTEXT, one_line())
-    assert CatalogRepository("acme").get("prod-001").stock == 10
-    assert OrderRepository("acme").list(10)[0] == []
+    assert CatalogRepository("acme", dynamodb_client()).get("prod-001").stock == 10
+    assert OrderRepository("acme", dynamodb_client()).list(10)[0] == []
 
 
 def test_a_product_removed_before_writing_is_an_unknown_product(table, monkeypatch):
@@ -219,7 +223,7 @@ def test_a_product_removed_before_writing_is_an_unknown_product(table, monkeypat
     monkeypatch.setattr(OrderRepository, "read_inputs", read_then_delete)
     with pytest.raises(UnknownProduct):
         services.place_order(ACME_CONTEXT, one_line())
-    assert OrderRepository("acme").list(10)[0] == []
+    assert OrderRepository("acme", dynamodb_client()).list(10)[0] == []
 
 
 def test_stored_money_is_exact_decimal(table):
@@ -239,7 +243,7 @@ def test_the_idempotency_record_holds_the_whole_answer(table):
 
     digest = hashlib.sha256(b"key").hexdigest()
     order, _ = services.place_order(ACME_CONTEXT, one_line(), "key")
-    orders = OrderRepository("acme")
+    orders = OrderRepository("acme", dynamodb_client())
     record = orders.get_idempotency_record(digest)
     assert record.order == order
     assert record.fingerprint == one_line().fingerprint()
@@ -272,4 +276,4 @@ def test_a_failed_transaction_for_another_reason_is_not_hidden(table, monkeypatc
 
     intercept(monkeypatch, handler)
     with pytest.raises(ClientError):
-        OrderRepository("acme").place(priced(one_line()))
+        OrderRepository("acme", dynamodb_client()).place(priced(one_line()))

@@ -8,7 +8,7 @@ import boto3
 import pytest
 
 from chalicelib import keys, schema
-from chalicelib.repository import dynamodb_client
+from chalicelib.tenant_access import tenant_dynamodb
 from scripts.call_recorder import CallRecorder
 from scripts.dynamodb_units import RecordedCall, TableShape, consumption
 from tests.conftest import ACME, TABLE_NAME, Api, Reply
@@ -22,7 +22,7 @@ def recorder(api: Api) -> Iterator[CallRecorder]:
     # registry reads are warmed up here so that only the route's own calls are counted.
     assert api.get("/catalog/prod-001", ACME).status == 200
     shapes = {TABLE_NAME: TableShape.from_definition(schema.table_definition(TABLE_NAME))}
-    recording = CallRecorder(dynamodb_client(), boto3.client("dynamodb", region_name="us-east-1"), shapes)
+    recording = CallRecorder(tenant_dynamodb("acme"), boto3.client("dynamodb", region_name="us-east-1"), shapes)
     with recording:
         yield recording
 

@@ -9,18 +9,18 @@ import pytest
 
 from chalicelib import keys
 from chalicelib.models import Product
-from chalicelib.repository import CatalogRepository
+from chalicelib.repository import CatalogRepository, dynamodb_client
 from tests.conftest import ACME, GLOBEX, INITECH, PRODUCTS_PER_TENANT, Api
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def stock_of(tenant, product_id: str) -> int:
-    return CatalogRepository(tenant.tenant_id).get(product_id).stock
+    return CatalogRepository(tenant.tenant_id, dynamodb_client()).get(product_id).stock
 
 
 def add_products(tenant, count: int, start: int = PRODUCTS_PER_TENANT + 1) -> None:
-    catalog = CatalogRepository(tenant.tenant_id)
+    catalog = CatalogRepository(tenant.tenant_id, dynamodb_client())
     for number in range(start, start + count):
         catalog.put(tenant.product(number))
 
@@ -120,8 +120,8 @@ def test_a_product_is_read_by_id(api: Api):
 
 
 def test_an_order_is_priced_from_the_catalog_with_exact_decimal_totals(api: Api):
-    CatalogRepository("acme").put(Product("prod-010", "acme tenth", Decimal("0.10"), "USD", 100))
-    CatalogRepository("acme").put(Product("prod-020", "acme twentieth", Decimal("0.20"), "USD", 100))
+    CatalogRepository("acme", dynamodb_client()).put(Product("prod-010", "acme tenth", Decimal("0.10"), "USD", 100))
+    CatalogRepository("acme", dynamodb_client()).put(Product("prod-020", "acme twentieth", Decimal("0.20"), "USD", 100))
     reply = api.post_order([{"product_id": "prod-010", "quantity": 3}, {"product_id": "prod-020", "quantity": 1}], ACME)
     assert reply.status == 201, reply.body
     order = reply.json
@@ -167,7 +167,7 @@ def test_an_order_is_read_back_as_it_was_placed(api: Api):
 
 def test_a_price_change_after_the_order_does_not_change_the_order(api: Api):
     placed = api.post_order([{"product_id": "prod-001", "quantity": 1}], ACME).json
-    CatalogRepository("acme").put(Product("prod-001", "renamed", Decimal("99.00"), "USD", 5))
+    CatalogRepository("acme", dynamodb_client()).put(Product("prod-001", "renamed", Decimal("99.00"), "USD", 5))
     fetched = api.get(f"/orders/{placed['order_id']}", ACME).json
     assert fetched["items"][0]["unit_price"] == "20.99"
     assert fetched["items"][0]["name"] == "acme widget 1"

@@ -17,7 +17,7 @@ from chalicelib.auth import JwksCache, TenantAuthorizer, TenantCache
 from chalicelib.config import get_settings
 from chalicelib.models import OrderLineRequest, OrderRequest
 from chalicelib.registry import ACTIVE, SUSPENDED, TenantRegistry
-from chalicelib.repository import CatalogRepository
+from chalicelib.repository import CatalogRepository, dynamodb_client
 from chalicelib.services import place_order
 from chalicelib.tenancy import SCOPES, TenantContext
 from scripts import bootstrap, seed, smoke, tenants
@@ -410,8 +410,8 @@ def test_delete_with_purge_data_leaves_nothing_of_the_tenant_behind(cli: Cli):
     cli.ok("create", "globex", "--tier", "premium")
     record = TenantRegistry().get("acme")
     for product in seed.seed_products("tenant-basic"):
-        CatalogRepository("acme").put(product)
-        CatalogRepository("globex").put(product)
+        CatalogRepository("acme", dynamodb_client()).put(product)
+        CatalogRepository("globex", dynamodb_client()).put(product)
     place_an_order("acme", "basic")
     globex_items = [
         item for item in table_items() if "globex" in item["PK"]["S"] or item.get("tenant_id", {}).get("S") == "globex"
@@ -433,11 +433,11 @@ def test_delete_with_purge_data_leaves_nothing_of_the_tenant_behind(cli: Cli):
 
 def test_delete_keeps_the_data_by_default_and_a_new_tenant_of_that_id_must_purge_or_adopt_it(cli: Cli):
     cli.ok("create", "acme", "--tier", "basic")
-    CatalogRepository("acme").put(seed.seed_products("tenant-basic")[0])
+    CatalogRepository("acme", dynamodb_client()).put(seed.seed_products("tenant-basic")[0])
     out = cli.ok("delete", "acme")
     assert "acme: kept its data (1 products, 0 orders, 0 idempotency records)" in out
     assert TenantRegistry().get("acme") is None
-    assert CatalogRepository("acme").get("prod-001") is not None
+    assert CatalogRepository("acme", dynamodb_client()).get("prod-001") is not None
 
     assert cli("create", "acme", "--tier", "basic") == 1
     assert "still holds data of an earlier tenant 'acme' (1 products)" in cli.err
@@ -467,7 +467,7 @@ def test_seed_demo_creates_the_three_seed_tenants_with_their_catalogs_once(cli: 
         record = TenantRegistry().get(tenant.tenant_id)
         assert (record.tier, record.status, record.display_name) == (tenant.tier, ACTIVE, tenant.display_name)
         assert plans_holding(record.api_key_id) == [tenant.tier]
-        products, _ = CatalogRepository(tenant.tenant_id).list(100)
+        products, _ = CatalogRepository(tenant.tenant_id, dynamodb_client()).list(100)
         assert [p.name for p in products] == [name for _, (name, _) in sorted(seed.CATALOGS[tenant.tenant_id].items())]
     calls.clear()
     assert cli.ok("seed-demo").splitlines()[-1] == "[tenants] nothing changed"

@@ -122,7 +122,9 @@ class TenantsMachine(RuleBasedStateMachine):
         """An operator creates or replaces a product (there is no API route for it)."""
         price = Decimal(cents).scaleb(-2)
         name = f"{tenant.tenant_id}: item {number} at {price}"
-        CatalogRepository(tenant.tenant_id).put(Product(product_id(number), name, price, "USD", stock))
+        CatalogRepository(tenant.tenant_id, dynamodb_client()).put(
+            Product(product_id(number), name, price, "USD", stock)
+        )
         self.model[tenant.tenant_id].products[product_id(number)] = ModelProduct(name, price, stock)
 
     @rule(tenant=TENANT_CHOICES, limit=st.integers(min_value=1, max_value=4))
