@@ -2,9 +2,9 @@
 
 The table (on-demand, encrypted, point-in-time recovery, TTL, the schema's indexes), the
 Cognito user pool with the API's resource server, scopes and hosted domain (both protected
-from deletion on prod), the pagination key in Secrets Manager, one usage plan per tier,
-cost-allocation tags on all of them; then TABLE_NAME, TOKEN_ISSUER and PAGINATION_SECRET_ARN
-in .chalice/config.json and the stage's IAM policy files (its own and any function's own)
+from deletion on prod), the pagination key in Secrets Manager, one usage plan per tier, the
+tenant-access role (scripts.tenant_access_role), cost-allocation tags on all of them; then
+TABLE_NAME, TOKEN_ISSUER, PAGINATION_SECRET_ARN and TENANT_ACCESS_ROLE_ARN in .chalice/config.json and the stage's IAM policy files (its own and any function's own)
 narrowed to the region, account, table and secret. A table made before an index joined the
 schema gets the index. A rerun changes nothing that is already right, and says so.
 """
@@ -147,6 +147,24 @@ def provision_user_pool(
     return pool_id, domain
 
 
+def provision_tenant_access_role(
+    steps: Steps, clients: AwsClients, resources: StageResources, account: str
+) -> str | None:
+    """The role the API function assumes for one tenant at a time; returns its ARN."""
+    return steps.run(
+        f"role {resources.tenant_access_role_name}",
+        lambda: provision.ensure_tenant_access_role(
+            clients.iam,
+            partition=clients.sts.meta.partition,
+            region=clients.region,
+            account=account,
+            resource_prefix=resources.prefix,
+            table_name=resources.table_name,
+            tags=resources.tags,
+        ),
+    )
+
+
 def write_stage_settings(steps: Steps, resources: StageResources, values: dict[str, str | None], dry_run: bool) -> None:
     """Write the settings the app reads into the stage's section of config.json."""
     label = f"{resources.config_file.name} stage {resources.stage}"
@@ -234,8 +252,14 @@ def bootstrap(resources: StageResources, clients: AwsClients, *, domain_prefix: 
             f"usage plans ({', '.join(TIERS)})",
             lambda: provision.ensure_usage_plans(clients.apigateway, resources.prefix, tags=resources.tags),
         )
+        role_arn = provision_tenant_access_role(steps, clients, resources, account)
     issuer = issuer_url(clients.region, pool_id) if pool_id else None
-    values = {"TABLE_NAME": resources.table_name, "TOKEN_ISSUER": issuer, "PAGINATION_SECRET_ARN": secret_arn}
+    values = {
+        "TABLE_NAME": resources.table_name,
+        "TOKEN_ISSUER": issuer,
+        "PAGINATION_SECRET_ARN": secret_arn,
+        "TENANT_ACCESS_ROLE_ARN": role_arn,
+    }
     write_stage_settings(steps, resources, values, dry_run)
     narrow_stage_policy(steps, policy_files, clients.region, account, secret_arn, dry_run)
     return Outcome(issuer, secret_arn, token_url(domain, clients.region) if domain else None, steps.changed)

@@ -114,10 +114,16 @@ def start_moto() -> tuple[Any, str]:
     return server, server.endpoint_url
 
 
-def configure_application(stage: StageConfig, issuer: str, pagination_secret: str) -> None:
+def configure_application(stage: StageConfig, issuer: str, pagination_secret: str, tenant_access_role_arn: str) -> None:
     """Give chalicelib, in this process, the settings chalice local gives the application."""
     os.environ.update(stage.environment)
-    os.environ.update({"TOKEN_ISSUER": issuer, "PAGINATION_SECRET": pagination_secret})
+    os.environ.update(
+        {
+            "TOKEN_ISSUER": issuer,
+            "PAGINATION_SECRET": pagination_secret,
+            "TENANT_ACCESS_ROLE_ARN": tenant_access_role_arn,
+        }
+    )
     from chalicelib import config, repository
 
     # Settings and the DynamoDB client are cached on first use; start from this environment.
@@ -132,10 +138,11 @@ class Provisioned:
     pool_id: str
     scopes: list[str]
     plan_ids: dict[str, str]
+    tenant_access_role_arn: str
 
 
 def provision_shared(clients: dict[str, Any], stage: StageConfig) -> Provisioned:
-    """Create the table, user pool, resource server and usage plans (idempotent)."""
+    """Create the table, user pool, resource server, usage plans and tenant-access role (idempotent)."""
     from scripts import provision
 
     provision.ensure_table(clients["dynamodb"], stage.table_name)
@@ -146,7 +153,18 @@ def provision_shared(clients: dict[str, Any], stage: StageConfig) -> Provisioned
     progress(f"user pool {pool_id} with resource server {stage.resource_server_id} ({', '.join(scopes)})")
     plan_ids = provision.ensure_usage_plans(clients["apigateway"], stage.resource_prefix)
     progress(f"usage plans: {', '.join(sorted(plan_ids))}")
-    return Provisioned(pool_id, scopes, plan_ids)
+    # The API serves each tenant with this role's credentials, assumed through moto's STS as in AWS.
+    role_arn = provision.ensure_tenant_access_role(
+        clients["iam"],
+        partition="aws",
+        region=REGION,
+        account=clients["sts"].get_caller_identity()["Account"],
+        resource_prefix=stage.resource_prefix,
+        table_name=stage.table_name,
+        tags={},
+    )
+    progress(f"role {role_arn} (tenant-scoped credentials)")
+    return Provisioned(pool_id, scopes, plan_ids, role_arn)
 
 
 def onboard_seed_tenants(clients: dict[str, Any], stage: StageConfig, shared: Provisioned) -> list[Any]:
@@ -367,7 +385,8 @@ def _run(args: argparse.Namespace, resources: ExitStack) -> None:
 
     import boto3
 
-    clients = {name: boto3.client(name, region_name=REGION) for name in ("dynamodb", "cognito-idp", "apigateway")}
+    services = ("dynamodb", "cognito-idp", "apigateway", "iam", "sts")
+    clients = {name: boto3.client(name, region_name=REGION) for name in services}
     shared = provision_shared(clients, stage)
 
     from scripts.token_server import TokenServer
@@ -377,7 +396,7 @@ def _run(args: argparse.Namespace, resources: ExitStack) -> None:
     resources.callback(token_server.stop)
     progress(f"token endpoint on {token_server.token_url}")
 
-    configure_application(stage, token_server.issuer.issuer, secrets.token_urlsafe(48))
+    configure_application(stage, token_server.issuer.issuer, secrets.token_urlsafe(48), shared.tenant_access_role_arn)
     tenants = onboard_seed_tenants(clients, stage, shared)
 
     api_url = f"http://{HOST}:{args.port}"

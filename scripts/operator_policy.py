@@ -1,7 +1,7 @@
 """The least-privilege IAM policy for whoever deploys and runs a stage: `python -m scripts.operator_policy --stage dev`.
 
-It covers bootstrap, `chalice deploy`, post-deploy, the tenants command, the layout migration and
-teardown (package_terraform makes no AWS call). The scripts' actions are listed here
+It covers bootstrap, `chalice deploy`, post-deploy, the tenants command, the layout migration, the
+smoke test's policy simulation and teardown (package_terraform makes no AWS call). The scripts' actions are listed here
 (tests/integration/test_operator_policy.py runs the scripts' tests against moto, records every
 call they make and fails naming any action this list lacks or no longer needs); Chalice's are read
 from the installed Chalice (scripts.chalice_calls).
@@ -72,6 +72,19 @@ SCRIPT_ACTIONS: dict[str, tuple[str, ...]] = {
         "UpdateTable",
         "UpdateTimeToLive",
     ),
+    # bootstrap makes the tenant-access role and teardown removes it.
+    "iam": (
+        "CreateRole",
+        "DeleteRole",
+        "DeleteRolePolicy",
+        "GetRole",
+        "GetRolePolicy",
+        "ListRolePolicies",
+        "PutRolePolicy",
+        "TagRole",
+        "UpdateAssumeRolePolicy",
+        "UpdateRole",
+    ),
     "logs": ("CreateLogGroup", "DeleteLogGroup", "DescribeLogGroups", "DescribeQueryDefinitions", "PutRetentionPolicy"),
     "secretsmanager": (
         "CreateSecret",
@@ -88,8 +101,9 @@ SCRIPT_ACTIONS: dict[str, tuple[str, ...]] = {
 }
 # Actions of calls the scripts make that their tests cannot reach, each with the boto3 method the
 # scripts call: moto does not implement Logs query definitions or X-Ray sampling rules, and no
-# test changes a resource server's scopes after bootstrap.
+# test changes a resource server's scopes after bootstrap; moto has no IAM policy simulator (smoke).
 UNRECORDED_SCRIPT_ACTIONS: dict[str, str] = {
+    "iam:SimulatePrincipalPolicy": "simulate_principal_policy",
     "cognito-idp:UpdateResourceServer": "update_resource_server",
     "logs:DeleteQueryDefinition": "delete_query_definition",
     "logs:PutQueryDefinition": "put_query_definition",

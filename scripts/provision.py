@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
@@ -447,6 +448,93 @@ def ensure_usage_plans(
             _ensure_apigateway_tags(apigateway, plan, f"/usageplans/{plan['id']}", tags)
         plan_ids[tier.name] = plan["id"]
     return plan_ids
+
+
+def _as_document(policy: Any) -> Any:
+    # boto3 decodes IAM's URL-encoded policy documents; a raw string is decoded here the same way.
+    return json.loads(urllib.parse.unquote(policy)) if isinstance(policy, str) else policy
+
+
+def ensure_role(
+    iam: Any,
+    name: str,
+    *,
+    trust: dict[str, Any],
+    policy_name: str,
+    policy: dict[str, Any],
+    description: str,
+    max_session_seconds: int,
+    tags: dict[str, str],
+) -> str:
+    """The ARN of the role called name, with exactly this trust policy and this inline policy.
+
+    A role that exists keeps its identity (sessions and CloudTrail history refer to it); only a
+    trust, policy, session length, description or tag that differs is corrected.
+    """
+    try:
+        role = iam.get_role(RoleName=name)["Role"]
+    except ClientError as error:
+        if error_code(error) != "NoSuchEntity":
+            raise
+        role = iam.create_role(
+            RoleName=name,
+            AssumeRolePolicyDocument=json.dumps(trust),
+            Description=description,
+            MaxSessionDuration=max_session_seconds,
+            Tags=_tag_list(tags),
+        )["Role"]
+    else:
+        if _as_document(role["AssumeRolePolicyDocument"]) != trust:
+            iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
+        if role.get("MaxSessionDuration") != max_session_seconds or role.get("Description") != description:
+            iam.update_role(RoleName=name, Description=description, MaxSessionDuration=max_session_seconds)
+        have = {tag["Key"]: tag["Value"] for tag in role.get("Tags", [])}
+        missing = _missing_tags(have, tags)
+        if missing:
+            iam.tag_role(RoleName=name, Tags=_tag_list(missing))
+    try:
+        current = _as_document(iam.get_role_policy(RoleName=name, PolicyName=policy_name)["PolicyDocument"])
+    except ClientError as error:
+        if error_code(error) != "NoSuchEntity":
+            raise
+        current = None
+    if current != policy:
+        iam.put_role_policy(RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(policy))
+    return role["Arn"]
+
+
+def ensure_tenant_access_role(
+    iam: Any, *, partition: str, region: str, account: str, resource_prefix: str, table_name: str, tags: dict[str, str]
+) -> str:
+    """The ARN of the stage's tenant-access role, made from its one definition (scripts.tenant_access_role)."""
+    from scripts import tenant_access_role as role
+
+    return ensure_role(
+        iam,
+        role.role_name(resource_prefix),
+        trust=role.trust_policy(
+            role.account_root_arn(partition, account), role.handler_role_arn(partition, account, resource_prefix)
+        ),
+        policy_name=role.POLICY_NAME,
+        policy=role.access_policy(f"arn:{partition}:dynamodb:{region}:{account}:table/{table_name}"),
+        description=role.DESCRIPTION,
+        max_session_seconds=role.MAX_SESSION_SECONDS,
+        tags=tags,
+    )
+
+
+def delete_role(iam: Any, name: str) -> bool:
+    """Delete the role and its inline policies; False if there was no such role."""
+    try:
+        policy_names = list(paginate(iam, "list_role_policies", "PolicyNames", RoleName=name))
+    except ClientError as error:
+        if error_code(error) != "NoSuchEntity":
+            raise
+        return False
+    for policy_name in policy_names:
+        iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
+    iam.delete_role(RoleName=name)
+    return True
 
 
 def _describe_secret(secretsmanager: Any, name: str) -> dict[str, Any] | None:

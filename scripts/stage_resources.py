@@ -26,6 +26,7 @@ class AwsClients:
     apigateway: Any
     secretsmanager: Any
     sts: Any
+    iam: Any
 
     @classmethod
     def for_region(cls, region: str) -> "AwsClients":
@@ -40,11 +41,12 @@ class AwsClients:
             apigateway=boto3.client("apigateway", region_name=region),
             secretsmanager=boto3.client("secretsmanager", region_name=region),
             sts=boto3.client("sts", region_name=region),
+            iam=boto3.client("iam", region_name=region),
         )
 
     def all(self) -> list[Any]:
         """Every client, for watching the calls they make."""
-        return [self.dynamodb, self.cognito, self.apigateway, self.secretsmanager, self.sts]
+        return [self.dynamodb, self.cognito, self.apigateway, self.secretsmanager, self.sts, self.iam]
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,13 @@ class StageResources:
     def pool_name(self) -> str:
         """The user pool's name (the local stack names its pool the same way)."""
         return self.prefix
+
+    @property
+    def tenant_access_role_name(self) -> str:
+        """The role the API function assumes for one tenant at a time (scripts.tenant_access_role)."""
+        from scripts.tenant_access_role import role_name
+
+        return role_name(self.prefix)
 
     @property
     def pagination_secret_name(self) -> str:

@@ -7,8 +7,8 @@ first, since API Gateway refuses to delete a bound plan; a binding to a stage th
 delete` already removed is passed over if it cannot be removed), the alarms, dashboard, alarm topic,
 X-Ray sampling rule and saved Logs Insights queries, the functions' log groups, the tenants'
 stored secrets and the pagination key (recoverable for 7 days unless --force), the user
-pool's hosted domain and the pool with every app client, and the table with every tenant's
-data. Deletion protection is never lifted here: a protected table or pool is kept and the
+pool's hosted domain and the pool with every app client, the table with every tenant's
+data, and the tenant-access role. Deletion protection is never lifted here: a protected table or pool is kept and the
 command to unprotect it is printed, and prod's pool and table are kept without
 --yes-delete-prod. Prints one line per resource; a rerun finds everything absent.
 """
@@ -76,6 +76,7 @@ class Clients:
     cloudwatch: Any
     cognito: Any
     dynamodb: Any
+    iam: Any
     logs: Any
     secretsmanager: Any
     sns: Any
@@ -85,7 +86,7 @@ class Clients:
     def create(cls, region: str) -> Clients:
         """Clients for region, with the credentials boto3 finds; they honour AWS_ENDPOINT_URL."""
         session = boto3.session.Session(region_name=region)
-        names = ("apigateway", "cloudwatch", "cognito-idp", "dynamodb", "logs", "secretsmanager", "sns", "xray")
+        names = ("apigateway", "cloudwatch", "cognito-idp", "dynamodb", "iam", "logs", "secretsmanager", "sns", "xray")
         return cls(*(session.client(name) for name in names))
 
 
@@ -133,6 +134,7 @@ class Teardown:
         self.secrets()
         self.user_pool()
         self.table()
+        self.tenant_access_role()
 
     # API Gateway
 
@@ -359,6 +361,20 @@ class Teardown:
                 self.report.record(KEPT, what, f"deletion protection is on; `{unprotect}` first")
                 return
             self.remove(what, True, partial(dynamodb.delete_table, TableName=name))
+
+    def tenant_access_role(self) -> None:
+        """The role the API function assumed for each tenant; without the function it serves nothing."""
+        iam, name = self.clients.iam, self.resources.tenant_access_role_name
+        what = f"role {name}"
+        with self.step(what):
+            try:
+                iam.get_role(RoleName=name)
+            except ClientError as error:
+                if error_code(error) != "NoSuchEntity":
+                    raise
+                self.report.record(ABSENT, what)
+                return
+            self.remove(what, True, partial(provision.delete_role, iam, name))
 
 
 def _binding_detail(bound: list[tuple[str, str]], gone: list[tuple[str, str]]) -> str:

@@ -2,8 +2,8 @@
 
 Chalice's chalice.tf.json holds the functions, their roles and the REST API. Terraform merges
 every *.tf.json of a folder, so these functions build the rest beside it (table, identity,
-usage plans, registry, secret, monitoring) and an override file that adjusts Chalice's own
-blocks. Everything is rendered from chalicelib's definitions, so a tier, a threshold or a key
+usage plans, registry, secret, the tenant-access role, monitoring) and an override file that
+adjusts Chalice's own blocks. Everything is rendered from chalicelib's definitions, so a tier, a threshold or a key
 shape changes in one place only.
 """
 
@@ -22,9 +22,11 @@ from chalicelib.repository import to_item
 from chalicelib.schema import TTL_ATTRIBUTE, table_definition
 from chalicelib.tenancy import SCOPES
 from chalicelib.tiers import TIERS, Tier
+from scripts import tenant_access_role
 
 # Chalice's own resource names in chalice.tf.json, and the local holding the REST API's body.
 REST_API = "rest_api"
+API_HANDLER = "api_handler"
 CHALICE_DATA = "chalice"
 SWAGGER_LOCAL = "chalice_api_swagger"
 
@@ -40,6 +42,7 @@ ALARM_TOPIC = "alarms"
 API_GATEWAY_ACCOUNT = "cloudwatch"
 ACCESS_LOGS = "api_access"
 EXECUTION_LOGS = "api_execution"
+TENANT_ACCESS = "tenant_access"
 
 LOG_RETENTION_DAYS = 7
 # The signing key's length in characters; chalicelib.config refuses anything under 32.
@@ -65,7 +68,7 @@ CHECKOV_SKIPS: dict[str, str] = {
     "CKV2_AWS_51": "clients authenticate with OAuth 2.0 client credentials and per-tenant API keys, not mTLS",
     "CKV_AWS_116": "API Gateway invokes both functions synchronously; a dead-letter queue only receives failed "
     "asynchronous invocations",
-    "CKV_AWS_117": "the functions call only DynamoDB, Cognito and Secrets Manager endpoints; a VPC would add NAT "
+    "CKV_AWS_117": "the functions call only DynamoDB, STS, Cognito and Secrets Manager endpoints; a VPC would add NAT "
     "cost and cold-start time without narrowing what they can reach",
     "CKV_AWS_115": "reserved concurrency needs account headroom a new account lacks; usage plans cap each tenant "
     "at the gateway and the lambda-throttles alarm watches the account limit",
@@ -637,6 +640,68 @@ def secrets_document(stage: TerraformStage) -> dict[str, Any]:
     }
 
 
+# --- the tenant-access role ----------------------------------------------------------------
+
+# Stand-ins for Terraform expressions while scripts.tenant_access_role builds the policies; none
+# holds a character JSON escapes, so each survives json.dumps as it is.
+_TABLE_ARN_STAND_IN = "terraform-table-arn"
+_ACCOUNT_ROOT_STAND_IN = "terraform-account-root-arn"
+_HANDLER_ROLE_STAND_IN = "terraform-handler-role-arn"
+_ROLE_REFERENCE = re.compile(r"\$\{aws_iam_role\.(?P<name>[A-Za-z0-9_-]+)\.arn\}")
+
+
+def policy_json(document: dict[str, Any], expressions: dict[str, str]) -> str:
+    """An IAM policy as a Terraform string: IAM's own ${...} variables escaped, each stand-in made its expression."""
+    # IAM policy variables (${aws:PrincipalTag/TenantID}) would otherwise be read as Terraform interpolations.
+    text = json.dumps(literal(document))
+    for stand_in, expression in expressions.items():
+        text = text.replace(stand_in, expression)
+    return text
+
+
+def handler_role_arn(stage: TerraformStage, chalice: dict[str, Any]) -> str:
+    """The API function's role's ARN: its reference in chalice.tf.json, else the ARN Chalice gives it in the account."""
+    resources = chalice.get("resource", {})
+    role = resources.get("aws_lambda_function", {}).get(API_HANDLER, {}).get("role", "")
+    reference = _ROLE_REFERENCE.fullmatch(role)
+    if reference and reference["name"] in resources.get("aws_iam_role", {}):
+        return role
+    if role.startswith("arn:"):
+        return role  # a role the stage names itself (manage_iam_role false)
+    return tenant_access_role.handler_role_arn(_partition(), _account(), stage.resource_prefix)
+
+
+def tenant_access_document(stage: TerraformStage, chalice: dict[str, Any]) -> dict[str, Any]:
+    """The role the API function assumes for one tenant at a time, and its one policy (scripts.tenant_access_role)."""
+    trust = tenant_access_role.trust_policy(_ACCOUNT_ROOT_STAND_IN, _HANDLER_ROLE_STAND_IN)
+    policy = tenant_access_role.access_policy(_TABLE_ARN_STAND_IN)
+    return {
+        "resource": {
+            "aws_iam_role": {
+                TENANT_ACCESS: {
+                    "name": tenant_access_role.role_name(stage.resource_prefix),
+                    "description": literal(tenant_access_role.DESCRIPTION),
+                    "max_session_duration": tenant_access_role.MAX_SESSION_SECONDS,
+                    "assume_role_policy": policy_json(
+                        trust,
+                        {
+                            _ACCOUNT_ROOT_STAND_IN: tenant_access_role.account_root_arn(_partition(), _account()),
+                            _HANDLER_ROLE_STAND_IN: handler_role_arn(stage, chalice),
+                        },
+                    ),
+                }
+            },
+            "aws_iam_role_policy": {
+                TENANT_ACCESS: {
+                    "name": tenant_access_role.POLICY_NAME,
+                    "role": ref("aws_iam_role", TENANT_ACCESS, "id"),
+                    "policy": policy_json(policy, {_TABLE_ARN_STAND_IN: ref("aws_dynamodb_table", TABLE, "arn")}),
+                }
+            },
+        }
+    }
+
+
 # --- monitoring ----------------------------------------------------------------------------
 
 
@@ -839,9 +904,10 @@ PROVIDER_VERSIONS = {
 }
 
 _TABLE_ARN = re.compile(r"^arn:[^:]*:dynamodb:[^:]*:[^:]*:table/[^/]+(?P<rest>/.*)?$")
+_ROLE_ARN = re.compile(r"^arn:[^:]*:iam::[^:]*:role/(?P<name>[^/]+)$")
 
 
-def stack_arn(arn: str) -> str:
+def stack_arn(arn: str, resource_prefix: str) -> str:
     """arn with its partition, region and account set to the stack's, whatever the policy file has there.
 
     The policy file may name "*" or the account bootstrap found; the stack is the account
@@ -853,6 +919,10 @@ def stack_arn(arn: str) -> str:
     table = _TABLE_ARN.match(arn)
     if table:
         return ref("aws_dynamodb_table", TABLE, "arn") + (table["rest"] or "")
+    role = _ROLE_ARN.match(arn)
+    if role and role["name"] == tenant_access_role.role_name(resource_prefix):
+        # The handler may assume exactly the role this stack makes, and Terraform makes it first.
+        return ref("aws_iam_role", TENANT_ACCESS, "arn")
     parts = arn.split(":", 5)
     if len(parts) != 6 or parts[0] != "arn":
         return arn
@@ -862,7 +932,7 @@ def stack_arn(arn: str) -> str:
     return ":".join(parts)
 
 
-def narrowed_policy(policy: str) -> str:
+def narrowed_policy(policy: str, resource_prefix: str) -> str:
     """A function's role policy (from its policy file) with every ARN pinned to this stack's resources."""
     document = json.loads(policy)
     for statement in document["Statement"]:
@@ -870,18 +940,21 @@ def narrowed_policy(policy: str) -> str:
         if resources == "*":
             continue  # X-Ray has no resource-level permissions
         statement["Resource"] = (
-            [stack_arn(item) for item in resources] if isinstance(resources, list) else stack_arn(resources)
+            [stack_arn(item, resource_prefix) for item in resources]
+            if isinstance(resources, list)
+            else stack_arn(resources, resource_prefix)
         )
     return json.dumps(document)
 
 
 def function_environment(variables: dict[str, str]) -> dict[str, str]:
-    """The functions' environment with the stack's table, secret and token issuer filled in."""
+    """The functions' environment with the stack's table, secret, token issuer and tenant-access role filled in."""
     return {
         **variables,
         "TABLE_NAME": ref("aws_dynamodb_table", TABLE, "name"),
         "PAGINATION_SECRET_ARN": ref("aws_secretsmanager_secret", SECRET, "arn"),
         "TOKEN_ISSUER": token_issuer(),
+        "TENANT_ACCESS_ROLE_ARN": ref("aws_iam_role", TENANT_ACCESS, "arn"),
     }
 
 
@@ -896,7 +969,7 @@ def _function_overrides(chalice: dict[str, Any]) -> dict[str, Any]:
     return overrides
 
 
-def override_document(chalice: dict[str, Any]) -> dict[str, Any]:
+def override_document(stage: TerraformStage, chalice: dict[str, Any]) -> dict[str, Any]:
     """chalice_override.tf.json: newer pins, the API's full body, an explicit stage, each role's policy pinned."""
     resources = chalice["resource"]
     return {
@@ -921,7 +994,7 @@ def override_document(chalice: dict[str, Any]) -> dict[str, Any]:
             },
             "aws_lambda_function": _function_overrides(chalice),
             "aws_iam_role_policy": {
-                name: {"policy": narrowed_policy(policy["policy"])}
+                name: {"policy": narrowed_policy(policy["policy"], stage.resource_prefix)}
                 for name, policy in resources["aws_iam_role_policy"].items()
             },
         },
@@ -947,9 +1020,10 @@ def terraform_files(stage: TerraformStage, chalice: dict[str, Any]) -> dict[str,
         "usage_plans.tf.json": usage_plans_document(stage),
         "api.tf.json": api_document(stage, packaged_functions(chalice)),
         "secrets.tf.json": secrets_document(stage),
+        "tenant_access.tf.json": tenant_access_document(stage, chalice),
         "monitoring.tf.json": monitoring_document(stage, packaged_functions(chalice)),
         "outputs.tf.json": outputs_document(),
-        "chalice_override.tf.json": override_document(chalice),
+        "chalice_override.tf.json": override_document(stage, chalice),
     }
 
 

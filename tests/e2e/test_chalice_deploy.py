@@ -370,6 +370,10 @@ def _account_state(moto: Emulator, localstack: Emulator) -> dict[str, Any]:
         "api_keys": [key["name"] for key in apigateway.get_api_keys(limit=500)["items"]],
         "moto_rest_apis": moto.client("apigateway").get_rest_apis()["items"],
         "functions": sorted(f["FunctionName"] for f in moto.client("lambda").list_functions()["Functions"]),
+        "tenant_access_role_arns": {
+            f["FunctionName"]: f.get("Environment", {}).get("Variables", {}).get("TENANT_ACCESS_ROLE_ARN")
+            for f in moto.client("lambda").list_functions()["Functions"]
+        },
         "roles": sorted(
             role["RoleName"] for role in moto.client("iam").list_roles()["Roles"] if role["RoleName"].startswith(PREFIX)
         ),
@@ -507,7 +511,10 @@ def test_chalice_deploy_creates_the_roles_and_functions_in_moto_and_imports_the_
     assert snapshot["moto_rest_apis"] == []
     # One role per function or one shared: whichever .chalice/config.json asks for, as recorded.
     roles = sorted({resource["role_name"] for resource in record.values() if resource["resource_type"] == "iam_role"})
-    assert roles and snapshot["roles"] == roles
+    # Beside Chalice's: the role the API function assumes per tenant, which bootstrap made.
+    assert roles and snapshot["roles"] == sorted([*roles, f"{PREFIX}-tenant-access"])
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-tenant-access"
+    assert snapshot["tenant_access_role_arns"][PREFIX] == role_arn
     functions = sorted(r["lambda_arn"] for r in record.values() if r["resource_type"] == "lambda_function")
     assert functions == sorted(map(_function_arn, snapshot["functions"]))
     assert snapshot["functions"] == [PREFIX, f"{PREFIX}-tenant_authorizer"]

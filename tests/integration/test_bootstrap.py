@@ -13,7 +13,7 @@ import pytest
 from chalicelib import config, schema
 from chalicelib.tenancy import SCOPES
 from chalicelib.tiers import TIERS
-from scripts import bootstrap, provision
+from scripts import bootstrap, provision, tenant_access_role
 from scripts.change_log import is_mutating
 from scripts.stage_config import read_stage_config
 from scripts.stage_resources import AwsClients
@@ -139,7 +139,9 @@ def test_one_tagged_usage_plan_per_tier_is_ready_for_the_post_deploy_script(proj
 # --- what it writes ---------------------------------------------------------------------------
 
 
-def test_the_stage_config_gets_the_table_issuer_and_secret_arn_and_nothing_else_changes(project: Path, calls, capsys):
+def test_the_stage_config_gets_the_table_issuer_secret_and_role_arns_and_nothing_else_changes(
+    project: Path, calls, capsys
+):
     before = json.loads((project / ".chalice" / "config.json").read_text())
     real_config = (PROJECT_DIR / ".chalice" / "config.json").read_bytes()
     assert run(project, capsys)[0] == 0
@@ -149,8 +151,9 @@ def test_the_stage_config_gets_the_table_issuer_and_secret_arn_and_nothing_else_
     assert environment["TABLE_NAME"] == "tenant-api-dev"
     assert environment["TOKEN_ISSUER"] == f"https://cognito-idp.{REGION}.amazonaws.com/{pool_id()}"
     assert environment["PAGINATION_SECRET_ARN"] == secret_arn
+    assert environment["TENANT_ACCESS_ROLE_ARN"] == f"arn:aws:iam::{ACCOUNT}:role/tenant-api-dev-tenant-access"
     after = json.loads((project / ".chalice" / "config.json").read_text())
-    for name in ("TOKEN_ISSUER", "PAGINATION_SECRET_ARN"):
+    for name in ("TOKEN_ISSUER", "PAGINATION_SECRET_ARN", "TENANT_ACCESS_ROLE_ARN"):
         del after["stages"]["dev"]["environment_variables"][name]
         del before["stages"]["dev"]["environment_variables"][name]
     assert after == before
@@ -170,15 +173,9 @@ def test_the_policy_file_is_narrowed_to_the_region_account_table_and_secret(proj
     policy = json.loads((project / ".chalice" / "policy-dev.json").read_text())
     resources = {statement["Sid"]: statement["Resource"] for statement in policy["Statement"]}
     secret_arn = client("secretsmanager").describe_secret(SecretId="tenant-api-dev/pagination")["ARN"]
-    table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/tenant-api-dev"
     group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/tenant-api-dev"
     assert resources == {
-        "ReadTenantItems": table,
-        "ReadOrderInputs": table,
-        "ListOrders": table,
-        "ListCatalog": f"{table}/index/catalog",
-        "TakeStock": table,
-        "RecordOrders": table,
+        "AssumeTenantAccessRole": f"arn:aws:iam::{ACCOUNT}:role/tenant-api-dev-tenant-access",
         "PaginationSecret": secret_arn,
         "FunctionLogs": [group, f"{group}:*"],
         "XRayHasNoResourceLevelPermissions": "*",
@@ -221,7 +218,8 @@ def test_a_dry_run_on_a_new_account_says_what_it_would_make_and_makes_nothing(pr
     assert client("secretsmanager").list_secrets()["SecretList"] == []
     assert client("apigateway").get_usage_plans()["items"] == []
     assert "table tenant-api-dev: would change (starting with CreateTable)" in out
-    assert "config.json stage dev: would write TOKEN_ISSUER, PAGINATION_SECRET_ARN" in out
+    assert "config.json stage dev: would write TOKEN_ISSUER, PAGINATION_SECRET_ARN, TENANT_ACCESS_ROLE_ARN" in out
+    assert client("iam").list_roles()["Roles"] == []
     assert "nothing was changed" in out
 
 
@@ -378,3 +376,55 @@ def _no_real_config_writes() -> Iterator[None]:
     before = snapshot(PROJECT_DIR)
     yield
     assert snapshot(PROJECT_DIR) == before
+
+
+# --- the tenant-access role ---------------------------------------------------------------------
+
+
+def test_the_tenant_access_role_is_made_exactly_from_its_one_definition(project: Path, calls, capsys):
+    assert run(project, capsys)[0] == 0
+    iam = client("iam")
+    name = tenant_access_role.role_name("tenant-api-dev")
+    role = iam.get_role(RoleName=name)["Role"]
+    handler_role = f"arn:aws:iam::{ACCOUNT}:role/tenant-api-dev-api_handler"
+    assert role["AssumeRolePolicyDocument"] == tenant_access_role.trust_policy(
+        f"arn:aws:iam::{ACCOUNT}:root", handler_role
+    )
+    assert role["MaxSessionDuration"] == 3600
+    assert iam.list_role_policies(RoleName=name)["PolicyNames"] == [tenant_access_role.POLICY_NAME]
+    policy = iam.get_role_policy(RoleName=name, PolicyName=tenant_access_role.POLICY_NAME)["PolicyDocument"]
+    assert policy == tenant_access_role.access_policy(f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/tenant-api-dev")
+    assert iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"] == []
+    assert {tag["Key"]: tag["Value"] for tag in iam.list_role_tags(RoleName=name)["Tags"]} == {
+        "project": "tenant-api",
+        "stage": "dev",
+    }
+
+
+def test_a_tenant_access_policy_widened_by_hand_is_put_back(project: Path, calls: list[str], capsys):
+    assert run(project, capsys)[0] == 0
+    iam = client("iam")
+    name = tenant_access_role.role_name("tenant-api-dev")
+    wide = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}]}
+    iam.put_role_policy(RoleName=name, PolicyName=tenant_access_role.POLICY_NAME, PolicyDocument=json.dumps(wide))
+    anyone_in_the_account = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"}],
+    }
+    iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(anyone_in_the_account))
+    iam.update_role(RoleName=name, Description="anything goes", MaxSessionDuration=43200)
+    iam.untag_role(RoleName=name, TagKeys=["stage"])
+    calls.clear()
+
+    code, out, _ = run(project, capsys)
+
+    assert code == 0
+    assert f"role {name}: changed (UpdateAssumeRolePolicy, UpdateRole, TagRole, PutRolePolicy)" in out
+    role = iam.get_role(RoleName=name)["Role"]
+    assert (role["Description"], role["MaxSessionDuration"]) == (tenant_access_role.DESCRIPTION, 3600)
+    assert {tag["Key"] for tag in iam.list_role_tags(RoleName=name)["Tags"]} == {"project", "stage"}
+    policy = iam.get_role_policy(RoleName=name, PolicyName=tenant_access_role.POLICY_NAME)["PolicyDocument"]
+    assert policy == tenant_access_role.access_policy(f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/tenant-api-dev")
+    assert iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"] == tenant_access_role.trust_policy(
+        f"arn:aws:iam::{ACCOUNT}:root", f"arn:aws:iam::{ACCOUNT}:role/tenant-api-dev-api_handler"
+    )

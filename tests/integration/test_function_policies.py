@@ -1,4 +1,9 @@
-"""Each deployed function's IAM policy allows exactly the AWS calls its code makes, recorded while every route runs."""
+"""Each deployed function's IAM policy allows exactly the AWS calls its code makes, recorded while every route runs.
+
+The API handler's own role makes no DynamoDB call: it assumes the tenant-access role for the
+tenant of the request, and that role's one policy (with the tenant filled in from the session
+tag) must allow exactly the handler's DynamoDB calls.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +21,19 @@ from chalice.cli.factory import CLIFactory
 import app as application
 from chalicelib import keys
 from chalicelib.repository import OrderInputs, OrderRepository
-from scripts.iam_permissions import Grant, Permission, allows, grants, leading_key_shape, matches, required_permissions
+from scripts import tenant_access_role
+from scripts.iam_permissions import (
+    Grant,
+    Permission,
+    allows,
+    grants,
+    leading_key_shape,
+    matches,
+    required_permissions,
+    with_principal_tags,
+)
 from scripts.operation_recorder import Operation, OperationRecorder
-from tests.conftest import GLOBEX, PROJECT_DIR, TABLE_NAME, Api, Environment
+from tests.conftest import GLOBEX, PROJECT_DIR, TABLE_NAME, TENANT_ACCESS_ROLE_ARN, TENANTS, Api, Environment
 
 STAGES = ("dev", "prod")
 ACCOUNT = "123456789012"
@@ -51,6 +66,8 @@ def as_deployed(permission: Permission, stage: str) -> Permission:
     config = function_config(stage, HANDLER)
     resource = permission.resource.replace(f"table/{TABLE_NAME}", f"table/{config.environment_variables['TABLE_NAME']}")
     resource = resource.replace(f"secret:{SECRET_NAME}", f"secret:{config.app_name}-{stage}/pagination")
+    role = tenant_access_role.role_name(f"{config.app_name}-{stage}")
+    resource = resource.replace(TENANT_ACCESS_ROLE_ARN.split(":role/")[1], role)
     return Permission(permission.action, resource, permission.leading_keys)
 
 
@@ -111,12 +128,31 @@ def exercise_every_route(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     assert api.get("/catalog", tenant=GLOBEX).status == 200
 
 
-def code_permissions(operations: list[Operation], function: str, stage: str) -> list[Permission]:
+def code_permissions(
+    operations: list[Operation], function: str, stage: str, *, tenant_data: bool = False
+) -> list[Permission]:
+    """The permissions the function's calls need; the handler's DynamoDB calls (tenant_data) apart from its own."""
     found = []
     for operation in operations:
-        if operation.made_by == function:
-            found.extend(as_deployed(p, stage) for p in required_permissions(operation, ACCOUNT))
+        if operation.made_by != function:
+            continue
+        if function == HANDLER and (operation.service == "dynamodb") != tenant_data:
+            continue
+        found.extend(as_deployed(p, stage) for p in required_permissions(operation, ACCOUNT))
     return found
+
+
+def tenant_access_policy(stage: str) -> dict[str, Any]:
+    """The tenant-access role's policy as bootstrap and Terraform make it for the stage's table."""
+    table = function_config(stage, HANDLER).environment_variables["TABLE_NAME"]
+    return tenant_access_role.access_policy(f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{table}")
+
+
+def tenant_of(permission: Permission) -> str:
+    """The one tenant whose partitions the call names (a call never names two tenants')."""
+    tenants = {key.split("#")[1] for key in permission.leading_keys or ()}
+    assert len(tenants) == 1, permission
+    return tenants.pop()
 
 
 def platform_grants(policy: dict[str, Any]) -> set[Grant]:
@@ -180,17 +216,58 @@ def test_the_authorizer_cannot_reach_tenant_data_write_or_read_the_secret(stage:
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_the_handler_cannot_read_or_write_the_registry(stage: str):
+def test_the_handlers_own_role_reaches_no_item_and_may_assume_only_the_tenant_access_role(stage: str):
     policy = policy_of(stage, HANDLER)
     table = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/tenant-api-{stage}"
-    for key in (keys.client_lookup_key("acmeclient0001")["PK"], keys.tenant_meta_key("acme")["PK"]):
+    every_kind_of_key = [
+        keys.client_lookup_key("acmeclient0001")["PK"],
+        keys.tenant_meta_key("acme")["PK"],
+        keys.product_key("acme", "prod-001")["PK"],
+        keys.order_key("acme", "ord_01ARZ3NDEKTSV4RRFFQ69G5FAV")["PK"],
+        keys.idempotency_key("acme", "0" * 64)["PK"],
+        keys.catalog_partition("acme", 0),
+    ]
+    for key in every_kind_of_key:
         for action in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchGetItem", "Query"):
-            assert not allows(policy, Permission(f"dynamodb:{action}", table, (key,))), (action, key)
-    # Nor change a product's price or remove anything.
-    product = keys.product_key("acme", "prod-001")["PK"]
-    assert not allows(policy, Permission("dynamodb:PutItem", table, (product,)))
-    assert not allows(policy, Permission("dynamodb:DeleteItem", table, (product,)))
+            for resource in (table, f"{table}/index/catalog"):
+                assert not allows(policy, Permission(f"dynamodb:{action}", resource, (key,))), (action, key)
     assert not allows(policy, Permission("dynamodb:Scan", table))
+    role = f"arn:aws:iam::{ACCOUNT}:role/{tenant_access_role.role_name(f'tenant-api-{stage}')}"
+    for action in ("sts:AssumeRole", "sts:TagSession"):
+        assert allows(policy, Permission(action, role))
+        assert not allows(policy, Permission(action, f"arn:aws:iam::{ACCOUNT}:role/tenant-api-{stage}-api_handler"))
+        assert not allows(policy, Permission(action, role.replace(stage, "prod" if stage == "dev" else "dev")))
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_tenant_access_policy_allows_each_dynamodb_call_of_the_handler_for_its_tenant_only(recorded, stage: str):
+    policy = tenant_access_policy(stage)
+    needed = code_permissions(recorded, HANDLER, stage, tenant_data=True)
+    assert {tenant_of(permission) for permission in needed} >= {"acme", "globex"}
+    for permission in needed:
+        tenant = tenant_of(permission)
+        assert allows(with_principal_tags(policy, {"TenantID": tenant}), permission), permission
+        for other in {t.tenant_id for t in TENANTS} - {tenant}:
+            assert not allows(with_principal_tags(policy, {"TenantID": other}), permission), (other, permission)
+        # A session without the tag reaches nothing: IAM cannot fill in the variable.
+        assert not allows(with_principal_tags(policy, {}), permission)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_tenant_access_policy_grants_nothing_the_handler_never_does(recorded, stage: str):
+    needed = code_permissions(recorded, HANDLER, stage, tenant_data=True)
+    policy = with_principal_tags(tenant_access_policy(stage), {"TenantID": "acme"})
+    acme = [permission for permission in needed if tenant_of(permission) == "acme"]
+
+    def used(grant: Grant, permission: Permission) -> bool:
+        return (
+            grant.action == permission.action
+            and matches(grant.resource, permission.resource)
+            and any(matches(grant.leading_key or "*", key) for key in permission.leading_keys or ())
+        )
+
+    unused = [grant for grant in grants(policy) if not any(used(grant, permission) for permission in acme)]
+    assert unused == []
 
 
 @pytest.mark.parametrize("stage", STAGES)

@@ -149,6 +149,8 @@ def test_everything_the_stage_had_is_removed_and_a_rerun_finds_it_absent(project
     assert lines["user pool domain tenant-api-dev-123456789012"] == "deleted"
     assert lines["user pool tenant-api-dev"] == "deleted"
     assert lines["table tenant-api-dev"] == "deleted"
+    assert lines["role tenant-api-dev-tenant-access"] == "deleted"
+    assert [role["RoleName"] for role in client("iam").list_roles()["Roles"]] == []
     # moto has no X-Ray sampling rules and no saved queries; like post-deploy, teardown says so.
     assert lines["X-Ray sampling rule tenant-api-dev"] == teardown.UNSUPPORTED
     secret = client("secretsmanager").describe_secret(SecretId="tenant-api-dev/pagination")

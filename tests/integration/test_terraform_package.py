@@ -17,7 +17,7 @@ from chalicelib.repository import dynamodb_client, table_name
 from chalicelib.schema import TTL_ATTRIBUTE
 from chalicelib.tenancy import SCOPES
 from chalicelib.tiers import TIERS
-from scripts import package_terraform, provision
+from scripts import package_terraform, provision, tenant_access_role
 from scripts import terraform_files as terraform
 from scripts.package_terraform import apply_overrides
 from scripts.stage_config import read_stage_config
@@ -29,6 +29,9 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 # Chalice names each function's role after the function when the stage brings its own policy files.
 HANDLER_ROLE = "api_handler_role"
 AUTHORIZER_ROLE = "tenant_authorizer_role"
+TENANT_ACCESS = "tenant_access"
+TENANT_ACCESS_ARN = "${aws_iam_role.tenant_access.arn}"
+TABLE_ARN = "${aws_dynamodb_table.tenant_table.arn}"
 OWN_FILES = {
     "providers.tf.json",
     "variables.tf.json",
@@ -37,6 +40,7 @@ OWN_FILES = {
     "usage_plans.tf.json",
     "api.tf.json",
     "secrets.tf.json",
+    "tenant_access.tf.json",
     "monitoring.tf.json",
     "outputs.tf.json",
     "chalice_override.tf.json",
@@ -212,9 +216,10 @@ def test_the_functions_environment_reaches_the_table_secret_and_pool(package: Pa
         assert variables["TABLE_NAME"] == "${aws_dynamodb_table.tenant_table.name}"
         assert variables["PAGINATION_SECRET_ARN"] == "${aws_secretsmanager_secret.pagination.arn}"
         assert variables["TOKEN_ISSUER"] == "https://${aws_cognito_user_pool.tenants.endpoint}"
+        assert variables["TENANT_ACCESS_ROLE_ARN"] == TENANT_ACCESS_ARN
         # Everything else the stage sets is kept.
         original = chalice_functions[name]["environment"]["variables"]
-        filled = {"TABLE_NAME", "PAGINATION_SECRET_ARN", "TOKEN_ISSUER"}
+        filled = {"TABLE_NAME", "PAGINATION_SECRET_ARN", "TOKEN_ISSUER", "TENANT_ACCESS_ROLE_ARN"}
         assert {k: v for k, v in variables.items() if k not in filled} == {
             k: v for k, v in original.items() if k not in filled
         }
@@ -232,14 +237,16 @@ def test_iam_resources_are_narrow_except_x_ray(package: Package) -> None:
             for statement in statements(policy["policy"]):
                 if "*" in as_list(statement["Resource"]):
                     assert all(action.startswith("xray:") for action in as_list(statement["Action"])), statement
-    # As deployed, every ARN names this stack's own table, secret, region and account.
+    # As deployed, every ARN names this stack's own table, secret, role, region and account.
     for name, policy in package.resources("aws_iam_role_policy").items():
         resources = [
             resource for statement in statements(policy["policy"]) for resource in as_list(statement["Resource"])
         ]
-        # Only the API handler reads the pagination key.
+        # Only the API handler reads the pagination key, and only it may assume the tenant-access role.
         assert ("${aws_secretsmanager_secret.pagination.arn}" in resources) == (name == HANDLER_ROLE), name
-        assert "${aws_dynamodb_table.tenant_table.arn}" in resources
+        assert (TENANT_ACCESS_ARN in resources) == (name == HANDLER_ROLE), name
+        # The function's own role reaches no tenant data: the table only through the tenant-access role.
+        assert (TABLE_ARN in resources) == (name != HANDLER_ROLE), name
         for resource in resources:
             assert resource == "*" or resource.startswith("${") or ":*:*:" not in resource, resource
             assert resource == "*" or "${" in resource, resource
@@ -248,7 +255,8 @@ def test_iam_resources_are_narrow_except_x_ray(package: Package) -> None:
 def test_each_function_has_its_own_role_with_its_own_policy_file(package: Package) -> None:
     """The handler's and the authorizer's roles carry their own policy files, only the ARNs pinned to the stack."""
     functions = package.resources("aws_lambda_function")
-    policies = package.resources("aws_iam_role_policy")
+    chalices = package.files["chalice.tf.json"]["resource"]["aws_iam_role_policy"]
+    policies = {name: policy for name, policy in package.resources("aws_iam_role_policy").items() if name in chalices}
     assert {name: function["role"] for name, function in functions.items()} == {
         "api_handler": f"${{aws_iam_role.{HANDLER_ROLE}.arn}}",
         "tenant_authorizer": f"${{aws_iam_role.{AUTHORIZER_ROLE}.arn}}",
@@ -260,11 +268,56 @@ def test_each_function_has_its_own_role_with_its_own_policy_file(package: Packag
         deployed = statements(policies[role]["policy"])
         without_resources = [{k: v for k, v in statement.items() if k != "Resource"} for statement in deployed]
         assert without_resources == [{k: v for k, v in s.items() if k != "Resource"} for s in written]
-        # The index the handler queries is the stack's table's own.
         resources = {resource for statement in deployed for resource in as_list(statement["Resource"])}
-        if role == HANDLER_ROLE:
-            assert "${aws_dynamodb_table.tenant_table.arn}/index/catalog" in resources
         assert not any(resource.endswith("/index/*") for resource in resources)
+
+
+# --- the tenant-access role ----------------------------------------------------------------
+
+
+def test_the_tenant_access_role_is_made_here_and_trusts_the_api_handlers_role(package: Package) -> None:
+    role = package.resources("aws_iam_role")[TENANT_ACCESS]
+    assert TENANT_ACCESS in package.files["tenant_access.tf.json"]["resource"]["aws_iam_role"]
+    prefix = read_stage_config(STAGE).resource_prefix
+    assert role["name"] == tenant_access_role.role_name(prefix)
+    assert role["description"] == tenant_access_role.DESCRIPTION
+    assert role["max_session_duration"] == tenant_access_role.MAX_SESSION_SECONDS
+    # The condition names the API function's role exactly as the function runs with it.
+    handler_role = package.resources("aws_lambda_function")["api_handler"]["role"]
+    assert handler_role == f"${{aws_iam_role.{HANDLER_ROLE}.arn}}"
+    account_root = (
+        "arn:${data.aws_partition.chalice.partition}:iam::${data.aws_caller_identity.chalice.account_id}:root"
+    )
+    assert json.loads(unescaped(role["assume_role_policy"])) == tenant_access_role.trust_policy(
+        account_root, handler_role
+    )
+
+
+def test_the_tenant_access_policy_is_the_one_definition_on_this_stacks_table(package: Package) -> None:
+    policy = package.resources("aws_iam_role_policy")[TENANT_ACCESS]
+    assert policy["name"] == tenant_access_role.POLICY_NAME
+    assert policy["role"] == "${aws_iam_role.tenant_access.id}"
+    # IAM, not Terraform, fills in the session's tenant; the table's ARN is Terraform's.
+    assert "$${aws:PrincipalTag/TenantID}" in policy["policy"]
+    assert "${aws:" not in policy["policy"].replace("$${", "")
+    table_arn = "arn:aws:dynamodb:us-east-1:111122223333:table/tenant-api-dev"
+    as_iam_reads_it = unescaped(policy["policy"].replace(TABLE_ARN, table_arn))
+    assert json.loads(as_iam_reads_it) == tenant_access_role.access_policy(table_arn)
+    resources = {statement["Resource"] for statement in statements(policy["policy"])}
+    assert resources == {TABLE_ARN, f"{TABLE_ARN}/index/{keys.CATALOG_INDEX}"}
+
+
+def test_the_api_handler_may_assume_only_this_stacks_tenant_access_role(package: Package) -> None:
+    policy = package.resources("aws_iam_role_policy")[HANDLER_ROLE]
+    granted = {
+        action: as_list(statement["Resource"])
+        for statement in statements(policy["policy"])
+        for action in as_list(statement["Action"])
+        if action.startswith("sts:")
+    }
+    assert granted == {"sts:AssumeRole": [TENANT_ACCESS_ARN], "sts:TagSession": [TENANT_ACCESS_ARN]}
+    actions = [action for statement in statements(policy["policy"]) for action in as_list(statement["Action"])]
+    assert not any(action.startswith("dynamodb:") for action in actions)
 
 
 def test_the_pagination_secret_is_generated_and_readable_by_the_functions(package: Package) -> None:

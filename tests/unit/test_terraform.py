@@ -3,11 +3,50 @@
 from __future__ import annotations
 
 import json
+import re
+from typing import Any
 
 import pytest
 
+from chalicelib import monitoring
+from scripts import tenant_access_role
 from scripts import terraform_files as terraform
 from scripts.package_terraform import apply_overrides
+
+PREFIX = "tenant-api-dev"
+TABLE_REF = "${aws_dynamodb_table.tenant_table.arn}"
+ROLE_REF = "${aws_iam_role.tenant_access.arn}"
+HANDLER_ROLE_REF = "${aws_iam_role.api_handler_role.arn}"
+PARTITION = "${data.aws_partition.chalice.partition}"
+ACCOUNT = "${data.aws_caller_identity.chalice.account_id}"
+
+
+def stage() -> terraform.TerraformStage:
+    """A dev stage made by hand, so these tests read no .chalice file."""
+    return terraform.TerraformStage(
+        deployment=monitoring.Deployment("tenant-api", "dev", "us-east-1", PREFIX),
+        resource_server_id="tenant-api",
+        resource_prefix=PREFIX,
+        tags={"project": "tenant-api", "stage": "dev"},
+        usage_plan_names={},
+        app_client_settings={},
+        protected=False,
+    )
+
+
+def chalice_document(handler_role: str = HANDLER_ROLE_REF) -> dict[str, Any]:
+    """The part of chalice.tf.json the tenant-access role reads: the API function and its role."""
+    return {
+        "resource": {
+            "aws_lambda_function": {"api_handler": {"function_name": PREFIX, "role": handler_role}},
+            "aws_iam_role": {"api_handler_role": {"name": tenant_access_role.handler_role_name(PREFIX)}},
+        }
+    }
+
+
+def live_interpolations(text: str) -> set[str]:
+    """The ${...} Terraform would evaluate in a string (escaped $${...} are literal text)."""
+    return set(re.findall(r"(?<!\$)\$\{[^}]*\}", text))
 
 
 def test_literals_are_not_templates() -> None:
@@ -118,10 +157,18 @@ def test_policy_arns_are_pinned_to_the_stacks_own_resources() -> None:
                 {"Resource": "arn:aws:logs:*:*:log-group:/aws/lambda/t*"},
                 {"Resource": "*"},
                 {"Resource": "arn:aws:s3:::b"},
+                {
+                    "Sid": "AssumeTenantAccessRole",
+                    "Effect": "Allow",
+                    "Action": ["sts:AssumeRole", "sts:TagSession"],
+                    "Resource": f"arn:aws:iam::*:role/{PREFIX}-tenant-access",
+                },
             ]
         }
     )
-    narrowed = [statement["Resource"] for statement in json.loads(terraform.narrowed_policy(policy))["Statement"]]
+    narrowed = [
+        statement["Resource"] for statement in json.loads(terraform.narrowed_policy(policy, PREFIX))["Statement"]
+    ]
     assert narrowed[0] == ["${aws_dynamodb_table.tenant_table.arn}", "${aws_dynamodb_table.tenant_table.arn}/index/*"]
     assert narrowed[1] == "${aws_secretsmanager_secret.pagination.arn}"
     assert narrowed[2] == (
@@ -130,6 +177,80 @@ def test_policy_arns_are_pinned_to_the_stacks_own_resources() -> None:
     )
     assert narrowed[3] == "*"
     assert narrowed[4] == "arn:${data.aws_partition.chalice.partition}:s3:::b"
+    # The handler may assume exactly the role this stack makes.
+    assert narrowed[5] == ROLE_REF
+
+
+@pytest.mark.parametrize("account", ["*", "111122223333"])
+@pytest.mark.parametrize("partition", ["aws", "aws-cn"])
+def test_the_stacks_tenant_access_role_is_the_one_this_stack_makes(partition: str, account: str) -> None:
+    arn = f"arn:{partition}:iam::{account}:role/{tenant_access_role.role_name(PREFIX)}"
+    assert terraform.stack_arn(arn, PREFIX) == ROLE_REF
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        tenant_access_role.role_name("tenant-api-prod"),  # another stage's role
+        tenant_access_role.handler_role_name(PREFIX),
+        f"{tenant_access_role.role_name(PREFIX)}-old",
+        f"path/{tenant_access_role.role_name(PREFIX)}",
+    ],
+)
+def test_other_roles_are_only_pinned_to_the_stacks_account(name: str) -> None:
+    assert terraform.stack_arn(f"arn:aws:iam::*:role/{name}", PREFIX) == f"arn:{PARTITION}:iam::{ACCOUNT}:role/{name}"
+
+
+def test_the_functions_environment_names_the_tenant_access_role() -> None:
+    environment = terraform.function_environment({"TENANT_ACCESS_ROLE_ARN": "", "KEEP": "1"})
+    assert environment["TENANT_ACCESS_ROLE_ARN"] == ROLE_REF
+    assert environment["KEEP"] == "1"
+
+
+def test_the_tenant_access_role_is_scripts_tenant_access_role() -> None:
+    role = terraform.tenant_access_document(stage(), chalice_document())["resource"]["aws_iam_role"]["tenant_access"]
+    assert role["name"] == tenant_access_role.role_name(PREFIX) == f"{PREFIX}-tenant-access"
+    assert role["description"] == tenant_access_role.DESCRIPTION
+    assert role["max_session_duration"] == tenant_access_role.MAX_SESSION_SECONDS
+    # The account is the principal; the API function's role, as chalice.tf.json declares it, the condition.
+    assert json.loads(role["assume_role_policy"]) == tenant_access_role.trust_policy(
+        f"arn:{PARTITION}:iam::{ACCOUNT}:root", HANDLER_ROLE_REF
+    )
+
+
+def test_the_trust_falls_back_to_the_handler_roles_name_when_chalice_declares_no_role() -> None:
+    expected = tenant_access_role.trust_policy(
+        f"arn:{PARTITION}:iam::{ACCOUNT}:root", f"arn:{PARTITION}:iam::{ACCOUNT}:role/{PREFIX}-api_handler"
+    )
+    for chalice in ({"resource": {}}, chalice_document("${aws_iam_role.undeclared.arn}")):
+        role = terraform.tenant_access_document(stage(), chalice)["resource"]["aws_iam_role"]["tenant_access"]
+        assert json.loads(role["assume_role_policy"]) == expected
+    # A role the stage names itself (manage_iam_role false) is the one the function runs with.
+    given = "arn:aws:iam::111122223333:role/given"
+    role = terraform.tenant_access_document(stage(), chalice_document(given))["resource"]["aws_iam_role"]
+    assert json.loads(role["tenant_access"]["assume_role_policy"])["Statement"][0]["Condition"] == {
+        "ArnEquals": {"aws:PrincipalArn": given}
+    }
+
+
+def test_the_tenant_access_policy_keeps_iams_tenant_variable_from_terraform() -> None:
+    policy = terraform.tenant_access_document(stage(), chalice_document())["resource"]["aws_iam_role_policy"]
+    block = policy["tenant_access"]
+    assert block["name"] == tenant_access_role.POLICY_NAME
+    assert block["role"] == "${aws_iam_role.tenant_access.id}"
+    text = block["policy"]
+    # Only the table's ARN is a Terraform interpolation; IAM's ${aws:PrincipalTag/TenantID} is escaped.
+    assert live_interpolations(text) == {TABLE_REF}
+    assert "$${aws:PrincipalTag/TenantID}" in text
+    table_arn = "arn:aws:dynamodb:us-east-1:111122223333:table/tenant-api-dev"
+    as_iam_reads_it = text.replace(TABLE_REF, table_arn).replace("$${", "${")
+    assert json.loads(as_iam_reads_it) == tenant_access_role.access_policy(table_arn)
+    assert as_iam_reads_it == json.dumps(tenant_access_role.access_policy(table_arn))
+
+
+def test_the_trust_policy_interpolates_only_the_account_and_the_handlers_role() -> None:
+    role = terraform.tenant_access_document(stage(), chalice_document())["resource"]["aws_iam_role"]["tenant_access"]
+    assert live_interpolations(role["assume_role_policy"]) == {PARTITION, ACCOUNT, HANDLER_ROLE_REF}
 
 
 def test_checkov_skips_carry_their_reasons() -> None:
