@@ -1,7 +1,9 @@
 """Walk a stage over HTTP as tenants would, printing PASS, FAIL or SKIP per step; non-zero exit on any failure.
 
 The steps: health, a token from the token endpoint, the catalog, an order, reading it back,
-another tenant getting 404 for it, and a basic-tier tenant getting 429 once its burst is spent.
+another tenant getting 404 for it, and a basic-tier tenant getting 429 once its burst is spent;
+then, for a deployed stage only, IAM's policy simulator judging the tenant-access role's policy
+(scripts.policy_simulation): the tenant's own keys allowed, the other tenant's denied.
 The target is given directly (URLs and credentials), by --stack-file for the local stack, or by
 --stage for a deployed stage (URLs from .chalice/, credentials from Secrets Manager).
 """
@@ -31,6 +33,13 @@ HTTP_TIMEOUT_SECONDS = 10.0
 RATE_LIMIT_MAX_REQUESTS = 300
 RATE_LIMIT_WORKERS = 10
 DEMO_TENANTS = {"tenant": "tenant-standard", "other": "tenant-premium", "basic": "tenant-basic"}
+POLICY_STEP = "tenant policy"
+# The local stack's IAM is moto's, whose SimulatePrincipalPolicy answers only "not implemented".
+LOCAL_STACK_HAS_NO_SIMULATOR = (
+    "IAM's policy simulator is not available on the local stack: moto does not implement "
+    "SimulatePrincipalPolicy; the check runs with --stage against a deployed stage"
+)
+POLICY_NEEDS_STAGE = "needs --stage: IAM's policy simulator is asked about a deployed stage's role and table"
 
 
 class SmokeError(Exception):
@@ -55,14 +64,28 @@ class ClientCredentials:
 
 
 @dataclass(frozen=True)
+class PolicyTarget:
+    """A deployed stage's tenant-access role and table, and the two tenants the simulator is asked about."""
+
+    stage: str
+    region: str
+    table_name: str
+    role_arn: str
+    tenant: str
+    other_tenant: str | None
+
+
+@dataclass(frozen=True)
 class Target:
-    """What the smoke test calls, and as whom."""
+    """What the smoke test calls, and as whom; policy is None where IAM's simulator cannot be asked, and why."""
 
     api_url: str
     token_url: str
     tenant: ClientCredentials
     other: ClientCredentials | None = None
     basic: ClientCredentials | None = None
+    policy: PolicyTarget | None = None
+    policy_skipped: str = POLICY_NEEDS_STAGE
 
 
 @dataclass(frozen=True)
@@ -162,6 +185,11 @@ class SmokeRun:
             raise StepSkipped(f"needs {what}")
         return value
 
+    def record(self, outcome: str, name: str, detail: str) -> None:
+        """Keep and print one step's outcome."""
+        self.results.append((outcome, name, detail))
+        print(f"[smoke] {outcome}  {name}: {detail}", flush=True)
+
     def step(self, name: str, action: Callable[[], str]) -> None:
         """Run one step and print its outcome."""
         try:
@@ -170,8 +198,7 @@ class SmokeRun:
             outcome, detail = "FAIL", str(failure)
         except StepSkipped as skip:
             outcome, detail = "SKIP", str(skip)
-        self.results.append((outcome, name, detail))
-        print(f"[smoke] {outcome}  {name}: {detail}", flush=True)
+        self.record(outcome, name, detail)
 
     def health(self) -> str:
         """GET /health answers 200 without a token."""
@@ -246,6 +273,43 @@ class SmokeRun:
         suffix = f" (Retry-After {retry_after})" if retry_after else ""
         return f"{basic.label} got 429 after {statuses.index(429)} requests{suffix}"
 
+    def tenant_policy(self, iam: Any = None) -> None:
+        """IAM's simulator on the tenant-access policy: one step per case, or one saying why none ran."""
+        from scripts import policy_simulation as simulation
+
+        policy = self.target.policy
+        if policy is None:
+            self.record("SKIP", POLICY_STEP, self.target.policy_skipped)
+            return
+        if not policy.other_tenant:
+            self.record("SKIP", POLICY_STEP, "needs another tenant (--other-tenant) whose keys must be denied")
+            return
+        if not policy.role_arn:
+            self.record(
+                "FAIL",
+                POLICY_STEP,
+                f"stage {policy.stage} has no TENANT_ACCESS_ROLE_ARN in .chalice/config.json; "
+                f"run `python -m scripts.bootstrap --stage {policy.stage}`",
+            )
+            return
+        try:
+            partition, account = simulation.role_account(policy.role_arn)
+            table = simulation.table_arn(partition, policy.region, account, policy.table_name)
+            asked = simulation.cases(table, policy.tenant, policy.other_tenant)
+            if iam is None:
+                import boto3
+
+                iam = boto3.client("iam", region_name=policy.region)
+            outcomes = simulation.run(iam, policy.role_arn, asked)
+        except (simulation.SimulationError, ValueError) as error:
+            # One line for a check that could not run: every case would fail the same way.
+            self.record("FAIL", POLICY_STEP, str(error))
+            return
+        for outcome in outcomes:
+            self.record("PASS" if outcome.passed else "FAIL", f"{POLICY_STEP} {outcome.case.name}", outcome.detail())
+        if len({outcome.decision for outcome in outcomes}) == 1:
+            print(f"[smoke]       {POLICY_STEP}: {simulation.UNTOLD_APART}", flush=True)
+
     def walk(self) -> bool:
         """Every step in order; True if none failed."""
         self.step("health", self.health)
@@ -255,6 +319,7 @@ class SmokeRun:
         self.step("read back", self.read_order)
         self.step("cross-tenant 404", self.cross_tenant)
         self.step("rate limit 429", self.rate_limit)
+        self.tenant_policy()
         counts = {outcome: sum(1 for r in self.results if r[0] == outcome) for outcome in ("PASS", "FAIL", "SKIP")}
         print(f"[smoke] {counts['PASS']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped", flush=True)
         return counts["FAIL"] == 0
@@ -276,7 +341,14 @@ def target_from_stack_file(path: Path) -> Target:
     main = credentials("standard") or credentials("premium")
     if main is None:
         raise SmokeError(f"{path} names no standard or premium tenant")
-    return Target(stack["api_url"], stack["token_url"], main, credentials("premium"), credentials("basic"))
+    return Target(
+        stack["api_url"],
+        stack["token_url"],
+        main,
+        credentials("premium"),
+        credentials("basic"),
+        policy_skipped=LOCAL_STACK_HAS_NO_SIMULATOR,
+    )
 
 
 def _deployed_api_url(deployed_file: Path) -> str:
@@ -313,12 +385,22 @@ def target_from_stage(stage: str, project_dir: Path, tenant_ids: dict[str, str |
     main = credentials(tenant_ids["tenant"])
     if main is None:
         raise SmokeError(f"no stored credentials for tenant {tenant_ids['tenant']!r}; create it with scripts.tenants")
+    policy = PolicyTarget(
+        stage,
+        region,
+        resources.table_name,
+        # What bootstrap wrote and the API function assumes: the role whose policy is to be judged.
+        resources.config.environment.get("TENANT_ACCESS_ROLE_ARN", "").strip(),
+        tenant_ids["tenant"],
+        tenant_ids["other"],
+    )
     return Target(
         api_url or _deployed_api_url(resources.deployed_file),
         token_url(domain, region),
         main,
         credentials(tenant_ids["other"]),
         credentials(tenant_ids["basic"]),
+        policy,
     )
 
 
@@ -377,7 +459,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="with --stage: the tenant walking the flow (default %(default)s)",
     )
     parser.add_argument(
-        "--other-tenant", default=DEMO_TENANTS["other"], help="with --stage: another tenant (default %(default)s)"
+        "--other-tenant",
+        default=DEMO_TENANTS["other"],
+        help="with --stage: another tenant, whose keys the tenant's policy must deny (default %(default)s)",
     )
     parser.add_argument(
         "--basic-tenant", default=DEMO_TENANTS["basic"], help="with --stage: a basic-tier tenant (default %(default)s)"
