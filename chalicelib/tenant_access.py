@@ -17,7 +17,9 @@ import contextlib
 import datetime
 import functools
 import threading
+import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import botocore.session
@@ -38,6 +40,9 @@ SESSION_SECONDS = 3600
 # (and assumes again when it returns): a bound on memory, not a limit on tenants.
 MAX_TENANTS = 1000
 CREDENTIAL_METHOD = "sts-assume-role-for-tenant"
+# After STS fails for a tenant, how long its requests answer 503 without asking STS again
+# (the Retry-After those answers carry).
+RETRY_AFTER_FAILURE_SECONDS = float(TenantAccessUnavailable.RETRY_AFTER_SECONDS)
 
 
 def session_name(tenant_id: str) -> str:
@@ -110,7 +115,15 @@ def utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
 
-def _client_for(tenant_id: str, clock: Callable[[], datetime.datetime]) -> Any:
+@dataclass(frozen=True)
+class TenantSession:
+    """A tenant's DynamoDB client and the refreshable credentials it signs with."""
+
+    client: Any
+    credentials: RefreshableCredentials
+
+
+def _session_for(tenant_id: str, clock: Callable[[], datetime.datetime]) -> TenantSession:
     # The first AssumeRole happens here, in the request, so that its failure is this request's 503.
     first = assume_tenant_role(tenant_id)
     credentials = RefreshableCredentials(
@@ -130,45 +143,89 @@ def _client_for(tenant_id: str, clock: Callable[[], datetime.datetime]) -> Any:
     client = session.create_client(
         "dynamodb", region_name=get_settings().region, config=bounded_config(**DYNAMODB_CONFIG)
     )
-    return deadline.bounded_by_deadline(client)
+    return TenantSession(deadline.bounded_by_deadline(client), credentials)
 
 
 class TenantClients:
     """Each tenant's DynamoDB client, signed with that tenant's credentials, kept for the container's life."""
 
-    def __init__(self, max_tenants: int = MAX_TENANTS, clock: Callable[[], datetime.datetime] = utc_now):
+    def __init__(
+        self,
+        max_tenants: int = MAX_TENANTS,
+        clock: Callable[[], datetime.datetime] = utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
         self.max_tenants = max_tenants
         self.clock = clock
-        self._clients: OrderedDict[str, Any] = OrderedDict()
+        self.monotonic = monotonic
+        self._sessions: OrderedDict[str, TenantSession] = OrderedDict()
         self._assuming: dict[str, threading.Lock] = {}
+        self._failed_at: dict[str, float] = {}
         self._guard = threading.Lock()
 
     def dynamodb(self, tenant_id: str) -> Any:
-        """The tenant's client: made on its first request (one AssumeRole), then reused."""
+        """The tenant's client: made on its first request (one AssumeRole), then reused.
+
+        Credentials due for a refresh are refreshed here, once, in the request's own thread,
+        before any call: otherwise each of a list's parallel Queries would ask STS itself. After
+        STS has failed for a tenant, its requests answer 503 for RETRY_AFTER_FAILURE_SECONDS
+        without asking again, so an STS outage or throttling is not made worse by the retries.
+        """
+        self._refuse_while_failing(tenant_id)
+        try:
+            session = self._session(tenant_id)
+            session.credentials.get_frozen_credentials()
+        except TenantAccessUnavailable:
+            with self._guard:
+                self._failed_at[tenant_id] = self.monotonic()
+            raise
+        return session.client
+
+    def _refuse_while_failing(self, tenant_id: str) -> None:
         with self._guard:
-            client = self._clients.get(tenant_id)
-            if client is not None:
-                self._clients.move_to_end(tenant_id)
-                return client
+            failed_at = self._failed_at.get(tenant_id)
+            if failed_at is None:
+                return
+            if self.monotonic() - failed_at < RETRY_AFTER_FAILURE_SECONDS:
+                raise TenantAccessUnavailable()
+            del self._failed_at[tenant_id]
+
+    def _session(self, tenant_id: str) -> TenantSession:
+        with self._guard:
+            session = self._sessions.get(tenant_id)
+            if session is not None:
+                self._sessions.move_to_end(tenant_id)
+                return session
             assuming = self._assuming.setdefault(tenant_id, threading.Lock())
         # Requests of one tenant wait for its one AssumeRole; other tenants' requests do not.
         with assuming:
             with self._guard:
-                client = self._clients.get(tenant_id)
-            if client is None:
-                client = _client_for(tenant_id, self.clock)
+                session = self._sessions.get(tenant_id)
+            if session is None:
+                try:
+                    session = _session_for(tenant_id, self.clock)
+                except BaseException:
+                    with self._guard:
+                        self._assuming.pop(tenant_id, None)
+                    raise
                 with self._guard:
-                    self._clients[tenant_id] = client
-                    while len(self._clients) > self.max_tenants:
-                        evicted, _ = self._clients.popitem(last=False)
+                    self._sessions[tenant_id] = session
+                    while len(self._sessions) > self.max_tenants:
+                        evicted, _ = self._sessions.popitem(last=False)
                         self._assuming.pop(evicted, None)
-            return client
+            return session
+
+    def cached(self) -> list[str]:
+        """The tenants whose credentials this container holds, least recently used first."""
+        with self._guard:
+            return list(self._sessions)
 
     def forget(self) -> None:
         """Drop every tenant's client (tests, and a container that changes its settings)."""
         with self._guard:
-            self._clients.clear()
+            self._sessions.clear()
             self._assuming.clear()
+            self._failed_at.clear()
 
 
 tenant_clients = TenantClients()

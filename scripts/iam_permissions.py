@@ -19,6 +19,7 @@ from chalicelib import schema
 from scripts.operation_recorder import Operation
 
 LEADING_KEYS = "dynamodb:LeadingKeys"
+ATTRIBUTES = "dynamodb:Attributes"
 # Calls IAM does not authorize: any caller may make them.
 UNAUTHORIZED_OPERATIONS = {("sts", "GetCallerIdentity")}
 # botocore service names whose IAM prefix differs.
@@ -31,6 +32,7 @@ TRANSACTION_ACTIONS = {
     "ConditionCheck": "ConditionCheckItem",
     "Get": "GetItem",
 }
+_NAME_PLACEHOLDER = re.compile(r"#\w+")
 _KEY_CONDITION = re.compile(r"^\s*(?P<name>[#\w]+)\s*=\s*(?P<value>:\w+)")
 
 
@@ -45,6 +47,8 @@ class Permission:
     action: str
     resource: str
     leading_keys: tuple[str, ...] | None = None
+    # The item attributes a write names (its item's, or its update and condition expressions'), if any.
+    attributes: tuple[str, ...] | None = None
 
 
 # --- what a call needs ---------------------------------------------------------------------
@@ -87,6 +91,34 @@ def _queried_partition(params: dict[str, Any]) -> str:
     return value["S"] if isinstance(value, dict) else str(value)
 
 
+def _written_attributes(action: dict[str, Any]) -> tuple[str, ...]:
+    """Every attribute a write names: its item's, or those its update and condition expressions name.
+
+    The expressions are read as generously as IAM might: a plain name or a #placeholder anywhere
+    in them counts, so a Deny on an attribute cannot miss a write that touches it.
+    """
+    if "Item" in action:
+        return tuple(sorted(action["Item"]))
+    names = action.get("ExpressionAttributeNames", {})
+    found = set(action.get("Key", {}))
+    for expression in (action.get("UpdateExpression", ""), action.get("ConditionExpression", "")):
+        found.update(names.get(placeholder, placeholder) for placeholder in _NAME_PLACEHOLDER.findall(expression))
+        without_values = re.sub(r":\w+|#\w+", " ", expression)
+        found.update(
+            word
+            for word in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", without_values)
+            if word.upper() not in _EXPRESSION_WORDS
+        )
+    return tuple(sorted(found))
+
+
+# Words of DynamoDB's expression grammar, which are not attribute names.
+_EXPRESSION_WORDS = {
+    "SET", "REMOVE", "ADD", "DELETE", "AND", "OR", "NOT", "IN", "BETWEEN", "ATTRIBUTE_EXISTS",
+    "ATTRIBUTE_NOT_EXISTS", "ATTRIBUTE_TYPE", "BEGINS_WITH", "CONTAINS", "SIZE", "IF_NOT_EXISTS", "LIST_APPEND",
+}  # fmt: skip
+
+
 def _dynamodb_permissions(operation: Operation, account: str) -> list[Permission]:
     params, region = operation.params, operation.region
     name = operation.name
@@ -96,7 +128,8 @@ def _dynamodb_permissions(operation: Operation, account: str) -> list[Permission
             ((kind, action),) = entry.items()
             item = action.get("Key") or action["Item"]
             arn = _table_arn(region, account, action["TableName"])
-            found.append(Permission(f"dynamodb:{TRANSACTION_ACTIONS[kind]}", arn, (_partition_value(item),)))
+            written = _written_attributes(action) if kind in ("Put", "Update") else None
+            found.append(Permission(f"dynamodb:{TRANSACTION_ACTIONS[kind]}", arn, (_partition_value(item),), written))
         return found
     if name == "BatchGetItem":
         return [
@@ -123,10 +156,12 @@ def _dynamodb_permissions(operation: Operation, account: str) -> list[Permission
         return [Permission(f"dynamodb:{name}", "*")]
     table = params.get("TableName") or params.get("TableArn") or params["ResourceArn"]
     arn = _table_arn(region, account, table, params.get("IndexName"))
-    if name in ("GetItem", "DeleteItem", "UpdateItem"):
+    if name in ("GetItem", "DeleteItem"):
         return [Permission(f"dynamodb:{name}", arn, (_partition_value(params["Key"]),))]
+    if name == "UpdateItem":
+        return [Permission(f"dynamodb:{name}", arn, (_partition_value(params["Key"]),), _written_attributes(params))]
     if name == "PutItem":
-        return [Permission(f"dynamodb:{name}", arn, (_partition_value(params["Item"]),))]
+        return [Permission(f"dynamodb:{name}", arn, (_partition_value(params["Item"]),), _written_attributes(params))]
     if name == "Query" and "KeyConditionExpression" in params:
         return [Permission(f"dynamodb:{name}", arn, (_queried_partition(params),))]
     return [Permission(f"dynamodb:{name}", arn)]
@@ -282,9 +317,9 @@ def _condition_holds(condition: dict[str, Any], permission: Permission) -> bool:
         if qualifier not in ("ForAllValues", "ForAnyValue") or test not in ("StringLike", "StringEquals"):
             raise UnsupportedPolicy(f"condition operator {operator!r}")
         for key, expected in tests.items():
-            if key != LEADING_KEYS:
+            if key not in (LEADING_KEYS, ATTRIBUTES):
                 raise UnsupportedPolicy(f"condition key {key!r}")
-            values = permission.leading_keys or ()
+            values = (permission.leading_keys if key == LEADING_KEYS else permission.attributes) or ()
             patterns = _as_list(expected)
             # As IAM does: ForAllValues holds for a request without the key, ForAnyValue does not.
             if qualifier == "ForAllValues":

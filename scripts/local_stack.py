@@ -1,6 +1,6 @@
 """Run the whole stack on this machine in the foreground; Ctrl-C or SIGTERM stops all of it.
 
-Starts an embedded AWS (moto: DynamoDB, Cognito, API Gateway, one request at a time so that its
+Starts an embedded AWS (moto: DynamoDB, Cognito, API Gateway, IAM and STS, one request at a time so that its
 transactions are as atomic as DynamoDB's), provisions it through boto3 as a real account would be
 (table, user pool, resource server, usage plans, three seed tenants with their catalogs), serves a
 Cognito-compatible token endpoint, then serves the API as `chalice local` does (scripts.local_api:
@@ -377,7 +377,7 @@ def _run(args: argparse.Namespace, resources: ExitStack) -> None:
     # A stack.json left by an earlier run names credentials that no longer exist.
     (args.state_dir / STACK_FILE).unlink(missing_ok=True)
 
-    progress("starting the embedded AWS (moto: DynamoDB, Cognito, API Gateway; one request at a time)")
+    progress("starting the embedded AWS (moto: DynamoDB, Cognito, API Gateway, IAM, STS; one request at a time)")
     moto, endpoint_url = start_moto()
     resources.callback(moto.stop)
     isolate_aws_environment(endpoint_url)

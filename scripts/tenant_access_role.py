@@ -19,6 +19,10 @@ POLICY_NAME = "tenant-items"
 # Every partition key a session may name starts here; IAM fills in the session's tag.
 TENANT_KEY_PREFIX = f"TENANT#${{aws:PrincipalTag/{TENANT_TAG}}}#"
 LEADING_KEYS = "dynamodb:LeadingKeys"
+ATTRIBUTES = "dynamodb:Attributes"
+# The catalog index's key attributes: an item that set them would be listed in whichever
+# tenant's catalog partition they named, whatever its own partition key.
+INDEX_KEY_ATTRIBUTES = (keys.CATALOG_INDEX_PK, keys.CATALOG_INDEX_SK)
 
 # (Sid, action, on the catalog index rather than the table, the key spaces after the tenant prefix)
 STATEMENTS: tuple[tuple[str, str, bool, tuple[str, ...]], ...] = (
@@ -46,6 +50,7 @@ def access_policy(table_arn: str) -> dict[str, Any]:
 
     ForAllValues holds only when every partition key a call names fits; each action allowed
     here always names its keys (no Scan), so there is no call without keys for it to let by.
+    Writes may not name the catalog index's key attributes: only the operator lists a product.
     """
     statements = []
     for sid, action, on_index, key_spaces in STATEMENTS:
@@ -60,6 +65,17 @@ def access_policy(table_arn: str) -> dict[str, Any]:
                 },
             }
         )
+    statements.append(
+        {
+            # LeadingKeys pins the item a write lands on, not the attributes it sets: without this,
+            # a session could write its own item with another tenant's catalog index key.
+            "Sid": "NoIndexKeysWritten",
+            "Effect": "Deny",
+            "Action": ["dynamodb:PutItem", "dynamodb:UpdateItem"],
+            "Resource": table_arn,
+            "Condition": {"ForAnyValue:StringEquals": {ATTRIBUTES: list(INDEX_KEY_ATTRIBUTES)}},
+        }
+    )
     return {"Version": POLICY_VERSION, "Statement": statements}
 
 

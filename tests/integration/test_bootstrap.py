@@ -428,3 +428,19 @@ def test_a_tenant_access_policy_widened_by_hand_is_put_back(project: Path, calls
     assert iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"] == tenant_access_role.trust_policy(
         f"arn:aws:iam::{ACCOUNT}:root", f"arn:aws:iam::{ACCOUNT}:role/tenant-api-dev-api_handler"
     )
+
+
+def test_the_trust_policy_admits_the_api_functions_role_only_and_the_tenant_tag_only():
+    trust = tenant_access_role.trust_policy(f"arn:aws:iam::{ACCOUNT}:root", "arn:aws:iam::1:role/x-api_handler")
+    statements = {statement["Action"]: statement for statement in trust["Statement"]}
+    assert set(statements) == {"sts:AssumeRole", "sts:TagSession"}
+    for statement in statements.values():
+        assert statement["Effect"] == "Allow"
+        assert statement["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
+        assert statement["Condition"]["ArnEquals"] == {"aws:PrincipalArn": "arn:aws:iam::1:role/x-api_handler"}
+    tagging = statements["sts:TagSession"]["Condition"]
+    assert tagging["StringLike"] == {"aws:RequestTag/TenantID": "?*"}
+    assert tagging["ForAllValues:StringEquals"] == {"aws:TagKeys": ["TenantID"]}
+    # Only the tagged session reaches anything: the policy names the tag and nothing else.
+    policy = json.dumps(tenant_access_role.access_policy("arn:aws:dynamodb:r:1:table/t"))
+    assert "${aws:PrincipalTag/TenantID}" in policy and "TENANT#*" not in policy

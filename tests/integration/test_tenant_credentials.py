@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.client import BaseClient
-from botocore.exceptions import ClientError
+from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 
 from chalicelib import keys, services, tenant_access
@@ -29,7 +29,7 @@ from chalicelib.tenancy import TenantContext
 from scripts import tenant_access_role
 from scripts.iam_permissions import allows, required_permissions, with_principal_tags
 from scripts.operation_recorder import Operation
-from tests.conftest import ACME, GLOBEX, INITECH, TABLE_NAME, TENANTS, Api, assert_error
+from tests.conftest import ACME, GLOBEX, INITECH, TABLE_NAME, TENANTS, Api, FakeClock, assert_error
 
 ACCOUNT = "123456789012"
 TENANT_POLICY = tenant_access_role.access_policy(f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{TABLE_NAME}")
@@ -207,6 +207,14 @@ def test_concurrent_first_requests_of_one_tenant_assume_its_role_once(table, wir
 # --- when STS fails --------------------------------------------------------------------------
 
 
+@pytest.fixture
+def pause(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The clock that times the pause after STS failed for a tenant."""
+    fake = FakeClock(1000.0)
+    monkeypatch.setattr(tenant_access.tenant_clients, "monotonic", fake)
+    return fake
+
+
 def failing_sts(code: str) -> Stubber:
     """The function's STS client answering AssumeRole with an error, as STS does when it throttles or refuses."""
     stubber = Stubber(tenant_access._sts_client())
@@ -216,7 +224,7 @@ def failing_sts(code: str) -> Stubber:
 
 @pytest.mark.parametrize("code", ["Throttling", "AccessDenied", "RegionDisabledException"])
 def test_a_failure_to_assume_is_a_503_with_retry_after_and_no_call_with_other_credentials(
-    api: Api, wire: Wire, code: str
+    api: Api, wire: Wire, code: str, pause: FakeClock
 ):
     with failing_sts(code):
         reply = api.get("/catalog/prod-001", GLOBEX)
@@ -225,14 +233,21 @@ def test_a_failure_to_assume_is_a_503_with_retry_after_and_no_call_with_other_cr
     assert reply.header("Retry-After") == "1"
     assert wire.tenant_calls() == []
     assert all(tenant_of_key(key) is None for call in wire.dynamodb() for key in call.partition_keys())
-    # Nothing was kept: the next request assumes again and is served.
+    # For the Retry-After second, the tenant's requests answer 503 without asking STS again.
+    assert_error(api.get("/catalog/prod-001", GLOBEX), 503, "service_unavailable")
+    assert wire.assumed == [], "STS (which answers again) was not asked within the pause"
+    # The pause is this tenant's only, and after it nothing of the failure is kept.
+    assert api.get("/catalog/prod-001", ACME).status == 200
+    pause.advance(1.0)
     assert api.get("/catalog/prod-001", GLOBEX).status == 200
+    assert wire.assumed == [ACME.tenant_id, GLOBEX.tenant_id]
 
 
-def test_an_order_is_not_written_when_credentials_cannot_be_had(api: Api, wire: Wire):
+def test_an_order_is_not_written_when_credentials_cannot_be_had(api: Api, wire: Wire, pause: FakeClock):
     with failing_sts("Throttling"):
         reply = api.post_order([{"product_id": "prod-001", "quantity": 1}], ACME)
     assert_error(reply, 503, "service_unavailable")
+    pause.advance(1.0)
     assert api.get("/orders", ACME).json["items"] == []
 
 
@@ -296,7 +311,7 @@ def test_a_failed_refresh_before_the_last_ten_minutes_keeps_serving_with_the_cur
 
 
 def test_a_failed_refresh_in_the_last_ten_minutes_is_a_503_not_a_call_with_expiring_credentials(
-    api: Api, wire: Wire, clock: Clock
+    api: Api, wire: Wire, clock: Clock, pause: FakeClock
 ):
     assert api.get("/catalog/prod-001", GLOBEX).status == 200
     clock.advance(52)
@@ -307,7 +322,26 @@ def test_a_failed_refresh_in_the_last_ten_minutes_is_a_503_not_a_call_with_expir
     assert reply.header("Retry-After") == "1"
     assert [c for c in wire.dynamodb()[signed_before:] if c.access_key != wire.own_key] == []
     # STS answers again: the same container carries on with fresh credentials.
+    pause.advance(1.0)
     assert api.get("/catalog/prod-001", GLOBEX).status == 200
+
+
+def test_a_refresh_for_a_list_is_one_assume_role_not_one_per_parallel_query(
+    api: Api, wire: Wire, clock: Clock, pause: FakeClock
+):
+    assert api.get("/catalog", GLOBEX).status == 200
+    clock.advance(52)  # every signature would now wait for fresh credentials
+    with failing_sts("Throttling"):
+        assert_error(api.get("/catalog", GLOBEX), 503, "service_unavailable")
+    # The first AssumeRole, then one refresh attempt (the failure) for the 16 Queries of the page.
+    assert wire.assumed == [GLOBEX.tenant_id]
+    with failing_sts("Throttling") as stubbed:
+        assert_error(api.get("/catalog", GLOBEX), 503, "service_unavailable")
+        assert len(stubbed._queue) == 1, "STS was asked again within the pause"
+    pause.advance(1.0)
+    assert api.get("/catalog", GLOBEX).status == 200
+    assert wire.assumed == [GLOBEX.tenant_id, GLOBEX.tenant_id]
+    assert api.get("/catalog", INITECH).status == 200
 
 
 # --- configuration -----------------------------------------------------------------------------
@@ -351,9 +385,23 @@ def test_a_session_name_is_refused_for_a_malformed_tenant_id():
     assert keys.TENANT_ID.fullmatch("a" * 48) and len(tenant_access.session_name("a" * 48)) <= 64
 
 
-def test_sts_errors_other_than_client_errors_are_also_a_503(api: Api, monkeypatch: pytest.MonkeyPatch):
+def test_an_unreachable_sts_is_a_503(api: Api, monkeypatch: pytest.MonkeyPatch):
     def unreachable(*_: Any, **__: Any) -> Any:
-        raise ClientError({"Error": {"Code": "ServiceUnavailable"}}, "AssumeRole")
+        raise EndpointConnectionError(endpoint_url="https://sts.us-east-1.amazonaws.com")
 
     monkeypatch.setattr(tenant_access._sts_client(), "assume_role", unreachable)
-    assert_error(api.get("/orders", INITECH), 503, "service_unavailable")
+    reply = api.get("/orders", INITECH)
+    assert_error(reply, 503, "service_unavailable")
+    assert reply.header("Retry-After") == "1"
+
+
+def test_a_container_keeps_its_most_recently_used_tenants_and_assumes_again_for_an_evicted_one(
+    table, wire: Wire, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(tenant_access, "tenant_clients", tenant_access.TenantClients(max_tenants=2))
+    contexts = {t.tenant_id: TenantContext(t.tenant_id, t.tier, frozenset()) for t in TENANTS}
+    for tenant_id in ("acme", "globex", "acme", "initech"):
+        services.get_product(contexts[tenant_id], "prod-001")
+    assert tenant_access.tenant_clients.cached() == ["acme", "initech"]
+    services.get_product(contexts["globex"], "prod-001")
+    assert wire.assumed == ["acme", "globex", "initech", "globex"]

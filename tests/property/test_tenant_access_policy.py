@@ -152,3 +152,37 @@ def test_registry_records_and_scans_are_out_of_reach_of_every_tenant_session():
             assert not allowed_for("acme", Permission(f"dynamodb:{action}", table, (key,)))
     for action in ("Scan", "DeleteItem", "BatchWriteItem", "DescribeTable"):
         assert not allowed_for("acme", Permission(f"dynamodb:{action}", table, (keys.product_key("acme", "p")["PK"],)))
+
+
+@settings(max_examples=100, deadline=None)
+@given(tenant=TENANT_IDS, other=TENANT_IDS, product_id=PRODUCT_IDS, shard=st.integers(0, keys.CATALOG_SHARDS - 1))
+def test_no_session_may_write_catalog_index_keys_onto_its_own_items(
+    tenant: str, other: str, product_id: str, shard: int
+):
+    """LeadingKeys pins the item written; without the Deny, a session could list its item in another's catalog."""
+    assume(tenant != other)
+    own_product = (keys.product_key(tenant, product_id)["PK"],)
+    injected = {keys.CATALOG_INDEX_PK: {"S": keys.catalog_partition(other, shard)}, keys.CATALOG_INDEX_SK: {"S": "x"}}
+    dynamodb = RecordingDynamoDB()
+    dynamodb.transact_write_items(
+        TransactItems=[
+            {
+                "Update": {
+                    "TableName": TABLE,
+                    "Key": {"PK": {"S": own_product[0]}, "SK": {"S": keys.PRODUCT_SORT_KEY}},
+                    "UpdateExpression": "SET #pk = :pk, stock = stock - :one",
+                    "ExpressionAttributeNames": {"#pk": keys.CATALOG_INDEX_PK},
+                    "ExpressionAttributeValues": {":pk": injected[keys.CATALOG_INDEX_PK], ":one": {"N": "1"}},
+                }
+            },
+            {
+                "Put": {
+                    "TableName": TABLE,
+                    "Item": {"PK": {"S": keys.order_partition(tenant, 0)}, "SK": {"S": "ORDER#x"}, **injected},
+                }
+            },
+        ]
+    )
+    for permission in required_permissions(dynamodb.operations[0], ACCOUNT):
+        assert permission.leading_keys and permission.leading_keys[0].startswith(keys.tenant_prefix(tenant))
+        assert not allowed_for(tenant, permission), permission

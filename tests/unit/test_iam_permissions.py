@@ -51,16 +51,41 @@ def test_a_transaction_needs_each_parts_own_action_on_each_partition() -> None:
         "dynamodb",
         "TransactWriteItems",
         TransactItems=[
-            {"Update": {"TableName": "t", "Key": key("TENANT#a#PRODUCT#p")}},
-            {"Put": {"TableName": "t", "Item": key("TENANT#a#ORDER#01")}},
+            {
+                "Update": {
+                    "TableName": "t",
+                    "Key": key("TENANT#a#PRODUCT#p"),
+                    "UpdateExpression": "SET #s = #s - :q",
+                    "ConditionExpression": "attribute_exists(PK) AND price = :price",
+                    "ExpressionAttributeNames": {"#s": "stock"},
+                }
+            },
+            {"Put": {"TableName": "t", "Item": {**key("TENANT#a#ORDER#01"), "total": {"N": "1"}}}},
             {"ConditionCheck": {"TableName": "t", "Key": key("TENANT#a")}},
         ],
     )
+    # A write also names the attributes it touches (dynamodb:Attributes), read generously.
     assert required_permissions(call, ACCOUNT) == [
-        Permission("dynamodb:UpdateItem", TABLE, ("TENANT#a#PRODUCT#p",)),
-        Permission("dynamodb:PutItem", TABLE, ("TENANT#a#ORDER#01",)),
+        Permission("dynamodb:UpdateItem", TABLE, ("TENANT#a#PRODUCT#p",), ("PK", "SK", "price", "stock")),
+        Permission("dynamodb:PutItem", TABLE, ("TENANT#a#ORDER#01",), ("PK", "SK", "total")),
         Permission("dynamodb:ConditionCheckItem", TABLE, ("TENANT#a",)),
     ]
+
+
+def test_a_deny_on_attributes_applies_to_a_write_naming_any_of_them() -> None:
+    policy = {
+        "Statement": [
+            {"Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": TABLE},
+            {
+                "Effect": "Deny",
+                "Action": "dynamodb:PutItem",
+                "Resource": TABLE,
+                "Condition": {"ForAnyValue:StringEquals": {"dynamodb:Attributes": ["CatalogPK"]}},
+            },
+        ]
+    }
+    assert allows(policy, Permission("dynamodb:PutItem", TABLE, ("TENANT#a#ORDER#01",), ("PK", "SK")))
+    assert not allows(policy, Permission("dynamodb:PutItem", TABLE, ("TENANT#a#ORDER#01",), ("PK", "CatalogPK")))
 
 
 def test_an_index_query_is_authorized_on_the_index_with_the_index_partition() -> None:
