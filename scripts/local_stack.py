@@ -186,6 +186,7 @@ def onboard_seed_tenants(clients: dict[str, Any], stage: StageConfig, shared: Pr
             tenant_id=tenant.tenant_id,
             tier=tenant.tier,
             display_name=tenant.display_name,
+            access_token_minutes=stage.access_token_minutes,
         )
         count = seed.write_catalog(tenant.tenant_id)
         progress(f"tenant {tenant.tenant_id} ({tenant.tier}): app client, API key, {count} products")

@@ -68,7 +68,7 @@ def terraform_stage(config: StageConfig, region: str) -> TerraformStage:
         usage_plan_names={
             name: provision.usage_plan_name(config.resource_prefix, tier) for name, tier in TIERS.items()
         },
-        app_client_settings=provision.client_settings([]),
+        app_client_settings=provision.client_settings([], config.access_token_minutes),
         protected=config.stage in PROTECTED_STAGES,
     )
 

@@ -24,7 +24,10 @@ from scripts.aws_calls import error_code, paginate
 
 CLIENT_CREDENTIALS = "client_credentials"
 # Cognito's default lifetime for access tokens; short enough that a revoked client stops soon.
+# A stage may set its own ("access_token_minutes" in .chalice/config.json; README "Token lifetime").
 ACCESS_TOKEN_MINUTES = 60
+# What Cognito accepts for an access token's lifetime: 5 minutes to one day.
+ACCESS_TOKEN_MINUTES_RANGE = (5, 24 * 60)
 # 48 random bytes: a 64-character URL-safe key, well above the 32 the application insists on.
 GENERATED_SECRET_BYTES = 48
 
@@ -617,15 +620,15 @@ def schedule_secret_deletion(secretsmanager: Any, name: str, recovery_days: int)
     return True
 
 
-def client_settings(scopes: list[str]) -> dict[str, Any]:
-    """A tenant app client's OAuth settings: client credentials only, with these scopes."""
+def client_settings(scopes: list[str], access_token_minutes: int = ACCESS_TOKEN_MINUTES) -> dict[str, Any]:
+    """A tenant app client's OAuth settings: client credentials only, with these scopes and token lifetime."""
     return {
         "AllowedOAuthFlows": [CLIENT_CREDENTIALS],
         "AllowedOAuthFlowsUserPoolClient": True,
         "AllowedOAuthScopes": scopes,
         "ExplicitAuthFlows": ["ALLOW_REFRESH_TOKEN_AUTH"],
         "SupportedIdentityProviders": ["COGNITO"],
-        "AccessTokenValidity": ACCESS_TOKEN_MINUTES,
+        "AccessTokenValidity": access_token_minutes,
         "TokenValidityUnits": {"AccessToken": "minutes"},
         "PreventUserExistenceErrors": "ENABLED",
         "EnableTokenRevocation": True,
@@ -644,20 +647,27 @@ def _find_app_client(cognito: Any, pool_id: str, client_name: str) -> str | None
     return next((client_id for name, client_id in list_app_clients(cognito, pool_id) if name == client_name), None)
 
 
-def create_app_client(cognito: Any, pool_id: str, client_name: str, scopes: list[str]) -> AppClient:
+def create_app_client(
+    cognito: Any, pool_id: str, client_name: str, scopes: list[str], access_token_minutes: int = ACCESS_TOKEN_MINUTES
+) -> AppClient:
     """A new client-credentials app client with a generated secret and the given scopes."""
     created = cognito.create_user_pool_client(
-        UserPoolId=pool_id, ClientName=client_name, GenerateSecret=True, **client_settings(scopes)
+        UserPoolId=pool_id,
+        ClientName=client_name,
+        GenerateSecret=True,
+        **client_settings(scopes, access_token_minutes),
     )["UserPoolClient"]
     return AppClient(created["ClientId"], created["ClientSecret"])
 
 
-def ensure_app_client(cognito: Any, pool_id: str, client_name: str, scopes: list[str]) -> AppClient:
+def ensure_app_client(
+    cognito: Any, pool_id: str, client_name: str, scopes: list[str], access_token_minutes: int = ACCESS_TOKEN_MINUTES
+) -> AppClient:
     """A client-credentials app client with a secret and the given scopes, created or brought up to date."""
-    settings = client_settings(scopes)
+    settings = client_settings(scopes, access_token_minutes)
     client_id = _find_app_client(cognito, pool_id, client_name)
     if client_id is None:
-        return create_app_client(cognito, pool_id, client_name, scopes)
+        return create_app_client(cognito, pool_id, client_name, scopes, access_token_minutes)
     # UpdateUserPoolClient resets every setting it is not given, so all of them are passed.
     cognito.update_user_pool_client(UserPoolId=pool_id, ClientId=client_id, ClientName=client_name, **settings)
     described = cognito.describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)["UserPoolClient"]
@@ -681,12 +691,14 @@ def _setting_differs(have: Any, want: Any) -> bool:
     return have != want
 
 
-def ensure_app_client_settings(cognito: Any, pool_id: str, client_id: str, scopes: list[str]) -> AppClient | None:
+def ensure_app_client_settings(
+    cognito: Any, pool_id: str, client_id: str, scopes: list[str], access_token_minutes: int = ACCESS_TOKEN_MINUTES
+) -> AppClient | None:
     """The app client client_id, its settings repaired only if they drifted; None if it does not exist."""
     described = _describe_app_client(cognito, pool_id, client_id)
     if described is None:
         return None
-    settings = client_settings(scopes)
+    settings = client_settings(scopes, access_token_minutes)
     if any(_setting_differs(described.get(name), value) for name, value in settings.items()):
         cognito.update_user_pool_client(
             UserPoolId=pool_id, ClientId=client_id, ClientName=described["ClientName"], **settings
@@ -773,6 +785,7 @@ def onboard_tenant(
     tier: str,
     display_name: str = "",
     tags: dict[str, str] | None = None,
+    access_token_minutes: int = ACCESS_TOKEN_MINUTES,
 ) -> TenantCredentials:
     """Give a tenant its app client, its own API key in its tier's usage plan, and its registry record.
 
@@ -780,7 +793,7 @@ def onboard_tenant(
     """
     if tier not in TIERS:
         raise ValueError(f"unknown tier {tier!r}; expected one of {', '.join(TIERS)}")
-    client = ensure_app_client(cognito, pool_id, tenant_id, scopes)
+    client = ensure_app_client(cognito, pool_id, tenant_id, scopes, access_token_minutes)
     key = ensure_api_key(apigateway, api_key_name(key_prefix, tenant_id), tags)
     attach_api_key(apigateway, key.key_id, plan_ids[tier], plan_ids.values())
     existing = registry.get(tenant_id)

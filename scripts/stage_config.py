@@ -47,6 +47,23 @@ class StageConfig:
         return f"{self.app_name}-{self.stage}"
 
     @property
+    def access_token_minutes(self) -> int:
+        """How long the stage's access tokens last ("access_token_minutes"; Cognito allows 5 to 1,440).
+
+        Longer tokens mean fewer billed token requests and a longer reach for a leaked or revoked
+        one (README "Token lifetime").
+        """
+        from scripts.provision import ACCESS_TOKEN_MINUTES, ACCESS_TOKEN_MINUTES_RANGE
+
+        value = self.settings.get("access_token_minutes", ACCESS_TOKEN_MINUTES)
+        low, high = ACCESS_TOKEN_MINUTES_RANGE
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise StageConfigError(
+                f"stage {self.stage!r}: access_token_minutes must be a whole number from {low} to {high}, not {value!r}"
+            )
+        return value
+
+    @property
     def policy_file(self) -> Path | None:
         """The stage's IAM policy file, when it does not let Chalice generate one."""
         name = self.settings.get("iam_policy_file")

@@ -127,6 +127,7 @@ def create_tenant(
         tier=tier,
         display_name=display_name,
         tags=tenancy.tags(tenant_id),
+        access_token_minutes=tenancy.resources.config.access_token_minutes,
     )
     progress(f"{tenant_id}: app client {credentials.client_id} (client credentials, {' '.join(tenancy.scopes)})")
     progress(f"{tenant_id}: API key {credentials.api_key_id} in usage plan {tier}")
@@ -139,7 +140,11 @@ def _recheck_tenant(tenancy: Tenancy, record: TenantRecord, tier: str, display_n
     if record.tier != tier:
         raise TenantError(f"{record.tenant_id} exists with tier {record.tier}; use change-tier to move it to {tier}")
     client = provision.ensure_app_client_settings(
-        tenancy.clients.cognito, tenancy.pool_id, record.client_id, tenancy.scopes
+        tenancy.clients.cognito,
+        tenancy.pool_id,
+        record.client_id,
+        tenancy.scopes,
+        tenancy.resources.config.access_token_minutes,
     )
     if client is None:
         raise TenantError(
@@ -216,7 +221,9 @@ def rotate_secret(tenancy: Tenancy, tenant_id: str) -> TenantRecord:
     record = require_tenant(tenancy, tenant_id)
     _remove_stray_clients(tenancy, record)
     cognito = tenancy.clients.cognito
-    new_client = provision.create_app_client(cognito, tenancy.pool_id, tenant_id, tenancy.scopes)
+    new_client = provision.create_app_client(
+        cognito, tenancy.pool_id, tenant_id, tenancy.scopes, tenancy.resources.config.access_token_minutes
+    )
     progress(f"{tenant_id}: new app client {new_client.client_id}")
     # The secret is stored before the registry switches, so a failure after this never loses it.
     _store_secret(tenancy, tenant_id, new_client)

@@ -20,7 +20,7 @@ from chalicelib.registry import ACTIVE, SUSPENDED, TenantRegistry
 from chalicelib.repository import CatalogRepository, dynamodb_client
 from chalicelib.services import place_order
 from chalicelib.tenancy import SCOPES, TenantContext
-from scripts import bootstrap, seed, smoke, tenants
+from scripts import bootstrap, provision, seed, smoke, tenants
 from scripts.change_log import is_mutating
 from scripts.token_server import TokenServer
 from tests.conftest import PROJECT_DIR, Environment, FakeClock
@@ -507,3 +507,34 @@ def test_the_smoke_test_finds_a_stages_urls_and_the_stored_credentials(cli: Cli,
             stored["client_id"],
             stored["client_secret"],
         )
+
+
+def set_access_token_minutes(project: Path, minutes: Any) -> None:
+    """Give the dev stage its own access-token lifetime in the project's config.json."""
+    path = project / ".chalice" / "config.json"
+    config = json.loads(path.read_text())
+    config["stages"]["dev"]["access_token_minutes"] = minutes
+    path.write_text(json.dumps(config))
+
+
+def test_a_stages_access_token_lifetime_reaches_its_clients_and_a_change_reaches_them_on_the_next_create(cli: Cli):
+    cli.ok("create", "acme", "--tier", "basic")
+    record = TenantRegistry().get("acme")
+
+    def validity() -> int:
+        client = aws("cognito-idp").describe_user_pool_client(UserPoolId=pool_id(), ClientId=record.client_id)
+        return client["UserPoolClient"]["AccessTokenValidity"]
+
+    assert validity() == provision.ACCESS_TOKEN_MINUTES
+    set_access_token_minutes(cli.project, 15)
+    # Running create again brings the client's settings to the stage's.
+    cli.ok("create", "acme", "--tier", "basic")
+    assert validity() == 15
+
+
+@pytest.mark.parametrize("minutes", [4, 1441, "60", 1.5, True])
+def test_an_access_token_lifetime_cognito_would_refuse_is_refused_with_the_range(cli: Cli, minutes: Any):
+    set_access_token_minutes(cli.project, minutes)
+    assert cli("create", "acme", "--tier", "basic") != 0
+    assert "access_token_minutes must be a whole number from 5 to 1440" in cli.err + cli.out
+    assert TenantRegistry().get("acme") is None
