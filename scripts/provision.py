@@ -674,6 +674,18 @@ def ensure_app_client(
     return AppClient(client_id, described["ClientSecret"])
 
 
+def app_client(cognito: Any, pool_id: str, client_id: str) -> AppClient | None:
+    """An app client's id and secret, as Cognito returns them to whoever may describe it; None if it is gone."""
+    described = _describe_app_client(cognito, pool_id, client_id)
+    return AppClient(client_id, described["ClientSecret"]) if described else None
+
+
+def app_client_named(cognito: Any, pool_id: str, client_name: str) -> AppClient | None:
+    """The app client called client_name (a tenant's is named by its tenant id), if there is one."""
+    client_id = _find_app_client(cognito, pool_id, client_name)
+    return app_client(cognito, pool_id, client_id) if client_id else None
+
+
 def _describe_app_client(cognito: Any, pool_id: str, client_id: str) -> dict[str, Any] | None:
     try:
         return cognito.describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)["UserPoolClient"]

@@ -5,7 +5,7 @@ another tenant getting 404 for it, and a basic-tier tenant getting 429 once its 
 then, for a deployed stage only, IAM's policy simulator judging the tenant-access role's policy
 (scripts.policy_simulation): the tenant's own keys allowed, the other tenant's denied.
 The target is given directly (URLs and credentials), by --stack-file for the local stack, or by
---stage for a deployed stage (URLs from .chalice/, credentials from Secrets Manager).
+--stage for a deployed stage (URLs from .chalice/, credentials from the tenants' Cognito app clients).
 """
 
 from __future__ import annotations
@@ -363,7 +363,7 @@ def _deployed_api_url(deployed_file: Path) -> str:
 
 
 def target_from_stage(stage: str, project_dir: Path, tenant_ids: dict[str, str | None], api_url: str | None) -> Target:
-    """A deployed stage's URLs (from .chalice/) and tenants' credentials (as scripts.tenants stored them)."""
+    """A deployed stage's URLs (from .chalice/) and tenants' credentials (from their Cognito app clients)."""
     from scripts import provision
     from scripts.stage_resources import AwsClients, load_stage, token_url
 
@@ -375,16 +375,13 @@ def target_from_stage(stage: str, project_dir: Path, tenant_ids: dict[str, str |
         raise SmokeError(f"the user pool {pool_id} has no domain; run scripts.bootstrap --stage {stage}")
 
     def credentials(tenant_id: str | None) -> ClientCredentials | None:
-        stored = (
-            provision.read_secret_json(clients.secretsmanager, resources.tenant_secret_name(tenant_id))
-            if tenant_id
-            else None
-        )
-        return ClientCredentials(tenant_id, stored["client_id"], stored["client_secret"]) if stored else None
+        # Cognito returns the secret of the app client named by the tenant; no stored copy is needed.
+        client = provision.app_client_named(clients.cognito, pool_id, tenant_id) if tenant_id else None
+        return ClientCredentials(tenant_id, client.client_id, client.client_secret) if client else None
 
     main = credentials(tenant_ids["tenant"])
     if main is None:
-        raise SmokeError(f"no stored credentials for tenant {tenant_ids['tenant']!r}; create it with scripts.tenants")
+        raise SmokeError(f"no app client for tenant {tenant_ids['tenant']!r}; create it with scripts.tenants")
     policy = PolicyTarget(
         stage,
         region,
@@ -441,7 +438,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--stack-file", type=Path, help="the local stack's stack.json (e.g. .local/stack.json)")
-    source.add_argument("--stage", help="a deployed stage; URLs from .chalice/, credentials from Secrets Manager")
+    source.add_argument(
+        "--stage", help="a deployed stage; URLs from .chalice/, credentials from its Cognito app clients"
+    )
     parser.add_argument("--api-url", help="the API's base URL (with --stage: instead of .chalice/deployed/STAGE.json)")
     parser.add_argument(
         "--token-url", help="the token endpoint, https://DOMAIN.auth.REGION.amazoncognito.com/oauth2/token"

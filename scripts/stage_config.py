@@ -64,6 +64,18 @@ class StageConfig:
         return value
 
     @property
+    def store_tenant_secrets(self) -> bool:
+        """Whether `tenants` keeps a copy of each tenant's client secret in Secrets Manager ("store_tenant_secrets").
+
+        Off by default: Cognito returns an app client's secret to an operator allowed to read it,
+        so the copy ($0.40 a tenant a month) is only for systems that fetch it from Secrets Manager.
+        """
+        value = self.settings.get("store_tenant_secrets", False)
+        if not isinstance(value, bool):
+            raise StageConfigError(f"stage {self.stage!r}: store_tenant_secrets must be true or false, not {value!r}")
+        return value
+
+    @property
     def policy_file(self) -> Path | None:
         """The stage's IAM policy file, when it does not let Chalice generate one."""
         name = self.settings.get("iam_policy_file")

@@ -2,7 +2,8 @@
 
 Each operation is idempotent and prints a progress line per thing it does. The registry in
 the table is the source of truth for which app client and API key belong to a tenant; the
-tenant's client secret lives only in Cognito and in Secrets Manager.
+tenant's client secret lives in Cognito, and in Secrets Manager too where the stage keeps a copy
+(store_tenant_secrets).
 """
 
 from __future__ import annotations
@@ -92,11 +93,18 @@ def require_tenant(tenancy: Tenancy, tenant_id: str) -> TenantRecord:
     return record
 
 
-def _store_secret(tenancy: Tenancy, tenant_id: str, client: provision.AppClient) -> str:
+def _store_secret(tenancy: Tenancy, tenant_id: str, client: provision.AppClient) -> str | None:
+    """The stored copy's ARN, or None where the stage keeps no copy (Cognito holds the secret either way)."""
+    if not tenancy.resources.config.store_tenant_secrets:
+        return None
     value = {"tenant_id": tenant_id, "client_id": client.client_id, "client_secret": client.client_secret}
     return provision.put_secret_json(
         tenancy.clients.secretsmanager, tenancy.secret_name(tenant_id), value, tenancy.tags(tenant_id)
     )
+
+
+def _secret_whereabouts(arn: str | None) -> str:
+    return f"stored in {arn}" if arn else "kept in Cognito only (`tenants show --reveal-secret` reads it there)"
 
 
 def create_tenant(
@@ -132,7 +140,7 @@ def create_tenant(
     progress(f"{tenant_id}: app client {credentials.client_id} (client credentials, {' '.join(tenancy.scopes)})")
     progress(f"{tenant_id}: API key {credentials.api_key_id} in usage plan {tier}")
     arn = _store_secret(tenancy, tenant_id, provision.AppClient(credentials.client_id, credentials.client_secret))
-    progress(f"{tenant_id}: client secret stored in {arn}")
+    progress(f"{tenant_id}: client secret {_secret_whereabouts(arn)}")
     return require_tenant(tenancy, tenant_id)
 
 
@@ -225,9 +233,10 @@ def rotate_secret(tenancy: Tenancy, tenant_id: str) -> TenantRecord:
         cognito, tenancy.pool_id, tenant_id, tenancy.scopes, tenancy.resources.config.access_token_minutes
     )
     progress(f"{tenant_id}: new app client {new_client.client_id}")
-    # The secret is stored before the registry switches, so a failure after this never loses it.
-    _store_secret(tenancy, tenant_id, new_client)
-    progress(f"{tenant_id}: new client secret stored in {tenancy.secret_name(tenant_id)}")
+    # A copy is stored before the registry switches, so a failure after this never loses it (the
+    # new client, named by the tenant, also keeps its secret in Cognito).
+    arn = _store_secret(tenancy, tenant_id, new_client)
+    progress(f"{tenant_id}: new client secret {_secret_whereabouts(arn)}")
     old_client_id = record.client_id
     record = record.with_changes(client_id=new_client.client_id)
     tenancy.registry.put(record)
@@ -335,10 +344,11 @@ def show_tenant(tenancy: Tenancy, tenant_id: str, reveal_secret: bool = False) -
     arn = provision.secret_arn(secretsmanager, tenancy.secret_name(tenant_id))
     secret = None
     if reveal_secret:
-        stored = provision.read_secret_json(secretsmanager, tenancy.secret_name(tenant_id)) or {}
-        if stored.get("client_id") != record.client_id:
-            raise TenantError(f"the stored secret of {tenant_id} is missing or stale; run rotate-secret")
-        secret = stored["client_secret"]
+        # From Cognito, the source of truth, whether or not the stage keeps a copy.
+        client = provision.app_client(tenancy.clients.cognito, tenancy.pool_id, record.client_id)
+        if client is None:
+            raise TenantError(f"the app client {record.client_id} of {tenant_id} is gone; run rotate-secret")
+        secret = client.client_secret
     domain = provision.user_pool_domain(tenancy.clients.cognito, tenancy.pool_id)
     return TenantDetails(record, arn, token_url(domain, tenancy.clients.region) if domain else None, secret)
 

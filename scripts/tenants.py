@@ -108,7 +108,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     create = commands.add_parser(
-        "create", help="onboard a tenant (app client, API key, registry record, stored secret)"
+        "create",
+        help="onboard a tenant (app client, API key, registry record; a stored secret if the stage keeps them)",
     )
     _add_tenant_id(create)
     create.add_argument("--tier", required=True, choices=list(TIERS))

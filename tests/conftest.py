@@ -254,6 +254,15 @@ def env(monkeypatch: pytest.MonkeyPatch, jwks_server: JwksServer) -> Iterator[En
     clear_caches()
 
 
+def keep_tenant_secrets(project: Path, *stages: str) -> None:
+    """Make the project's stages keep a copy of each tenant's client secret in Secrets Manager."""
+    path = project / ".chalice" / "config.json"
+    config = json.loads(path.read_text())
+    for stage in stages:
+        config["stages"][stage]["store_tenant_secrets"] = True
+    path.write_text(json.dumps(config, indent=2))
+
+
 def dynamodb_calls_through(
     monkeypatch: pytest.MonkeyPatch, replacement: Callable[[str, dict[str, Any], Callable[..., Any]], Any]
 ) -> None:

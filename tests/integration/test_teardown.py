@@ -15,7 +15,7 @@ from chalicelib.tiers import TIERS
 from scripts import bootstrap, post_deploy, provision, teardown, tenants
 from scripts.change_log import is_mutating
 from scripts.stage_config import read_stage_config
-from tests.conftest import PROJECT_DIR
+from tests.conftest import PROJECT_DIR, keep_tenant_secrets
 
 REGION = "us-east-1"
 Capture = pytest.CaptureFixture[str]
@@ -47,6 +47,8 @@ def project(tmp_path: Path, aws: None) -> Path:
     chalice_dir.mkdir()
     for source in (PROJECT_DIR / ".chalice").glob("*.json"):
         shutil.copy(source, chalice_dir / source.name)
+    # With the optional stored copies of tenants' secrets, so that their removal is seen too.
+    keep_tenant_secrets(tmp_path, "dev", "prod")
     return tmp_path
 
 

@@ -23,7 +23,7 @@ from chalicelib.tenancy import SCOPES, TenantContext
 from scripts import bootstrap, provision, seed, smoke, tenants
 from scripts.change_log import is_mutating
 from scripts.token_server import TokenServer
-from tests.conftest import PROJECT_DIR, Environment, FakeClock
+from tests.conftest import PROJECT_DIR, Environment, FakeClock, keep_tenant_secrets
 
 REGION = "us-east-1"
 TABLE = "tenant-api-dev"
@@ -45,6 +45,8 @@ def project(tmp_path: Path, calls: list[str], env: Environment, capsys: pytest.C
     chalice_dir.mkdir()
     for source in (PROJECT_DIR / ".chalice").glob("*.json"):
         shutil.copy(source, chalice_dir / source.name)
+    # Most tests here follow the optional stored copy too; the default (none) has tests of its own.
+    keep_tenant_secrets(tmp_path, "dev", "prod")
     assert bootstrap.main(["--stage", "dev", "--region", REGION, "--project-dir", str(tmp_path)]) == 0
     capsys.readouterr()
     env.set(TABLE_NAME=TABLE)
@@ -538,3 +540,58 @@ def test_an_access_token_lifetime_cognito_would_refuse_is_refused_with_the_range
     assert cli("create", "acme", "--tier", "basic") != 0
     assert "access_token_minutes must be a whole number from 5 to 1440" in cli.err + cli.out
     assert TenantRegistry().get("acme") is None
+
+
+def keep_no_tenant_secrets(project: Path) -> None:
+    """The stage's default: no copy of a tenant's secret in Secrets Manager."""
+    path = project / ".chalice" / "config.json"
+    config = json.loads(path.read_text())
+    del config["stages"]["dev"]["store_tenant_secrets"]
+    path.write_text(json.dumps(config))
+
+
+def stored_secrets() -> list[str]:
+    return [secret["Name"] for secret in aws("secretsmanager").list_secrets()["SecretList"]]
+
+
+def test_by_default_no_secret_is_stored_and_show_reveals_it_from_cognito(cli: Cli):
+    keep_no_tenant_secrets(cli.project)
+    out = cli.ok("create", "acme", "--tier", "basic")
+    assert "acme: client secret kept in Cognito only" in out
+    assert [name for name in stored_secrets() if "/tenants/" in name] == []
+    record = TenantRegistry().get("acme")
+    secret = aws("cognito-idp").describe_user_pool_client(UserPoolId=pool_id(), ClientId=record.client_id)[
+        "UserPoolClient"
+    ]["ClientSecret"]
+    assert secret not in cli.ok("show", "acme")
+    revealed = cli.ok("show", "acme", "--reveal-secret")
+    assert secret in revealed and "(none stored)" in revealed
+    # Rotation too: the new secret is revealed from Cognito, and nothing is stored.
+    cli.ok("rotate-secret", "acme")
+    new = TenantRegistry().get("acme")
+    new_secret = aws("cognito-idp").describe_user_pool_client(UserPoolId=pool_id(), ClientId=new.client_id)[
+        "UserPoolClient"
+    ]["ClientSecret"]
+    assert new_secret in cli.ok("show", "acme", "--reveal-secret")
+    assert [name for name in stored_secrets() if "/tenants/" in name] == []
+
+
+def test_the_smoke_test_finds_a_tenants_credentials_in_cognito_without_a_stored_copy(cli: Cli):
+    keep_no_tenant_secrets(cli.project)
+    cli.ok("create", "tenant-standard", "--tier", "standard")
+    record = TenantRegistry().get("tenant-standard")
+    target = smoke.target_from_stage(
+        "dev", cli.project, {"tenant": "tenant-standard", "other": None, "basic": None}, "https://api.invalid"
+    )
+    assert (target.tenant.client_id, target.other) == (record.client_id, None)
+    described = aws("cognito-idp").describe_user_pool_client(UserPoolId=pool_id(), ClientId=record.client_id)
+    assert target.tenant.client_secret == described["UserPoolClient"]["ClientSecret"]
+
+
+def test_a_store_setting_that_is_not_a_boolean_is_refused(cli: Cli):
+    path = cli.project / ".chalice" / "config.json"
+    config = json.loads(path.read_text())
+    config["stages"]["dev"]["store_tenant_secrets"] = "yes"
+    path.write_text(json.dumps(config))
+    assert cli("create", "acme", "--tier", "basic") != 0
+    assert "store_tenant_secrets must be true or false" in cli.err + cli.out
