@@ -46,6 +46,10 @@ class Deployment:
     # The authorizer's timeout as .chalice/config.json sets it (lambda_timeout of the stage,
     # or of lambda_functions.<authorizer>); the default is this project's setting.
     authorizer_timeout_seconds: int = 10
+    # The X-Ray sampling rule: a share of requests, after a reservoir of this many a second.
+    # X-Ray's default reservoir of 1 a second traces nearly every request of a quiet stage.
+    traced_share: float = 0.05
+    trace_reservoir_per_second: int = 0
 
     @property
     def api_name(self) -> str:
@@ -131,7 +135,7 @@ def alarm_topic_name(deployment: Deployment) -> str:
 
 
 def sampling_rule(deployment: Deployment, api_id: str, partition: str = "aws") -> dict[str, Any]:
-    """The X-Ray sampling rule of the API stage (X-Ray's default rate, tunable without a deploy).
+    """The X-Ray sampling rule of the API stage, sized by the stage's settings (tunable without a deploy).
 
     Shaped as X-Ray's CreateSamplingRule takes it; API Gateway decides sampling for the whole
     trace, so the rule matches the stage, not the functions.
@@ -141,8 +145,8 @@ def sampling_rule(deployment: Deployment, api_id: str, partition: str = "aws") -
         "RuleName": deployment.prefix[:32],
         "ResourceARN": f"arn:{partition}:apigateway:{deployment.region}::/restapis/{api_id}/stages/{stage}",
         "Priority": 1000,
-        "FixedRate": 0.05,
-        "ReservoirSize": 1,
+        "FixedRate": deployment.traced_share,
+        "ReservoirSize": deployment.trace_reservoir_per_second,
         # API Gateway names the traced service "{api name}/{stage}".
         "ServiceName": f"{deployment.api_name}/{stage}",
         "ServiceType": "AWS::ApiGateway::Stage",

@@ -58,6 +58,7 @@ def terraform_stage(config: StageConfig, region: str) -> TerraformStage:
         region=region,
         table_name=config.table_name,
         api_stage=config.api_gateway_stage,
+        **config.tracing,
     )
     tags = config.settings.get("tags") or {"project": config.app_name, "stage": config.stage}
     return TerraformStage(

@@ -610,6 +610,7 @@ def deployment_of(config: StageConfig, region: str) -> Deployment:
         region=region,
         table_name=config.table_name,
         api_stage=config.api_gateway_stage,
+        **config.tracing,
     )
 
 

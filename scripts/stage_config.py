@@ -76,6 +76,22 @@ class StageConfig:
         return value
 
     @property
+    def tracing(self) -> dict[str, Any]:
+        """The X-Ray sampling rule's size: "xray_traced_share" (0 to 1) after "xray_reservoir_per_second".
+
+        Given as the keyword arguments of chalicelib.monitoring.Deployment.
+        """
+        share = self.settings.get("xray_traced_share", 0.05)
+        reservoir = self.settings.get("xray_reservoir_per_second", 0)
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+            raise StageConfigError(f"stage {self.stage!r}: xray_traced_share must be from 0 to 1, not {share!r}")
+        if isinstance(reservoir, bool) or not isinstance(reservoir, int) or reservoir < 0:
+            raise StageConfigError(
+                f"stage {self.stage!r}: xray_reservoir_per_second must be a whole number, 0 or more, not {reservoir!r}"
+            )
+        return {"traced_share": float(share), "trace_reservoir_per_second": reservoir}
+
+    @property
     def policy_file(self) -> Path | None:
         """The stage's IAM policy file, when it does not let Chalice generate one."""
         name = self.settings.get("iam_policy_file")

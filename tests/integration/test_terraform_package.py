@@ -543,7 +543,7 @@ def test_every_function_has_a_log_group_with_retention(package: Package, deploym
 def test_x_ray_sampling_rule(package: Package) -> None:
     rule = package.resources("aws_xray_sampling_rule")["main"]
     assert len(rule["rule_name"]) <= 32
-    assert 0 < rule["fixed_rate"] <= 1
+    assert (rule["fixed_rate"], rule["reservoir_size"]) == (0.05, 0)
     # The same rule post-deploy creates: it matches the API stage, found by the stack's API id.
     assert rule["service_type"] == "AWS::ApiGateway::Stage"
     assert "${aws_api_gateway_rest_api.rest_api.id}" in rule["resource_arn"]

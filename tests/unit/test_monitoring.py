@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from chalicelib import monitoring
+from scripts.stage_config import StageConfigError, read_stage_config
+from tests.conftest import PROJECT_DIR
 from tests.unit.alarm_evaluator import Datapoints, evaluate
 
 DEPLOYMENT = monitoring.Deployment("tenant-api", "dev", "us-east-1", "tenant-api-dev")
@@ -53,6 +57,26 @@ def test_the_sampling_rule_matches_the_api_stage():
     assert len(rule["RuleName"]) <= 32
     assert rule["ResourceARN"] == "arn:aws:apigateway:us-east-1::/restapis/abc123/stages/api"
     assert rule["ServiceName"] == "tenant-api/api"
+    # By default a share of 5 % and no reservoir: X-Ray's reservoir of one a second would trace
+    # nearly every request of a quiet stage.
+    assert (rule["FixedRate"], rule["ReservoirSize"]) == (0.05, 0)
+
+
+def test_a_stage_sizes_its_sampling_rule_and_a_wrong_size_is_refused(tmp_path: Path):
+    config = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())
+    config["stages"]["prod"].update(xray_traced_share=0.01, xray_reservoir_per_second=10)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    stage = read_stage_config("prod", path)
+    rule = monitoring.sampling_rule(monitoring.Deployment("tenant-api", "prod", "us-east-1", "t", **stage.tracing), "a")
+    assert (rule["FixedRate"], rule["ReservoirSize"]) == (0.01, 10)
+    assert read_stage_config("dev", path).tracing == {"traced_share": 0.05, "trace_reservoir_per_second": 0}
+    for wrong in ({"xray_traced_share": 1.5}, {"xray_traced_share": "5%"}, {"xray_reservoir_per_second": -1}):
+        config["stages"]["prod"].update(wrong)
+        path.write_text(json.dumps(config))
+        with pytest.raises(StageConfigError):
+            _ = read_stage_config("prod", path).tracing
+        config["stages"]["prod"].update(xray_traced_share=0.01, xray_reservoir_per_second=10)
 
 
 # --- the alarms against traffic: a stream of refused tokens is not trouble, failures are ------
