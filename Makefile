@@ -17,7 +17,7 @@ NODE_DIR := .node
 NODE_PACKAGES := @cdktf/provider-aws@19.65.1 @cdktf/provider-random@11.1.1 @cdktf/provider-null@10.0.2
 NODE_INSTALLED := $(NODE_DIR)/.installed
 
-.PHONY: run test unit bench capacity bootstrap deploy migrate smoke package-terraform checkov clean
+.PHONY: run test unit bench capacity cost bootstrap deploy migrate smoke package-terraform checkov clean
 
 STAGE ?= dev
 
@@ -57,6 +57,10 @@ bench: $(INSTALLED)  ## Print cold-start and request latency figures.
 
 capacity: $(INSTALLED)  ## Print DynamoDB units per route and the busiest partition keys at each tier's rate.
 	$(BIN)/python -m scripts.capacity
+
+# Measures in-process (about a minute), then rewrites cost/measured.json and README's cost block from it.
+cost: $(INSTALLED)  ## Print dollars per million requests by line, per tenant and per stage; update the snapshot and README.
+	$(BIN)/python -m scripts.cost --write
 
 # Deploying to AWS with Chalice (README "Deploy to AWS", path A); STAGE defaults to dev.
 bootstrap: $(INSTALLED)  ## Create the STAGE's table, user pool, secret and usage plans before its first deploy.

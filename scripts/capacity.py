@@ -188,6 +188,8 @@ class Bench:
         shapes = {TABLE: TableShape.from_definition(schema.table_definition(TABLE))}
         tenant_access.reset()
         self.recorder = CallRecorder(tenant_access.tenant_dynamodb(TENANT), image_client, shapes)
+        # The authorizer reads the registry with the function's own client, not the tenant's.
+        self.registry_recorder = CallRecorder(client, image_client, shapes)
         self.shapes = shapes
         self.order_ids: list[str] = []
 
@@ -233,16 +235,19 @@ class Bench:
         """Make one request with the recorder on, and price every DynamoDB call it made."""
         from scripts.dynamodb_units import consumption
 
-        self.recorder.clear()
-        self.recorder.start()
+        recorders = (self.recorder, self.registry_recorder)
+        for recorder in recorders:
+            recorder.clear()
+            recorder.start()
         try:
             call()
         finally:
-            self.recorder.stop()
+            for recorder in recorders:
+                recorder.stop()
         figures = run.routes.setdefault(route, RouteFigures())
         figures.requests += 1
         run.requests += 1
-        for recorded in self.recorder.calls:
+        for recorded in [call for recorder in recorders for call in recorder.calls]:
             figures.calls[recorded.operation] += 1
             for used in consumption(recorded, self.shapes):
                 figures.read_units += used.read_units
