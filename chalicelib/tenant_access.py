@@ -239,5 +239,4 @@ def tenant_dynamodb(tenant_id: str) -> Any:
 def reset() -> None:
     """Forget every tenant's credentials and the STS client (settings changed, or a test starts)."""
     tenant_clients.forget()
-    tenant_clients.clock = utc_now
     _sts_client.cache_clear()

@@ -220,9 +220,9 @@ def lambda_like_environment(endpoint_url: str) -> dict[str, str]:
     }
 
 
-def tenant_credentials_snippet(requests: int = WARM_REQUESTS, lookups: int = LOOKUPS) -> str:
-    """The tenant-credential snippet, with its number of warm requests per variant and of lookups per timing."""
-    return TENANT_CREDENTIALS % {"requests": requests, "lookups": lookups}
+def tenant_credentials_snippet(requests: int = WARM_REQUESTS) -> str:
+    """The tenant-credential snippet, with its number of warm requests per variant."""
+    return TENANT_CREDENTIALS % {"requests": requests, "lookups": LOOKUPS}
 
 
 def run(snippet: str, environment: dict[str, str]) -> dict[str, float]:

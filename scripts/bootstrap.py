@@ -4,8 +4,9 @@ The table (on-demand, encrypted, point-in-time recovery, TTL, the schema's index
 Cognito user pool with the API's resource server, scopes and hosted domain (both protected
 from deletion on prod), the pagination key in Secrets Manager, one usage plan per tier, the
 tenant-access role (scripts.tenant_access_role), cost-allocation tags on all of them; then
-TABLE_NAME, TOKEN_ISSUER, PAGINATION_SECRET_ARN and TENANT_ACCESS_ROLE_ARN in .chalice/config.json and the stage's IAM policy files (its own and any function's own)
-narrowed to the region, account, table and secret. A table made before an index joined the
+TABLE_NAME, TOKEN_ISSUER, PAGINATION_SECRET_ARN and TENANT_ACCESS_ROLE_ARN in .chalice/config.json
+and the stage's IAM policy files (its own and any function's own) narrowed to the region,
+account, table and secret. A table made before an index joined the
 schema gets the index. A rerun changes nothing that is already right, and says so.
 """
 

@@ -193,9 +193,13 @@ class Bench:
         self.shapes = shapes
         self.order_ids: list[str] = []
 
+    def context(self) -> Any:
+        """The Lambda context the function is invoked with."""
+        return LAMBDA_CONTEXT
+
     def request(self, event: dict[str, Any]) -> dict[str, Any]:
         """Invoke the function as API Gateway would; fail loudly on anything but a success."""
-        response = self.app(event, LAMBDA_CONTEXT)
+        response = self.app(event, self.context())
         if response["statusCode"] >= 300:
             raise RuntimeError(
                 f"{event['httpMethod']} {event['path']} answered {response['statusCode']}: {response['body']}"

@@ -191,10 +191,9 @@ class StdoutCapture:
         sys.stdout.flush()
         return os.lseek(self._file.fileno(), 0, os.SEEK_CUR)
 
-    def read(self, start: int, end: int | None = None) -> bytes:
-        """The bytes written between two offsets (to the end if end is None)."""
-        end = self.offset() if end is None else end
-        return os.pread(self._file.fileno(), end - start, start)
+    def read(self, start: int) -> bytes:
+        """The bytes written since an offset."""
+        return os.pread(self._file.fileno(), self.offset() - start, start)
 
 
 class MotoClock:
@@ -291,14 +290,9 @@ class LambdaBench(Bench):
         self.capture = capture
         self.output: dict[str, list[bytes]] = defaultdict(list)
 
-    def request(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Invoke the function with a context like Lambda's; fail loudly on anything but a success."""
-        response = self.app(event, self.function.context())
-        if response["statusCode"] >= 300:
-            raise RuntimeError(
-                f"{event['httpMethod']} {event['path']} answered {response['statusCode']}: {response['body']}"
-            )
-        return json.loads(response["body"])
+    def context(self) -> Any:
+        """A context like Lambda's for the stage's function (its memory and name)."""
+        return self.function.context()
 
     def measure(self, run: Run, route: str, call: Callable[[], object]) -> None:
         """capacity's measurement of one request, plus every byte it wrote to stdout."""
@@ -369,13 +363,7 @@ def series_counts(series: set[tuple[str, str, tuple[tuple[str, str], ...]]]) -> 
     groups: dict[str, list[tuple[str, str, tuple[tuple[str, str], ...]]]] = defaultdict(list)
     for entry in series:
         dimensions = dict(entry[2])
-        owner = (
-            TENANT_DIMENSION
-            if TENANT_DIMENSION in dimensions
-            else TIER_DIMENSION
-            if TIER_DIMENSION in dimensions
-            else ""
-        )
+        owner = next((name for name in (TENANT_DIMENSION, TIER_DIMENSION) if name in dimensions), "")
         groups[owner].append(entry)
 
     def count(owner: str) -> int:
@@ -495,18 +483,11 @@ def measure_authorizer(
 def derived_inputs(config: StageConfig) -> dict[str, Any]:
     """What the project's own definitions say: sampling, authorizer cache, tokens, alarms, secrets, log retention."""
     import app as application
-    from chalicelib.monitoring import Deployment, alarm_definitions, sampling_rule
+    from chalicelib.monitoring import alarm_definitions, sampling_rule
     from scripts.terraform_files import LOG_RETENTION_DAYS
 
     # As post-deploy and the Terraform package build it, so the rule and alarms are the deployed ones.
-    deployment = Deployment(
-        app_name=config.app_name,
-        stage=config.stage,
-        region="us-east-1",
-        table_name=config.table_name,
-        api_stage=config.api_gateway_stage,
-        **config.tracing,
-    )
+    deployment = config.deployment("us-east-1")
     rule = sampling_rule(deployment, api_id="api-id")
     ttl = application.tenant_authorizer.config.ttl_seconds
     ttl = API_GATEWAY_DEFAULT_AUTHORIZER_TTL if ttl is None else ttl
@@ -1050,10 +1031,7 @@ def readme_block(snapshot: dict[str, Any]) -> str:
 
 def readme_with_block(readme: str, block: str) -> str:
     """The README text with its cost block replaced by block."""
-    begin, end = readme.find(README_BEGIN), readme.find(README_END)
-    if begin < 0 or end < begin:
-        raise ValueError(f"README has no cost block between {README_BEGIN!r} and {README_END!r}")
-    return readme[:begin] + block + readme[end + len(README_END) :]
+    return readme.replace(readme_cost_block(readme), block, 1)
 
 
 def readme_cost_block(readme: str) -> str:

@@ -91,6 +91,13 @@ def _queried_partition(params: dict[str, Any]) -> str:
     return value["S"] if isinstance(value, dict) else str(value)
 
 
+# Words of DynamoDB's expression grammar, which are not attribute names.
+_EXPRESSION_WORDS = {
+    "SET", "REMOVE", "ADD", "DELETE", "AND", "OR", "NOT", "IN", "BETWEEN", "ATTRIBUTE_EXISTS",
+    "ATTRIBUTE_NOT_EXISTS", "ATTRIBUTE_TYPE", "BEGINS_WITH", "CONTAINS", "SIZE", "IF_NOT_EXISTS", "LIST_APPEND",
+}  # fmt: skip
+
+
 def _written_attributes(action: dict[str, Any]) -> tuple[str, ...]:
     """Every attribute a write names: its item's, or those its update and condition expressions name.
 
@@ -110,13 +117,6 @@ def _written_attributes(action: dict[str, Any]) -> tuple[str, ...]:
             if word.upper() not in _EXPRESSION_WORDS
         )
     return tuple(sorted(found))
-
-
-# Words of DynamoDB's expression grammar, which are not attribute names.
-_EXPRESSION_WORDS = {
-    "SET", "REMOVE", "ADD", "DELETE", "AND", "OR", "NOT", "IN", "BETWEEN", "ATTRIBUTE_EXISTS",
-    "ATTRIBUTE_NOT_EXISTS", "ATTRIBUTE_TYPE", "BEGINS_WITH", "CONTAINS", "SIZE", "IF_NOT_EXISTS", "LIST_APPEND",
-}  # fmt: skip
 
 
 def _dynamodb_permissions(operation: Operation, account: str) -> list[Permission]:

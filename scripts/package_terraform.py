@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chalicelib import monitoring
 from chalicelib.tiers import TIERS
 from scripts import provision
 from scripts.stage_config import PROJECT_DIR, PROTECTED_STAGES, StageConfig, StageConfigError, read_stage_config
@@ -52,14 +51,7 @@ def terraform_stage(config: StageConfig, region: str) -> TerraformStage:
     """The stage's settings as scripts.terraform_files needs them, with scripts/provision.py's naming."""
     if config.environment.get("RATE_LIMITER") != "usage-plan":
         raise PackagingError(f"stage {config.stage!r} does not use usage plans (RATE_LIMITER); package dev or prod")
-    deployment = monitoring.Deployment(
-        app_name=config.app_name,
-        stage=config.stage,
-        region=region,
-        table_name=config.table_name,
-        api_stage=config.api_gateway_stage,
-        **config.tracing,
-    )
+    deployment = config.deployment(region)
     tags = config.settings.get("tags") or {"project": config.app_name, "stage": config.stage}
     return TerraformStage(
         deployment=deployment,

@@ -604,14 +604,7 @@ def post_deploy(
 
 def deployment_of(config: StageConfig, region: str) -> Deployment:
     """What the dashboard and alarms describe: the stage as configured, in region."""
-    return Deployment(
-        app_name=config.app_name,
-        stage=config.stage,
-        region=region,
-        table_name=config.table_name,
-        api_stage=config.api_gateway_stage,
-        **config.tracing,
-    )
+    return config.deployment(region)
 
 
 def _email(value: str) -> str:

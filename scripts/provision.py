@@ -20,6 +20,7 @@ from chalicelib.registry import ACTIVE, TenantRecord, TenantRegistry
 from chalicelib.schema import TTL_ATTRIBUTE, table_definition
 from chalicelib.tenancy import SCOPES
 from chalicelib.tiers import TIERS, Tier
+from scripts import tenant_access_role
 from scripts.aws_calls import error_code, paginate
 
 CLIENT_CREDENTIALS = "client_credentials"
@@ -510,18 +511,17 @@ def ensure_tenant_access_role(
     iam: Any, *, partition: str, region: str, account: str, resource_prefix: str, table_name: str, tags: dict[str, str]
 ) -> str:
     """The ARN of the stage's tenant-access role, made from its one definition (scripts.tenant_access_role)."""
-    from scripts import tenant_access_role as role
-
     return ensure_role(
         iam,
-        role.role_name(resource_prefix),
-        trust=role.trust_policy(
-            role.account_root_arn(partition, account), role.handler_role_arn(partition, account, resource_prefix)
+        tenant_access_role.role_name(resource_prefix),
+        trust=tenant_access_role.trust_policy(
+            tenant_access_role.account_root_arn(partition, account),
+            tenant_access_role.handler_role_arn(partition, account, resource_prefix),
         ),
-        policy_name=role.POLICY_NAME,
-        policy=role.access_policy(f"arn:{partition}:dynamodb:{region}:{account}:table/{table_name}"),
-        description=role.DESCRIPTION,
-        max_session_seconds=role.MAX_SESSION_SECONDS,
+        policy_name=tenant_access_role.POLICY_NAME,
+        policy=tenant_access_role.access_policy(f"arn:{partition}:dynamodb:{region}:{account}:table/{table_name}"),
+        description=tenant_access_role.DESCRIPTION,
+        max_session_seconds=tenant_access_role.MAX_SESSION_SECONDS,
         tags=tags,
     )
 

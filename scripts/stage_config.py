@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chalicelib.monitoring import Deployment
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CONFIG_FILE = PROJECT_DIR / ".chalice" / "config.json"
 # Stages whose table and user pool must survive a mistaken delete or destroy.
@@ -90,6 +92,17 @@ class StageConfig:
                 f"stage {self.stage!r}: xray_reservoir_per_second must be a whole number, 0 or more, not {reservoir!r}"
             )
         return {"traced_share": float(share), "trace_reservoir_per_second": reservoir}
+
+    def deployment(self, region: str) -> Deployment:
+        """What the stage's dashboard, alarms and sampling rule describe, in region."""
+        return Deployment(
+            app_name=self.app_name,
+            stage=self.stage,
+            region=region,
+            table_name=self.table_name,
+            api_stage=self.api_gateway_stage,
+            **self.tracing,
+        )
 
     @property
     def policy_file(self) -> Path | None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from scripts import tenant_access_role
 from scripts.stage_config import PROJECT_DIR, StageConfig, StageConfigError, read_stage_config
 
 # https://cognito-idp.{region}.amazonaws.com/{pool_id}: what TOKEN_ISSUER holds once bootstrapped.
@@ -84,9 +85,7 @@ class StageResources:
     @property
     def tenant_access_role_name(self) -> str:
         """The role the API function assumes for one tenant at a time (scripts.tenant_access_role)."""
-        from scripts.tenant_access_role import role_name
-
-        return role_name(self.prefix)
+        return tenant_access_role.role_name(self.prefix)
 
     @property
     def pagination_secret_name(self) -> str:

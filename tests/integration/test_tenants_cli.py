@@ -23,7 +23,7 @@ from chalicelib.tenancy import SCOPES, TenantContext
 from scripts import bootstrap, provision, seed, smoke, tenants
 from scripts.change_log import is_mutating
 from scripts.token_server import TokenServer
-from tests.conftest import PROJECT_DIR, Environment, FakeClock, keep_tenant_secrets
+from tests.conftest import PROJECT_DIR, Environment, FakeClock, keep_tenant_secrets, set_stage_settings
 
 REGION = "us-east-1"
 TABLE = "tenant-api-dev"
@@ -511,14 +511,6 @@ def test_the_smoke_test_finds_a_stages_urls_and_the_stored_credentials(cli: Cli,
         )
 
 
-def set_access_token_minutes(project: Path, minutes: Any) -> None:
-    """Give the dev stage its own access-token lifetime in the project's config.json."""
-    path = project / ".chalice" / "config.json"
-    config = json.loads(path.read_text())
-    config["stages"]["dev"]["access_token_minutes"] = minutes
-    path.write_text(json.dumps(config))
-
-
 def test_a_stages_access_token_lifetime_reaches_its_clients_and_a_change_reaches_them_on_the_next_create(cli: Cli):
     cli.ok("create", "acme", "--tier", "basic")
     record = TenantRegistry().get("acme")
@@ -528,7 +520,7 @@ def test_a_stages_access_token_lifetime_reaches_its_clients_and_a_change_reaches
         return client["UserPoolClient"]["AccessTokenValidity"]
 
     assert validity() == provision.ACCESS_TOKEN_MINUTES
-    set_access_token_minutes(cli.project, 15)
+    set_stage_settings(cli.project, "dev", access_token_minutes=15)
     # Running create again brings the client's settings to the stage's.
     cli.ok("create", "acme", "--tier", "basic")
     assert validity() == 15
@@ -536,18 +528,10 @@ def test_a_stages_access_token_lifetime_reaches_its_clients_and_a_change_reaches
 
 @pytest.mark.parametrize("minutes", [4, 1441, "60", 1.5, True])
 def test_an_access_token_lifetime_cognito_would_refuse_is_refused_with_the_range(cli: Cli, minutes: Any):
-    set_access_token_minutes(cli.project, minutes)
+    set_stage_settings(cli.project, "dev", access_token_minutes=minutes)
     assert cli("create", "acme", "--tier", "basic") != 0
     assert "access_token_minutes must be a whole number from 5 to 1440" in cli.err + cli.out
     assert TenantRegistry().get("acme") is None
-
-
-def keep_no_tenant_secrets(project: Path) -> None:
-    """The stage's default: no copy of a tenant's secret in Secrets Manager."""
-    path = project / ".chalice" / "config.json"
-    config = json.loads(path.read_text())
-    del config["stages"]["dev"]["store_tenant_secrets"]
-    path.write_text(json.dumps(config))
 
 
 def stored_secrets() -> list[str]:
@@ -555,7 +539,7 @@ def stored_secrets() -> list[str]:
 
 
 def test_by_default_no_secret_is_stored_and_show_reveals_it_from_cognito(cli: Cli):
-    keep_no_tenant_secrets(cli.project)
+    set_stage_settings(cli.project, "dev", store_tenant_secrets=None)  # the default: no copy
     out = cli.ok("create", "acme", "--tier", "basic")
     assert "acme: client secret kept in Cognito only" in out
     assert [name for name in stored_secrets() if "/tenants/" in name] == []
@@ -577,7 +561,7 @@ def test_by_default_no_secret_is_stored_and_show_reveals_it_from_cognito(cli: Cl
 
 
 def test_the_smoke_test_finds_a_tenants_credentials_in_cognito_without_a_stored_copy(cli: Cli):
-    keep_no_tenant_secrets(cli.project)
+    set_stage_settings(cli.project, "dev", store_tenant_secrets=None)
     cli.ok("create", "tenant-standard", "--tier", "standard")
     record = TenantRegistry().get("tenant-standard")
     target = smoke.target_from_stage(
@@ -589,9 +573,6 @@ def test_the_smoke_test_finds_a_tenants_credentials_in_cognito_without_a_stored_
 
 
 def test_a_store_setting_that_is_not_a_boolean_is_refused(cli: Cli):
-    path = cli.project / ".chalice" / "config.json"
-    config = json.loads(path.read_text())
-    config["stages"]["dev"]["store_tenant_secrets"] = "yes"
-    path.write_text(json.dumps(config))
+    set_stage_settings(cli.project, "dev", store_tenant_secrets="yes")
     assert cli("create", "acme", "--tier", "basic") != 0
     assert "store_tenant_secrets must be true or false" in cli.err + cli.out

@@ -37,7 +37,7 @@ def test_the_lambda_like_environment_names_the_tenant_access_role() -> None:
 
 
 def test_the_snippets_are_python() -> None:
-    compile(bench.tenant_credentials_snippet(requests=3, lookups=10), "<tenant credentials>", "exec")
+    compile(bench.tenant_credentials_snippet(requests=3), "<tenant credentials>", "exec")
     compile(bench.BARE, "<bare>", "exec")
     compile(bench.OURS, "<ours>", "exec")
 

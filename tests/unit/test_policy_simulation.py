@@ -20,7 +20,7 @@ from botocore.stub import Stubber
 from chalicelib import keys
 from scripts import policy_simulation as simulation
 from scripts import smoke
-from scripts.iam_permissions import Permission, allows
+from scripts.iam_permissions import Permission, allows, with_principal_tags
 from scripts.policy_simulation import Case, Outcome, SimulationError
 from scripts.tenant_access_role import access_policy
 
@@ -252,10 +252,9 @@ def test_a_missing_role_and_other_errors_are_said_plainly(iam: tuple[Any, Stubbe
 
 def policy_for_session(tenant: str) -> dict[str, Any]:
     """The role's policy with ${aws:PrincipalTag/TenantID} filled in, as IAM does for a session tagged so."""
-    # scripts.iam_permissions does not substitute policy variables; a session's policy is this text.
-    text = json.dumps(access_policy(TABLE)).replace("${aws:PrincipalTag/TenantID}", tenant)
-    assert "${" not in text
-    return json.loads(text)
+    policy = with_principal_tags(access_policy(TABLE), {"TenantID": tenant})
+    assert "${" not in json.dumps(policy)
+    return policy
 
 
 @pytest.mark.parametrize("tenant, other", [(A, B), (B, A)])
