@@ -1,4 +1,4 @@
-"""The CloudWatch dashboard, alarms and saved Logs Insights queries, as data built by functions.
+"""The CloudWatch dashboard, alarms, Contributor Insights rules and saved Logs Insights queries, as data built by functions.
 
 The post-deploy script sends these through boto3 and the Terraform package renders the same
 data, so both ways of deploying produce one dashboard and one set of alarms.
@@ -22,6 +22,8 @@ LATENCY = "Latency"
 THROTTLED = "Throttled"
 ORDERS_PLACED = "OrdersPlaced"
 ORDER_VALUE = "OrderValue"
+# The message of the one line the API function writes per request (access fields and metrics).
+ACCESS_LINE_MESSAGE = "request"
 
 FIVE_XX_RATE_PERCENT = 5
 P99_LATENCY_MS = 3000
@@ -129,6 +131,77 @@ def _insights(deployment: Deployment, title: str, query: str, x: int, y: int) ->
     }
 
 
+def _contributor_rule(
+    deployment: Deployment, keys: list[str], filters: list[dict[str, Any]], value_of: str | None = None
+) -> dict[str, Any]:
+    # Only the API function's access lines of tenant traffic count: health and OpenAPI requests
+    # carry no tenant, and every other line (errors, security events) has another message.
+    contribution: dict[str, Any] = {
+        "Keys": keys,
+        "Filters": [
+            {"Match": "$.message", "In": [ACCESS_LINE_MESSAGE]},
+            {"Match": f"$.{TENANT_DIMENSION}", "IsPresent": True},
+            *filters,
+        ],
+    }
+    if value_of:
+        contribution["ValueOf"] = value_of
+    return {
+        "Schema": {"Name": "CloudWatchLogRule", "Version": 1},
+        "LogGroupNames": [deployment.log_group(deployment.api_function)],
+        "LogFormat": "JSON",
+        "Contribution": contribution,
+        "AggregateOn": "Sum" if value_of else "Count",
+    }
+
+
+def contributor_rules(deployment: Deployment) -> dict[str, dict[str, Any]]:
+    """Contributor Insights rules by name: requests, errors (by status) and time served, per tenant.
+
+    They take the place of a custom metric per tenant per figure: a rule costs the same whether
+    ten tenants send traffic or ten thousand, and its report ranks them.
+    """
+    tenant = f"$.{TENANT_DIMENSION}"
+    prefix = deployment.prefix
+    return {
+        f"{prefix}-requests-by-tenant": _contributor_rule(deployment, [tenant], []),
+        f"{prefix}-errors-by-tenant": _contributor_rule(
+            deployment, [tenant, "$.status"], [{"Match": "$.status", "GreaterThan": 399}]
+        ),
+        f"{prefix}-time-by-tenant": _contributor_rule(deployment, [tenant], [], value_of="$.latency_ms"),
+    }
+
+
+def insight_rules(deployment: Deployment) -> list[dict[str, Any]]:
+    """Keyword arguments for CloudWatch PutInsightRule, one dict per Contributor Insights rule."""
+    return [
+        {
+            "RuleName": name,
+            "RuleState": "ENABLED",
+            "RuleDefinition": json.dumps(definition, separators=(",", ":"), sort_keys=True),
+        }
+        for name, definition in contributor_rules(deployment).items()
+    ]
+
+
+def _top_contributors(title: str, rule_name: str, x: int, y: int, region: str) -> dict[str, Any]:
+    return {
+        "type": "metric",
+        "x": x,
+        "y": y,
+        "width": 8,
+        "height": 6,
+        "properties": {
+            "title": title,
+            "insightRule": {"maxContributorCount": 10, "orderBy": "Sum", "ruleName": rule_name},
+            "period": PERIOD_SECONDS,
+            "view": "timeSeries",
+            "legend": {"position": "right"},
+            "region": region,
+        },
+    }
+
+
 def alarm_topic_name(deployment: Deployment) -> str:
     """The SNS topic the alarms notify."""
     return f"{deployment.prefix}-alarms"
@@ -164,6 +237,7 @@ def dashboard_name(deployment: Deployment) -> str:
 
 def dashboard_body(deployment: Deployment) -> dict[str, Any]:
     """The dashboard: API Gateway, Lambda, DynamoDB, per-tenant traffic, and log queries."""
+    prefix = deployment.prefix
     api = _api_dimensions(deployment)
     region = {"region": deployment.region}
     table = ["TableName", deployment.table_name]
@@ -234,14 +308,13 @@ def dashboard_body(deployment: Deployment) -> dict[str, Any]:
             12,
             **region,
         ),
-        _widget("Requests per tenant", _search(deployment, REQUESTS, "Sum", TENANT_DIMENSION), 8, 12, **region),
-        _widget(
-            "Errors per tenant (4xx and 5xx)",
-            _search(deployment, CLIENT_ERRORS, "Sum", TENANT_DIMENSION)
-            + _search(deployment, SERVER_ERRORS, "Sum", TENANT_DIMENSION),
+        _top_contributors("Requests per tenant (top 10)", f"{prefix}-requests-by-tenant", 8, 12, deployment.region),
+        _top_contributors(
+            "Errors per tenant and status, 4xx and 5xx (top 10)",
+            f"{prefix}-errors-by-tenant",
             16,
             12,
-            **region,
+            deployment.region,
         ),
         _widget("Latency per tier p99 (ms)", _search(deployment, LATENCY, "p99", TIER_DIMENSION), 0, 18, **region),
         _widget(
@@ -259,13 +332,25 @@ def dashboard_body(deployment: Deployment) -> dict[str, Any]:
             18,
             **region,
         ),
+        _top_contributors(
+            "Time served per tenant, sum of latency (ms, top 10)", f"{prefix}-time-by-tenant", 0, 24, deployment.region
+        ),
+        _widget(
+            "Requests, 4xx and 5xx per tier",
+            _search(deployment, REQUESTS, "Sum", TIER_DIMENSION)
+            + _search(deployment, CLIENT_ERRORS, "Sum", TIER_DIMENSION)
+            + _search(deployment, SERVER_ERRORS, "Sum", TIER_DIMENSION),
+            8,
+            24,
+            **region,
+        ),
         _insights(
             deployment,
             "Top tenants by requests",
             "filter ispresent(tenant_id) and ispresent(status) | stats count(*) as requests, "
             "avg(latency_ms) as avg_ms by tenant_id | sort requests desc | limit 10",
             0,
-            24,
+            30,
         ),
         _insights(
             deployment,
@@ -273,7 +358,7 @@ def dashboard_body(deployment: Deployment) -> dict[str, Any]:
             "filter ispresent(security_event) | fields @timestamp, security_event, tenant_id, request_id "
             "| sort @timestamp desc | limit 50",
             12,
-            24,
+            30,
         ),
     ]
     return {"widgets": widgets}

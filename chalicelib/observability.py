@@ -1,23 +1,24 @@
-"""Structured logs, per-tenant metrics and request tracing, set up once and applied by middleware.
+"""Structured logs, per-tier metrics and request tracing, set up once and applied by middleware.
 
-Logs are JSON lines (Powertools Logger). Metrics are CloudWatch embedded-metric-format
-documents (Powertools Metrics), written to the log stream and turned into metrics by
-CloudWatch at no API cost. Per request the application emits Requests, ClientErrors,
-ServerErrors, Throttled and Latency, each under two dimension sets: (service, tier) and
-(service, tenant_id). Every distinct dimension value is a separately billed custom metric,
-so each tenant costs five metrics (about $1.50 a month at list price); orders placed and
-their value are kept per tier only, since per-tenant business figures are cheaper to get
-from the logs with Logs Insights than to keep as metrics.
+Logs are JSON lines (Powertools Logger). Each request writes one line: its access fields and,
+in the same object, a CloudWatch embedded-metric-format document (Powertools Metrics), which
+CloudWatch turns into metrics at no API cost. EMF allows members beyond the metrics, so one
+line carries both and Logs bills one event, not two or three. The metrics are Requests,
+ClientErrors, ServerErrors, Throttled and Latency, and for a newly placed order OrdersPlaced
+and OrderValue, all under the dimensions (service, tier). Every distinct dimension value is a
+separately billed custom metric, so there is no tenant dimension: per-tenant requests, errors
+and time come from Contributor Insights rules over these same lines
+(chalicelib.monitoring.contributor_rules), whose price does not grow with the tenants.
+The line is written at INFO: a log level above it would drop the metrics with the access line.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import os
-import sys
 import time
 import uuid
+from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any, Callable
 
@@ -30,6 +31,7 @@ from chalice.app import ChaliceUnhandledError, ChaliceViewError, Request, Respon
 from chalicelib import tracing
 from chalicelib.errors import ApiError
 from chalicelib.monitoring import (
+    ACCESS_LINE_MESSAGE,
     CLIENT_ERRORS,
     LATENCY,
     METRICS_NAMESPACE,
@@ -37,7 +39,6 @@ from chalicelib.monitoring import (
     ORDERS_PLACED,
     REQUESTS,
     SERVER_ERRORS,
-    TENANT_DIMENSION,
     THROTTLED,
     TIER_DIMENSION,
 )
@@ -47,15 +48,28 @@ SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "tenant-api")
 TRACED_HEADERS = ("content-type", "content-length", "user-agent", "idempotency-key", "x-forwarded-for")
 
 
+# Keys Powertools would write on every line that the log event already says: the log group names
+# the function (and the account and region its ARN repeats), Lambda's REPORT line its memory, and
+# the stack trace of an error its location. Each line is billed by the byte.
+REDUNDANT_LOG_KEYS = ("function_name", "function_arn", "function_memory_size", "location")
+
+
 class TraceCorrelatingFormatter(LambdaPowertoolsFormatter):
     """Powertools' JSON log format, with the trace id of the open span where Lambda gives none.
 
     In Lambda the trace id comes from the invocation's environment; under chalice local and
     in tests each request opens its own segment, whose id the log lines should carry instead.
+    Keys that repeat what the log event already says are left out (REDUNDANT_LOG_KEYS).
     """
 
     def _get_latest_trace_id(self) -> str | None:
         return super()._get_latest_trace_id() or tracing.current_trace_id()
+
+    def serialize(self, log: dict[str, Any]) -> str:  # type: ignore[override]
+        """The line as JSON, without the keys the log event already says."""
+        for key in REDUNDANT_LOG_KEYS:
+            log.pop(key, None)
+        return super().serialize(log)
 
 
 logger = Logger(
@@ -105,47 +119,54 @@ def _request_metadata(request: Request) -> dict[str, Any]:
     }
 
 
-def _publish(metrics: EphemeralMetrics) -> None:
-    """Write the metrics document as flush_metrics does, but in a single write.
-
-    print() writes the line and its newline separately, so documents of concurrent requests
-    (chalice local serves each on its own thread) could end up sharing a line.
-    """
-    try:
-        if not is_metrics_disabled():
-            sys.stdout.write(json.dumps(metrics.serialize_metric_set(), separators=(",", ":")) + "\n")
-    except (OSError, ValueError):
-        # A lost metrics document must not fail a request that has already done its work.
-        pass
-    finally:
-        metrics.clear_metrics()
+# The order a request placed, if any, so its figures join the request's one line.
+_placed_order: ContextVar[dict[str, Any] | None] = ContextVar("placed_order", default=None)
 
 
-def _record_metrics(tenant: dict[str, str], status: int, latency_ms: float) -> None:
+def _metrics_document(tier: str, figures: list[tuple[str, MetricUnit, float]]) -> dict[str, Any]:
+    """The EMF members of figures under the dimensions (service, tier); empty when metrics are disabled."""
+    if is_metrics_disabled():
+        return {}
+    # Built apart from Powertools' process-wide Metrics state, which concurrent requests
+    # (chalice local serves each on its own thread) would otherwise mix.
+    metrics = EphemeralMetrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+    metrics.add_dimension(TIER_DIMENSION, tier)
+    for name, unit, value in figures:
+        metrics.add_metric(name, unit, value)
+    return metrics.serialize_metric_set()
+
+
+def _order_figures(total: Decimal) -> list[tuple[str, MetricUnit, float]]:
+    return [(ORDERS_PLACED, MetricUnit.Count, 1), (ORDER_VALUE, MetricUnit.NoUnit, float(total))]
+
+
+def _request_metrics(tenant: dict[str, str], status: int, latency_ms: float) -> dict[str, Any]:
     if "tenant_id" not in tenant or "tier" not in tenant:
         # Unauthenticated routes (health, the OpenAPI document) are not tenant traffic.
-        return
-    # One document per request, built apart from Powertools' process-wide Metrics state, which
-    # concurrent requests (chalice local serves each on its own thread) would otherwise mix.
-    metrics = EphemeralMetrics(namespace=METRICS_NAMESPACE, service=SERVICE)
-    metrics.add_dimension(TIER_DIMENSION, tenant["tier"])
-    # A second dimension set carries the service too, so both sets can be searched alike.
-    metrics.add_dimensions(service=SERVICE, **{TENANT_DIMENSION: tenant["tenant_id"]})
-    metrics.add_metric(REQUESTS, MetricUnit.Count, 1)
-    metrics.add_metric(CLIENT_ERRORS, MetricUnit.Count, int(400 <= status < 500))
-    metrics.add_metric(SERVER_ERRORS, MetricUnit.Count, int(status >= 500))
-    metrics.add_metric(THROTTLED, MetricUnit.Count, int(status == 429))
-    metrics.add_metric(LATENCY, MetricUnit.Milliseconds, round(latency_ms, 3))
-    _publish(metrics)
+        return {}
+    figures = [
+        (REQUESTS, MetricUnit.Count, 1),
+        (CLIENT_ERRORS, MetricUnit.Count, int(400 <= status < 500)),
+        (SERVER_ERRORS, MetricUnit.Count, int(status >= 500)),
+        (THROTTLED, MetricUnit.Count, int(status == 429)),
+        (LATENCY, MetricUnit.Milliseconds, round(latency_ms, 3)),
+    ]
+    order = _placed_order.get()
+    if order:
+        figures += _order_figures(order["total"])
+    return _metrics_document(tenant["tier"], figures)
 
 
 def order_placed(tier: str, total: Decimal) -> None:
-    """Count a newly placed order and its value under its tier (not for idempotent replays)."""
-    order_metrics = EphemeralMetrics(namespace=METRICS_NAMESPACE, service=SERVICE)
-    order_metrics.add_dimension(TIER_DIMENSION, tier)
-    order_metrics.add_metric(ORDERS_PLACED, MetricUnit.Count, 1)
-    order_metrics.add_metric(ORDER_VALUE, MetricUnit.NoUnit, float(total))
-    _publish(order_metrics)
+    """Count a newly placed order and its value under its tier (not for idempotent replays).
+
+    Inside a request the figures join its one line; elsewhere they are a line of their own.
+    """
+    order = _placed_order.get()
+    if order is not None:
+        order.update(tier=tier, total=total)
+        return
+    logger.info("order placed", extra=_metrics_document(tier, _order_figures(total)))
 
 
 def security_event(reason: str, **details: Any) -> None:
@@ -190,8 +211,8 @@ def _finish(
         access["error_code"] = error.code
         if error.security_event:
             access["security_event"] = error.security_event
-    logger.info("request", extra=access)
-    _record_metrics(tenant, status, latency_ms)
+    # The metrics go first so that no metric can take the name of an access field.
+    logger.info(ACCESS_LINE_MESSAGE, extra={**_request_metrics(tenant, status, latency_ms), **access})
 
 
 def _report_unexpected(request: Request, span: tracing.Span, endpoint: str, error: BaseException) -> None:
@@ -201,12 +222,20 @@ def _report_unexpected(request: Request, span: tracing.Span, endpoint: str, erro
 
 
 def observe_request(event: Request, get_response: Callable[[Request], Response]) -> Response:
-    """Trace, log and measure one request: one span, one access-log line, one metrics document.
+    """Trace, log and measure one request: one span and one line of access fields and metrics.
 
     An unexpected exception is recorded on the span with its stack and logged, then raised on
     as UnexpectedError for the error middleware to answer 500.
     """
     started = time.perf_counter()
+    order = _placed_order.set({})
+    try:
+        return _observe(event, get_response, started)
+    finally:
+        _placed_order.reset(order)
+
+
+def _observe(event: Request, get_response: Callable[[Request], Response], started: float) -> Response:
     endpoint = f"{event.method} {event.context.get('resourcePath') or event.path}"
     with tracing.span(endpoint) as span:
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from botocore.exceptions import ClientError
 
@@ -16,6 +16,18 @@ def paginate(client: Any, operation: str, result_key: str, **kwargs: Any) -> Ite
     """Every item of a paginated listing."""
     for page in client.get_paginator(operation).paginate(**kwargs):
         yield from page.get(result_key, [])
+
+
+def paginate_by_token(
+    call: Callable[..., dict[str, Any]], result_key: str, token: str = "NextToken", **kwargs: Any
+) -> Iterator[dict[str, Any]]:
+    """Every item of a listing boto3 has no paginator for, following its next-page token."""
+    while True:
+        page = call(**kwargs)
+        yield from page.get(result_key, [])
+        if not page.get(token):
+            return
+        kwargs = {**kwargs, token: page[token]}
 
 
 def endpoint_lacks(error: Exception) -> bool:

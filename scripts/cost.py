@@ -25,6 +25,7 @@ import json
 import math
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -39,6 +40,7 @@ from typing import Any, Callable, Iterator
 from unittest import mock
 
 from chalicelib.tiers import TIERS
+from scripts import contributor_insights
 from scripts.capacity import (
     LINES_PER_ORDER,
     PREMIUM_MIX,
@@ -83,6 +85,9 @@ METRIC_PER_MONTH = 0.30
 METRICS_FIRST_TIER = 10_000
 DASHBOARD_PER_MONTH = 3.00
 ALARM_METRIC_PER_MONTH = 0.10
+# The same page, Contributor Insights for CloudWatch Logs: per rule a month, and per log event a rule matches.
+INSIGHT_RULE_PER_MONTH = 0.50
+INSIGHT_MATCHES_PER_MILLION = 0.02
 # AWS X-Ray pricing (https://aws.amazon.com/xray/pricing/): traces recorded.
 XRAY_PER_MILLION_TRACES = 5.00
 # AWS Secrets Manager pricing (https://aws.amazon.com/secrets-manager/pricing/): per secret-month; its
@@ -105,8 +110,12 @@ STAGE_SIZES = (100, 1000)
 # round of DynamoDB calls (parallel Queries are one round): "single-digit milliseconds" in AWS's
 # words; the dashboard's DynamoDB latency widget shows the real figure.
 DYNAMODB_ROUND_TRIP_MS = 5.0
-# Lambda gives a function one full vCPU at 1,769 MB and a share in proportion below that.
+# Lambda gives a function one full vCPU at 1,769 MB and a share in proportion below that; a vCPU
+# is taken to run this code as fast as one core of the machine measuring it.
 FULL_VCPU_MB = 1769
+# The API function's memory sizes the report compares, and how many fresh imports time its cold start.
+MEMORY_OPTIONS = (256, 512, 768, 1024, 1769)
+IMPORT_SAMPLES = 3
 GOALS = (("variable cost per million, standard tier's traffic", 5.0), ("100-tenant stage, all in, per million", 14.0))
 # What Lambda itself writes per invocation, in the form the Lambda developer guide shows (Python
 # logging); the XRAY line ends the REPORT event of a traced invocation.
@@ -383,8 +392,19 @@ def series_counts(series: set[tuple[str, str, tuple[tuple[str, str], ...]]]) -> 
     }
 
 
+def rule_matches(output: list[bytes], rules: list[dict[str, Any]]) -> int:
+    """How many (log event, rule) matches the output makes: Contributor Insights bills each."""
+    events = [json.loads(line) for chunk in output for line in chunk.decode().splitlines() if line.startswith("{")]
+    return sum(contributor_insights.contributor(rule, event) is not None for rule in rules for event in events)
+
+
 def route_figures(
-    requests: int, read_units: float, write_units: float, output: list[bytes], timings: list[Timing]
+    requests: int,
+    read_units: float,
+    write_units: float,
+    output: list[bytes],
+    timings: list[Timing],
+    rules: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """What one route's requests cost on average, and their median warm timing."""
     return {
@@ -393,6 +413,7 @@ def route_figures(
         "write_units": round(write_units / requests, 4),
         "log_bytes": round(sum(len(chunk) for chunk in output) / len(output), 1),
         "log_events": round(sum(len(chunk.splitlines()) for chunk in output) / len(output), 2),
+        "rule_matches": round(rule_matches(output, rules) / len(output), 2),
         "in_process_ms": round(statistics.median(timing.in_process_ms for timing in timings), 3),
         "moto_ms": round(statistics.median(timing.moto_ms for timing in timings), 3),
         "round_trips": statistics.median_low(timing.round_trips for timing in timings),
@@ -430,7 +451,9 @@ def fill_order_pages(bench: LambdaBench, seed: int) -> int:
     return len(copies)
 
 
-def measure_routes(bench: LambdaBench, requests: int, clock: MotoClock) -> tuple[dict[str, dict], bytes]:
+def measure_routes(
+    bench: LambdaBench, requests: int, clock: MotoClock, rules: list[dict[str, Any]]
+) -> tuple[dict[str, dict], bytes]:
     """The premium mix twice: recorded (units, output), then plain (timing, since the recorder reads too)."""
     fill_order_pages(bench, seed=len(bench.product_ids))
     start = bench.capture.offset()
@@ -441,7 +464,7 @@ def measure_routes(bench: LambdaBench, requests: int, clock: MotoClock) -> tuple
         timings[name].append(timed(bench.route(name), clock))
     routes = {
         name: route_figures(
-            figures.requests, figures.read_units, figures.write_units, bench.output[name], timings[name]
+            figures.requests, figures.read_units, figures.write_units, bench.output[name], timings[name], rules
         )
         for name, figures in sorted(run.routes.items(), key=lambda entry: list(PREMIUM_MIX).index(entry[0]))
     }
@@ -477,13 +500,16 @@ def measure_authorizer(
         bench.measure(run, "authorizer", invoke)
     figures = run.routes["authorizer"]
     timings = [timed(invoke, clock) for _ in range(samples)]
-    return route_figures(figures.requests, figures.read_units, figures.write_units, bench.output["authorizer"], timings)
+    # The rules read the API function's log group only.
+    return route_figures(
+        figures.requests, figures.read_units, figures.write_units, bench.output["authorizer"], timings, rules=[]
+    )
 
 
 def derived_inputs(config: StageConfig) -> dict[str, Any]:
     """What the project's own definitions say: sampling, authorizer cache, tokens, alarms, secrets, log retention."""
     import app as application
-    from chalicelib.monitoring import alarm_definitions, sampling_rule
+    from chalicelib.monitoring import alarm_definitions, contributor_rules, sampling_rule
     from scripts.terraform_files import LOG_RETENTION_DAYS
 
     # As post-deploy and the Terraform package build it, so the rule and alarms are the deployed ones.
@@ -516,6 +542,7 @@ def derived_inputs(config: StageConfig) -> dict[str, Any]:
             "dashboards": 1,
             "alarms": len(alarms),
             "alarm_metrics": sum(alarm_metric_count(alarm) for alarm in alarms),
+            "contributor_rules": len(contributor_rules(deployment)),
             "pagination_secrets": 1,
             "tenant_secrets": config.store_tenant_secrets,
         },
@@ -527,17 +554,20 @@ def measure(stage: str, requests: int, seed: int, catalog_size: int, authorizer_
     """Run the application and the authorizer in-process on moto and return the snapshot of what they cost."""
     from moto import mock_aws
 
+    from chalicelib.monitoring import contributor_rules
     from scripts.token_issuer import TokenIssuer
 
     config = read_stage_config(stage)
     functions = stage_functions(config)
+    rules = list(contributor_rules(config.deployment("us-east-1")).values())
     issuer = TokenIssuer(local_environment()["TOKEN_ISSUER"])
     token = issuer.issue(AUTHORIZER_CLIENT_ID, SCOPES.split())
     with jwks_server(issuer.jwks()) as jwks_url:
         os.environ.update(measurement_environment(config, jwks_url))
+        import_ms = import_milliseconds()
         with mock_aws(), MotoClock() as clock, StdoutCapture() as capture:
             bench = LambdaBench(catalog_size, seed, functions["api"], capture)
-            routes, output = measure_routes(bench, requests, clock)
+            routes, output = measure_routes(bench, requests, clock, rules)
             authorizer = measure_authorizer(bench, functions["authorizer"], token, authorizer_samples, clock)
     return {
         "about": "Inputs of scripts/cost.py, measured by `make cost`; README's cost block is rendered from them.",
@@ -552,8 +582,25 @@ def measure(stage: str, requests: int, seed: int, catalog_size: int, authorizer_
         "authorizer": authorizer,
         "logs": {"archive_ratio": round(archive_ratio(output), 4)},
         "metrics": series_counts(emf_series(output)),
+        "cold_start": {"import_ms": round(import_ms, 1)},
         **derived_inputs(config),
     }
+
+
+def import_milliseconds(samples: int = IMPORT_SAMPLES) -> float:
+    """The median time a fresh interpreter takes to import the app (bytecode cached), in this environment.
+
+    It is the part of a cold start that the function's CPU share slows; Lambda's own start is not in it.
+    """
+    snippet = "import time; started = time.perf_counter(); import app; print((time.perf_counter() - started) * 1000)"
+    # One import first, so that every sample finds the bytecode written.
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", snippet], cwd=PROJECT_DIR, capture_output=True, text=True, check=True, timeout=120
+        )
+        for _ in range(samples + 1)
+    ]
+    return statistics.median(float(run.stdout.split()[-1]) for run in runs[1:])
 
 
 def archive_ratio(output: bytes) -> float:
@@ -635,13 +682,14 @@ LINES = (
     "DynamoDB",
     "CloudWatch Logs",
     "custom metrics",
+    "Contributor Insights",
     "X-Ray",
     "Cognito",
     "Secrets Manager",
-    "dashboard and alarms",
+    "dashboard, alarms, rules",
 )
 # The lines that grow with requests; the others grow with tenants, tiers or stages.
-VARIABLE_LINES = ("API Gateway", "Lambda", "DynamoDB", "CloudWatch Logs", "X-Ray")
+VARIABLE_LINES = ("API Gateway", "Lambda", "DynamoDB", "CloudWatch Logs", "Contributor Insights", "X-Ray")
 
 
 @dataclass(frozen=True)
@@ -652,19 +700,30 @@ class PerRequest:
     write_units: float
     log_bytes: float
     log_events: float
+    rule_matches: float
     billed_ms: float
     own_ms: float
     authorizer: dict[str, float]
 
 
-def billed_ms(figures: dict[str, Any]) -> int:
-    """A route's billed duration: its own median time, plus DynamoDB's round trips, rounded up to 1 ms."""
-    own = figures["in_process_ms"] - figures["moto_ms"]
+def cpu_factor(memory_mb: int) -> float:
+    """How much slower the function computes at memory_mb than on a full vCPU (Lambda's CPU share)."""
+    return max(1.0, FULL_VCPU_MB / memory_mb)
+
+
+def billed_ms(figures: dict[str, Any], memory_mb: int = FULL_VCPU_MB) -> int:
+    """A route's billed duration: its own median time at the memory's CPU share, plus DynamoDB's round trips.
+
+    Rounded up to the millisecond, as Lambda bills.
+    """
+    own = (figures["in_process_ms"] - figures["moto_ms"]) * cpu_factor(memory_mb)
     return math.ceil(own + figures["round_trips"] * DYNAMODB_ROUND_TRIP_MS)
 
 
-def per_request(snapshot: dict[str, Any]) -> PerRequest:
-    """The mix's average request, weighted by each route's share."""
+def per_request(snapshot: dict[str, Any], api_memory_mb: int | None = None) -> PerRequest:
+    """The mix's average request, weighted by each route's share (at another API memory size if given)."""
+    functions = snapshot["functions"]
+    api_memory = api_memory_mb or functions["api"]["memory_mb"]
     shares = {name: share / sum(snapshot["mix"].values()) for name, share in snapshot["mix"].items()}
     routes = snapshot["routes"]
 
@@ -677,9 +736,10 @@ def per_request(snapshot: dict[str, Any]) -> PerRequest:
         write_units=average(lambda route: route["write_units"]),
         log_bytes=average(lambda route: route["log_bytes"]),
         log_events=average(lambda route: route["log_events"]),
-        billed_ms=average(billed_ms),
+        rule_matches=average(lambda route: route["rule_matches"]),
+        billed_ms=average(lambda route: billed_ms(route, api_memory)),
         own_ms=average(lambda route: route["in_process_ms"] - route["moto_ms"]),
-        authorizer={**authorizer, "billed_ms": billed_ms(authorizer)},
+        authorizer={**authorizer, "billed_ms": billed_ms(authorizer, functions["authorizer"]["memory_mb"])},
     )
 
 
@@ -735,6 +795,7 @@ def monthly_costs(snapshot: dict[str, Any], population: Population, traced: floa
             snapshot, authorizer_calls, authorizer["log_bytes"], authorizer["log_events"], authorizer_calls * share
         ),
         "custom metrics": series * METRIC_PER_MONTH,
+        "Contributor Insights": requests * average.rule_matches * INSIGHT_MATCHES_PER_MILLION / 1e6,
         "X-Ray": requests * share * XRAY_PER_MILLION_TRACES / 1e6,
         "Cognito": tenants
         * (COGNITO_APP_CLIENT_PER_MONTH + snapshot["tokens"]["per_client_month"] * COGNITO_TOKEN_REQUEST),
@@ -743,8 +804,10 @@ def monthly_costs(snapshot: dict[str, Any], population: Population, traced: floa
             + (resources["pagination_secrets"] if population.stage else 0)
         )
         * SECRET_PER_MONTH,
-        "dashboard and alarms": (
-            resources["dashboards"] * DASHBOARD_PER_MONTH + resources["alarm_metrics"] * ALARM_METRIC_PER_MONTH
+        "dashboard, alarms, rules": (
+            resources["dashboards"] * DASHBOARD_PER_MONTH
+            + resources["alarm_metrics"] * ALARM_METRIC_PER_MONTH
+            + resources["contributor_rules"] * INSIGHT_RULE_PER_MONTH
             if population.stage
             else 0.0
         ),
@@ -805,8 +868,10 @@ def percent(value: float) -> str:
 def measured_table(snapshot: dict[str, Any]) -> Table:
     """The measured inputs per route: units, log bytes and duration."""
     rows = []
+    functions = snapshot["functions"]
     for name, figures in [*snapshot["routes"].items(), ("authorizer (per invocation)", snapshot["authorizer"])]:
         share = snapshot["mix"].get(name)
+        memory = functions["api" if name in snapshot["mix"] else "authorizer"]["memory_mb"]
         rows.append(
             [
                 name,
@@ -815,10 +880,11 @@ def measured_table(snapshot: dict[str, Any]) -> Table:
                 f"{figures['write_units']:.2f}",
                 f"{figures['log_bytes']:,.0f}",
                 f"{figures['log_events']:g}",
+                f"{figures['rule_matches']:g}",
                 f"{figures['in_process_ms']:.1f}",
                 f"{figures['moto_ms']:.1f}",
                 f"{figures['round_trips']}",
-                f"{billed_ms(figures)}",
+                f"{billed_ms(figures, memory)}",
             ]
         )
     average = per_request(snapshot)
@@ -830,6 +896,7 @@ def measured_table(snapshot: dict[str, Any]) -> Table:
             f"{average.write_units:.2f}",
             f"{average.log_bytes:,.0f}",
             f"{average.log_events:g}",
+            f"{average.rule_matches:g}",
             "",
             "",
             "",
@@ -837,7 +904,6 @@ def measured_table(snapshot: dict[str, Any]) -> Table:
         ]
     )
     run = snapshot["run"]
-    functions = snapshot["functions"]
     return Table(
         f"Measured per request (stage {run['stage']}, {run['requests']} requests of capacity's premium mix, seed "
         f"{run['seed']}, on {snapshot['measured_on']})",
@@ -848,6 +914,7 @@ def measured_table(snapshot: dict[str, Any]) -> Table:
             "WRU",
             "log bytes",
             "log lines",
+            "rule matches",
             "in-process ms",
             "moto ms",
             "DynamoDB rounds",
@@ -856,9 +923,11 @@ def measured_table(snapshot: dict[str, Any]) -> Table:
         rows,
         [
             "RRU/WRU: DynamoDB read/write request units (scripts/dynamodb_units.py). Log bytes: every line the "
-            "function wrote to stdout, access line and EMF documents included.",
-            f"billed ms: the median in-process time less moto's, plus {DYNAMODB_ROUND_TRIP_MS:g} ms per round of "
-            "DynamoDB calls (an assumption), rounded up; measured with every request traced.",
+            "function wrote to stdout (one line a request: access fields and EMF metrics). Rule matches: the "
+            "Contributor Insights rules that count the request's lines (scripts/contributor_insights.py).",
+            "billed ms: the median in-process time less moto's, slowed to the function's CPU share (a full vCPU "
+            f"at {FULL_VCPU_MB:,} MB), plus {DYNAMODB_ROUND_TRIP_MS:g} ms per round of DynamoDB calls (an "
+            "assumption), rounded up; measured with every request traced.",
             f"Lambda adds {PLATFORM_BYTES} bytes in {len(LAMBDA_PLATFORM_EVENTS)} lines per invocation (START, END, "
             f"REPORT) and {XRAY_LINE_BYTES} for a traced one; archived logs keep "
             f"{percent(snapshot['logs']['archive_ratio'])} of their size (gzip 6) plus "
@@ -899,13 +968,74 @@ def rates_table(snapshot: dict[str, Any]) -> Table:
             f"authorizer: API Gateway caches its answer per token for {snapshot['authorizer_cache']['ttl_seconds']} s; "
             f"each client keeps its token for its {tokens['access_token_minutes']} minutes: "
             f"{tokens['per_client_month']:,.0f} token requests a month.",
-            f"custom metrics: {metrics['per_tenant']} series per tenant ({', '.join(metrics['per_tenant_series'])}); "
-            f"{metrics['per_tier']} per tier ({', '.join(metrics['per_tier_series'])}).",
+            "custom metrics: "
+            + (
+                f"{metrics['per_tenant']} series per tenant ({', '.join(metrics['per_tenant_series'])}); "
+                if metrics["per_tenant"]
+                else "none per tenant (Contributor Insights rules rank tenants instead); "
+            )
+            + f"{metrics['per_tier']} per tier ({', '.join(metrics['per_tier_series'])}).",
             f"per stage: {resources['dashboards']} dashboard, {resources['alarms']} alarms on "
-            f"{resources['alarm_metrics']} metrics, {resources['pagination_secrets']} pagination secret. Per tenant: "
+            f"{resources['alarm_metrics']} metrics, {resources['contributor_rules']} Contributor Insights rules, "
+            f"{resources['pagination_secrets']} pagination secret. Per tenant: "
             "an app client"
             + (", a stored secret" if resources["tenant_secrets"] else " (its secret is not copied to Secrets Manager)")
             + ".",
+        ],
+    )
+
+
+def chosen_memory(snapshot: dict[str, Any]) -> int:
+    """The smallest API memory size at which the function computes no longer than it waits on DynamoDB.
+
+    Below it a request's own time outgrows its wait, so latency grows faster than the bill falls.
+    """
+    average = per_request(snapshot)
+    wait = per_request_wait_ms(snapshot)
+    fitting = [memory for memory in MEMORY_OPTIONS if average.own_ms * cpu_factor(memory) <= wait]
+    return min(fitting) if fitting else FULL_VCPU_MB
+
+
+def per_request_wait_ms(snapshot: dict[str, Any]) -> float:
+    """The mix-average time a request waits on DynamoDB (its rounds of calls)."""
+    mix = snapshot["mix"]
+    total = sum(mix.values())
+    routes = snapshot["routes"]
+    return sum(share / total * routes[name]["round_trips"] for name, share in mix.items()) * DYNAMODB_ROUND_TRIP_MS
+
+
+def memory_table(snapshot: dict[str, Any]) -> Table:
+    """The API function at each memory size: own time, billed time, cold-start import and dollars per million."""
+    api = snapshot["functions"]["api"]
+    average = per_request(snapshot)
+    wait = per_request_wait_ms(snapshot)
+    chosen = chosen_memory(snapshot)
+    import_ms = snapshot["cold_start"]["import_ms"]
+    rows = []
+    for memory in MEMORY_OPTIONS:
+        setting = {**api, "memory_mb": memory}
+        billed = per_request(snapshot, memory).billed_ms
+        marks = [mark for mark, on in (("configured", memory == api["memory_mb"]), ("rule", memory == chosen)) if on]
+        rows.append(
+            [
+                f"{memory:,} MB" + (f" ({', '.join(marks)})" if marks else ""),
+                f"{cpu_factor(memory):.2f}",
+                f"{average.own_ms * cpu_factor(memory):.1f}",
+                f"{wait:.1f}",
+                f"{billed:.1f}",
+                f"{import_ms * cpu_factor(memory):,.0f}",
+                dollars(lambda_dollars(1e6, billed, setting)),
+            ]
+        )
+    return Table(
+        f"The API function's memory ({api['architecture']}; mix average, warm)",
+        ["memory", "CPU slower by", "own ms", "DynamoDB wait ms", "billed ms", "cold import ms", "Lambda per million"],
+        rows,
+        [
+            "own ms: the function's measured own time at the memory's CPU share; cold import: importing the app "
+            f"in a fresh interpreter here ({import_ms:,.0f} ms, the median of {IMPORT_SAMPLES}), slowed alike.",
+            "rule: the smallest size at which the function computes no longer than it waits on DynamoDB; below it, "
+            "latency grows faster than the bill falls. Set it with lambda_memory_size in .chalice/config.json.",
         ],
     )
 
@@ -996,18 +1126,15 @@ def findings(snapshot: dict[str, Any]) -> list[str]:
     costs = monthly_costs(snapshot, stage)
     total = sum(costs.values())
     drivers = sorted(costs.items(), key=lambda entry: entry[1], reverse=True)[:4]
-    average = per_request(snapshot)
     api = snapshot["functions"]["api"]
-    slower = lambda_dollars(1e6, average.own_ms * (FULL_VCPU_MB / api["memory_mb"] - 1), api) - lambda_dollars(
-        1e6, 0, api
-    )
+    chosen = chosen_memory(snapshot)
     lines += [
         f"  the standard tier's traffic within the stage of {stage.name} ({percent(stage_share)} traced): "
         f"{dollars(in_stage)} variable per million",
         f"  main drivers, stage of {stage.name}: "
         + ", ".join(f"{line} {dollars(value)} ({percent(value / total)})" for line, value in drivers),
-        f"  if the function's own time ran {FULL_VCPU_MB / api['memory_mb']:.2f} times slower (Lambda's CPU share "
-        f"at {api['memory_mb']} MB), Lambda would cost {dollars(max(slower, 0.0))} more per million",
+        f"  API memory: {api['memory_mb']:,} MB configured; the rule (computing no longer than waiting on "
+        f"DynamoDB) gives {chosen:,} MB",
     ]
     return lines
 
@@ -1015,7 +1142,7 @@ def findings(snapshot: dict[str, Any]) -> list[str]:
 def report(snapshot: dict[str, Any]) -> list[str]:
     """The printed report."""
     lines = [f"What the API costs. Prices: {PRICES_NOTE}", ""]
-    for table in [measured_table(snapshot), rates_table(snapshot), *cost_tables(snapshot)]:
+    for table in [measured_table(snapshot), rates_table(snapshot), memory_table(snapshot), *cost_tables(snapshot)]:
         lines += [*table.text(), ""]
     return lines + ["Goals and drivers:", *findings(snapshot)]
 
@@ -1023,7 +1150,7 @@ def report(snapshot: dict[str, Any]) -> list[str]:
 def readme_block(snapshot: dict[str, Any]) -> str:
     """The README's cost block, between its markers."""
     lines = [README_BEGIN, "", f"Prices: {PRICES_NOTE}", ""]
-    for table in [*cost_tables(snapshot), measured_table(snapshot), rates_table(snapshot)]:
+    for table in [*cost_tables(snapshot), measured_table(snapshot), memory_table(snapshot), rates_table(snapshot)]:
         lines += [*table.markdown(), ""]
     lines += ["**Goals and drivers**", "", "```", *(line.strip() for line in findings(snapshot)), "```", "", README_END]
     return "\n".join(lines)

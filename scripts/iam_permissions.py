@@ -210,11 +210,13 @@ def _arn(service: str, region: str, account: str, resource: str) -> str:
 def named_resources(operation: Operation, account: str) -> list[str]:
     """The ARNs of the resources the call names, for the services whose scripts name theirs (["*"] otherwise)."""
     params = operation.params
-    # One call on several alarms or dashboards is authorized on each.
+    # One call on several alarms, dashboards or Contributor Insights rules is authorized on each.
     if operation.service == "cloudwatch" and "AlarmNames" in params:
         return [_arn("cloudwatch", operation.region, account, f"alarm:{name}") for name in params["AlarmNames"]]
     if operation.service == "cloudwatch" and "DashboardNames" in params:
         return [f"arn:aws:cloudwatch::{account}:dashboard/{name}" for name in params["DashboardNames"]]
+    if operation.service == "cloudwatch" and "RuleNames" in params:
+        return [_arn("cloudwatch", operation.region, account, f"insight-rule/{name}") for name in params["RuleNames"]]
     return [_named_resource(operation, account)]
 
 
@@ -236,6 +238,8 @@ def _named_resource(operation: Operation, account: str) -> str:
             return f"arn:aws:cloudwatch::{account}:dashboard/{params['DashboardName']}"
         if "AlarmName" in params:
             return _arn(service, region, account, f"alarm:{params['AlarmName']}")
+        if "RuleName" in params:
+            return _arn(service, region, account, f"insight-rule/{params['RuleName']}")
     if service == "sns":
         if "TopicArn" in params:
             return params["TopicArn"]

@@ -29,9 +29,12 @@ SCRIPT_ACTIONS: dict[str, tuple[str, ...]] = {
     "cloudwatch": (
         "DeleteAlarms",
         "DeleteDashboards",
+        "DeleteInsightRules",
         "DescribeAlarms",
+        "DescribeInsightRules",
         "GetDashboard",
         "PutDashboard",
+        "PutInsightRule",
         "PutMetricAlarm",
     ),
     "cognito-idp": (
@@ -148,7 +151,11 @@ def stage_resources(project_dir: Path, stage: str) -> dict[str, list[str]]:
     sampling_rule = monitoring.sampling_rule(deployment, "*")["RuleName"]
     return {
         "apigateway": [f"arn:aws:apigateway:*::{path}" for path in API_GATEWAY_PATHS],
-        "cloudwatch": [f"arn:aws:cloudwatch::*:dashboard/{prefix}*", f"arn:aws:cloudwatch:*:*:alarm:{prefix}*"],
+        "cloudwatch": [
+            f"arn:aws:cloudwatch::*:dashboard/{prefix}*",
+            f"arn:aws:cloudwatch:*:*:alarm:{prefix}*",
+            f"arn:aws:cloudwatch:*:*:insight-rule/{prefix}*",
+        ],
         "cognito-idp": ["arn:aws:cognito-idp:*:*:userpool/*"],
         "dynamodb": [table, *(f"{table}/index/{name}" for name in indexes)],
         # Chalice names roles {app}-{stage}-{function}.

@@ -6,9 +6,10 @@ Finds the stage's REST API, sets its API key source to AUTHORIZER, puts the gate
 and redeploys the stage when that changed anything, turns on X-Ray tracing on the stage, binds
 one usage plan per tier to the stage with every tenant's API key in its tier's plan, keeps the
 functions' logs for 7 days, and puts the dashboard, the alarms (notifying an SNS topic), the
-saved Logs Insights queries and an X-Ray sampling rule. Every resource is compared with what it
-should be before anything is written, so a second run prints "unchanged" everywhere and writes
-nothing; --dry-run only prints what would change.
+Contributor Insights rules (requests, errors and time per tenant), the saved Logs Insights
+queries and an X-Ray sampling rule. Every resource is compared with what it should be before
+anything is written, so a second run prints "unchanged" everywhere and writes nothing; --dry-run
+only prints what would change.
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ from chalicelib.monitoring import (
     alarm_topic_name,
     dashboard_json,
     dashboard_name,
+    insight_rules,
     sampling_rule,
     saved_queries,
 )
 from chalicelib.repository import from_item
 from chalicelib.tiers import TIERS, Tier
-from scripts.aws_calls import endpoint_lacks, error_code, lack_detail, paginate
+from scripts.aws_calls import endpoint_lacks, error_code, lack_detail, paginate, paginate_by_token
 from scripts.provision import attach_api_key, ensure_usage_plans, usage_plan_name
 from scripts.resource_report import ResourceReport
 from scripts.stage_config import PROJECT_DIR, StageConfig, StageConfigError, read_stage_config
@@ -419,7 +421,7 @@ def configure_usage_plans(clients: AwsClients, report: Report, deployment: Deplo
     ensure_tenant_keys(clients.apigateway, report, tenants, plan_ids, deployment.prefix)
 
 
-# Logs, dashboard, alarms, saved queries, sampling
+# Logs, dashboard, alarms, Contributor Insights rules, saved queries, sampling
 
 
 def _log_group(logs: Any, name: str) -> dict[str, Any] | None:
@@ -514,6 +516,33 @@ def ensure_alarms(cloudwatch: Any, report: Report, deployment: Deployment, topic
         )
 
 
+def _same_insight_rule(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    # Compared as data: CloudWatch need not return the definition with the spacing and key order it was sent.
+    try:
+        definition = json.loads(current.get("Definition") or "null")
+    except ValueError:
+        return False
+    return current.get("State") == wanted["RuleState"] and definition == json.loads(wanted["RuleDefinition"])
+
+
+def ensure_insight_rules(cloudwatch: Any, report: Report, deployment: Deployment) -> None:
+    """The Contributor Insights rules of monitoring.insight_rules, enabled and with their definitions."""
+    # boto3 has no paginator for DescribeInsightRules.
+    rules = paginate_by_token(cloudwatch.describe_insight_rules, "InsightRules")
+    current = {rule["Name"]: rule for rule in rules}
+    for rule in insight_rules(deployment):
+        existing = current.get(rule["RuleName"])
+        log_groups = ", ".join(json.loads(rule["RuleDefinition"])["LogGroupNames"])
+        _settle(
+            report,
+            _status(existing, existing is not None and _same_insight_rule(existing, rule)),
+            f"Contributor Insights rule {rule['RuleName']}",
+            f"{rule['RuleState'].lower()}, on {log_groups}",
+            cloudwatch.put_insight_rule,
+            **rule,
+        )
+
+
 def _query_definitions(logs: Any, prefix: str) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     token: dict[str, str] = {}
@@ -577,7 +606,7 @@ def ensure_sampling_rule(xray: Any, report: Report, rule: dict[str, Any]) -> Non
 def configure_monitoring(
     clients: AwsClients, report: Report, deployment: Deployment, api_id: str, alarm_email: str | None
 ) -> None:
-    """Log retention, the alarm topic, dashboard, alarms, saved queries and sampling rule."""
+    """Log retention, alarm topic, dashboard, alarms, Contributor Insights rules, saved queries, sampling rule."""
     ensure_log_retention(clients.logs, report, deployment)
     topic_arn = ensure_alarm_topic(clients.sns, report, deployment)
     if alarm_email:
@@ -585,6 +614,7 @@ def configure_monitoring(
     ensure_dashboard(clients.cloudwatch, report, deployment)
     # In a dry run the topic may not exist yet: compare against its name, which differs from any real ARN.
     ensure_alarms(clients.cloudwatch, report, deployment, topic_arn or f"(new topic {alarm_topic_name(deployment)})")
+    ensure_insight_rules(clients.cloudwatch, report, deployment)
     ensure_saved_queries(clients.logs, report, deployment)
     ensure_sampling_rule(clients.xray, report, sampling_rule(deployment, api_id, clients.apigateway.meta.partition))
 
@@ -618,8 +648,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m scripts.post_deploy",
         description="After chalice deploy or terraform apply: API key source, gateway responses, usage plans and "
-        "tenants' keys, stage tracing, log retention, dashboard, alarms, saved queries and sampling rule. "
-        "Idempotent: prints created / updated / unchanged for every resource.",
+        "tenants' keys, stage tracing, log retention, dashboard, alarms, Contributor Insights rules, saved queries "
+        "and sampling rule. Idempotent: prints created / updated / unchanged for every resource.",
     )
     parser.add_argument("--stage", required=True, help="the Chalice stage in .chalice/config.json (dev, prod)")
     parser.add_argument("--dry-run", action="store_true", help="print what would change and change nothing")

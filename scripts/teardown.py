@@ -4,9 +4,9 @@
 
 In this order: the tenants' API keys, the tier usage plans (unbound from their API stages
 first, since API Gateway refuses to delete a bound plan; a binding to a stage that `chalice
-delete` already removed is passed over if it cannot be removed), the alarms, dashboard, alarm topic,
-X-Ray sampling rule and saved Logs Insights queries, the functions' log groups, the tenants'
-stored secrets and the pagination key (recoverable for 7 days unless --force), the user
+delete` already removed is passed over if it cannot be removed), the alarms, dashboard, Contributor
+Insights rules, alarm topic, X-Ray sampling rule and saved Logs Insights queries, the functions' log
+groups (after the rules that read them), the tenants' stored secrets and the pagination key (recoverable for 7 days unless --force), the user
 pool's hosted domain and the pool with every app client, the table with every tenant's
 data, and the tenant-access role. Deletion protection is never lifted here: a protected table or pool is kept and the
 command to unprotect it is printed, and prod's pool and table are kept without
@@ -26,11 +26,18 @@ from typing import Any, Callable, Iterator
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.monitoring import Deployment, alarm_definitions, alarm_topic_name, dashboard_name, sampling_rule
+from chalicelib.monitoring import (
+    Deployment,
+    alarm_definitions,
+    alarm_topic_name,
+    dashboard_name,
+    insight_rules,
+    sampling_rule,
+)
 from chalicelib.monitoring import saved_queries as saved_query_definitions
 from chalicelib.tiers import TIERS
 from scripts import provision
-from scripts.aws_calls import endpoint_lacks, error_code, lack_detail, paginate
+from scripts.aws_calls import endpoint_lacks, error_code, lack_detail, paginate, paginate_by_token
 from scripts.post_deploy import deployment_of
 from scripts.resource_report import ResourceReport
 from scripts.stage_config import PROJECT_DIR, PROTECTED_STAGES, StageConfigError
@@ -201,7 +208,7 @@ class Teardown:
     # Monitoring
 
     def monitoring(self) -> None:
-        """Alarms, dashboard, alarm topic (with its subscriptions), sampling rule, saved queries."""
+        """Alarms, dashboard, Contributor Insights rules, alarm topic (with its subscriptions), sampling rule, queries."""
         cloudwatch, deployment = self.clients.cloudwatch, self.deployment
         names = [alarm["AlarmName"] for alarm in alarm_definitions(deployment, "")]
         with self.step(f"alarms {deployment.prefix}-*"):
@@ -215,6 +222,7 @@ class Teardown:
         with self.step(f"dashboard {name}"):
             delete = partial(cloudwatch.delete_dashboards, DashboardNames=[name])
             self.remove(f"dashboard {name}", self._dashboard_exists(name), delete)
+        self.insight_rules()
         name = alarm_topic_name(deployment)
         with self.step(f"SNS topic {name}"):
             arns = (topic["TopicArn"] for topic in paginate(self.clients.sns, "list_topics", "Topics"))
@@ -232,6 +240,26 @@ class Teardown:
                 raise
             return False
         return True
+
+    def insight_rules(self) -> None:
+        """The stage's Contributor Insights rules."""
+        cloudwatch, deployment = self.clients.cloudwatch, self.deployment
+        names = [rule["RuleName"] for rule in insight_rules(deployment)]
+        with self.step(f"Contributor Insights rules {deployment.prefix}-*"):
+            # boto3 has no paginator for DescribeInsightRules.
+            existing = {rule["Name"] for rule in paginate_by_token(cloudwatch.describe_insight_rules, "InsightRules")}
+            for name in names:
+                what = f"Contributor Insights rule {name}"
+                with self.step(what):
+                    self.remove(what, name in existing, partial(self._delete_insight_rule, name))
+
+    def _delete_insight_rule(self, name: str) -> None:
+        # DeleteInsightRules answers a rule it could not delete in Failures, not with an error.
+        failures = self.clients.cloudwatch.delete_insight_rules(RuleNames=[name]).get("Failures")
+        if failures:
+            code = failures[0].get("ExceptionType") or "DeleteInsightRulesFailure"
+            message = failures[0].get("FailureDescription") or f"rule {name} was not deleted"
+            raise ClientError({"Error": {"Code": code, "Message": message}}, "DeleteInsightRules")
 
     def sampling_rule(self) -> None:
         """The stage's X-Ray sampling rule."""

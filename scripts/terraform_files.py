@@ -771,8 +771,8 @@ def metric_alarm(definition: dict[str, Any]) -> dict[str, Any]:
     return alarm
 
 
-def _alarm_resource_name(alarm_name: str, prefix: str) -> str:
-    return alarm_name.removeprefix(f"{prefix}-").replace("-", "_")
+def _resource_name(name: str, prefix: str) -> str:
+    return name.removeprefix(f"{prefix}-").replace("-", "_")
 
 
 def function_log_groups(deployment: monitoring.Deployment, functions: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -789,6 +789,23 @@ def function_log_groups(deployment: monitoring.Deployment, functions: dict[str, 
             **checkov_skips("CKV_AWS_158", "CKV_AWS_338"),
         }
         for resource_name, function_name in functions.items()
+    }
+
+
+def contributor_insight_rules(
+    deployment: monitoring.Deployment, functions: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    """chalicelib.monitoring's Contributor Insights rules, each made after the API function's log group."""
+    (log_group,) = [name for name, function_name in functions.items() if function_name == deployment.api_function]
+    return {
+        _resource_name(rule["RuleName"], deployment.prefix): {
+            "rule_name": rule["RuleName"],
+            "rule_state": rule["RuleState"],
+            "rule_definition": literal(rule["RuleDefinition"]),
+            # Made after the group it reads and destroyed before it, a rule never names a group that is not there.
+            "depends_on": [f"aws_cloudwatch_log_group.{log_group}"],
+        }
+        for rule in monitoring.insight_rules(deployment)
     }
 
 
@@ -821,11 +838,11 @@ def sampling_rule(stage: TerraformStage) -> dict[str, Any]:
 
 
 def monitoring_document(stage: TerraformStage, functions: dict[str, str]) -> dict[str, Any]:
-    """The functions' log groups, the dashboard, the alarms and their topic, saved queries, the sampling rule."""
+    """The functions' log groups, dashboard, alarms and their topic, Contributor Insights rules, saved queries, sampling."""
     deployment = stage.deployment
     topic_arn = ref("aws_sns_topic", ALARM_TOPIC, "arn")
     alarms = {
-        _alarm_resource_name(definition["AlarmName"], deployment.prefix): metric_alarm(definition)
+        _resource_name(definition["AlarmName"], deployment.prefix): metric_alarm(definition)
         for definition in monitoring.alarm_definitions(deployment, topic_arn)
     }
     return {
@@ -849,6 +866,7 @@ def monitoring_document(stage: TerraformStage, functions: dict[str, str]) -> dic
                 }
             },
             "aws_cloudwatch_metric_alarm": alarms,
+            "aws_cloudwatch_contributor_insight_rule": contributor_insight_rules(deployment, functions),
             "aws_cloudwatch_query_definition": saved_queries(deployment),
             "aws_xray_sampling_rule": {"main": sampling_rule(stage)},
         }

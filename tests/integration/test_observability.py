@@ -22,6 +22,7 @@ from chalicelib.monitoring import METRICS_NAMESPACE, Deployment
 from chalicelib.ratelimit import TenantRateLimiter
 from chalicelib.registry import SUSPENDED, TenantRegistry
 from chalicelib.repository import CatalogRepository, dynamodb_client
+from scripts import contributor_insights
 from scripts.token_issuer import TokenIssuer
 from scripts.token_server import TokenServer
 from tests.conftest import (
@@ -91,9 +92,9 @@ def access_line(logs: CapturedLogs, request_id: str) -> dict[str, Any]:
     return line
 
 
-def metrics_documents(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
-    """The EMF documents printed since the last call, each checked against the specification."""
-    documents = emf_documents(capsys.readouterr().out)
+def metrics_documents(logs: CapturedLogs) -> list[dict[str, Any]]:
+    """The EMF documents logged so far, each checked against the specification."""
+    documents = emf_documents(logs.text)
     for document in documents:
         assert emf_problems(document) == [], document
     return documents
@@ -334,6 +335,9 @@ def test_each_request_has_one_access_line_with_every_field(api: Api, logs: Captu
         rid = reply.header("X-Request-Id")
         assert line["request_id"] == rid
         assert ACCESS_FIELDS <= set(line), line
+        # Lambda's own request id and cold start stay; what the log event already says does not.
+        assert {"function_request_id", "cold_start"} <= set(line), line
+        assert not set(observability.REDUNDANT_LOG_KEYS) & set(line), line
         assert (line["level"], line["message"], line["status"]) == ("INFO", "request", reply.status)
         datetime.strptime(line["timestamp"], "%Y-%m-%dT%H:%M:%S.%f%z")
         assert isinstance(line["latency_ms"], (int, float)) and line["latency_ms"] >= 0
@@ -436,8 +440,7 @@ def test_each_probe_is_logged_as_a_security_event_without_the_token(
 # --- metrics ---------------------------------------------------------------------------------
 
 
-def test_each_request_emits_valid_metrics_for_its_tier_and_tenant(api: Api, capsys, logs):
-    capsys.readouterr()
+def test_each_request_emits_valid_metrics_for_its_tier_in_its_access_line(api: Api, logs):
     statuses = [
         api.get("/catalog", ACME).status,
         api.get("/catalog/prod-999", GLOBEX).status,
@@ -445,11 +448,12 @@ def test_each_request_emits_valid_metrics_for_its_tier_and_tenant(api: Api, caps
         api.get("/health", tenant=None).status,
     ]
     assert statuses == [200, 404, 400, 200]
-    documents = request_metrics(metrics_documents(capsys))
+    documents = request_metrics(metrics_documents(logs))
     assert len(documents) == 3  # /health is not tenant traffic
+    assert documents == logs.access()[:3]
     for document, tenant in zip(documents, (ACME, GLOBEX, INITECH)):
         assert [directive["Namespace"] for directive in document["_aws"]["CloudWatchMetrics"]] == [METRICS_NAMESPACE]
-        assert dimension_sets(document) == {frozenset({"service", "tier"}), frozenset({"service", "tenant_id"})}
+        assert dimension_sets(document) == {frozenset({"service", "tier"})}
         assert (document["service"], document["tier"], document["tenant_id"]) == (
             observability.SERVICE,
             tenant.tier,
@@ -465,43 +469,49 @@ def test_each_request_emits_valid_metrics_for_its_tier_and_tenant(api: Api, caps
     assert all(0 <= metric_values(document)["Latency"] < 5000 for document in documents)
 
 
-def test_a_server_error_counts_as_one_and_not_as_a_client_error(api: Api, capsys, logs, explode):
-    capsys.readouterr()
+def test_a_server_error_counts_as_one_and_not_as_a_client_error(api: Api, logs, explode):
     assert api.get("/catalog/prod-001", ACME).status == 500
-    [document] = request_metrics(metrics_documents(capsys))
+    [document] = request_metrics(metrics_documents(logs))
     assert {name: metric_values(document)[name] for name in ("ServerErrors", "ClientErrors")} == {
         "ServerErrors": 1,
         "ClientErrors": 0,
     }
 
 
-def test_a_throttled_request_is_counted_as_throttled(api: Api, capsys, logs, in_app_limits):
-    capsys.readouterr()
+def test_a_throttled_request_is_counted_as_throttled(api: Api, logs, in_app_limits):
     statuses = [api.get("/catalog/prod-001", ACME).status for _ in range(21)]
     assert statuses == [200] * 20 + [429]
-    documents = request_metrics(metrics_documents(capsys))
+    documents = request_metrics(metrics_documents(logs))
     assert [metric_values(document)["Throttled"] for document in documents] == [0] * 20 + [1]
     assert metric_values(documents[-1])["ClientErrors"] == 1
     assert access_line(logs, logs.access()[-1]["request_id"])["error_code"] == "too_many_requests"
 
 
-def test_orders_are_counted_with_their_value_only_when_new(api: Api, capsys, logs):
-    capsys.readouterr()
+def test_orders_are_counted_with_their_value_only_when_new(api: Api, logs):
     first = api.post_order(ONE_LINE, ACME, idempotency_key="order-1")
     replay = api.post_order(ONE_LINE, ACME, idempotency_key="order-1")
     other = api.post_order([{"product_id": "prod-002", "quantity": 3}], GLOBEX)
     refused = api.post_order([{"product_id": "prod-001", "quantity": 11}], ACME)
     assert (first.status, replay.status, other.status, refused.status) == (201, 201, 201, 409)
     assert (first.header("Idempotent-Replayed"), replay.header("Idempotent-Replayed")) == ("false", "true")
-    documents = metrics_documents(capsys)
+    documents = metrics_documents(logs)
     orders = order_metrics(documents)
-    assert [(document["tier"], metric_values(document)) for document in orders] == [
+    order_figures = [
+        (document["tier"], {name: metric_values(document)[name] for name in ("OrdersPlaced", "OrderValue")})
+        for document in orders
+    ]
+    assert order_figures == [
         ("basic", {"OrdersPlaced": 1, "OrderValue": float(Decimal(first.json["total"]))}),
         ("standard", {"OrdersPlaced": 1, "OrderValue": float(Decimal(other.json["total"]))}),
     ]
     assert first.json["total"] == "41.98" and other.json["total"] == "21.75"
     assert all(dimension_sets(document) == {frozenset({"service", "tier"})} for document in orders)
-    assert len(request_metrics(documents)) == 4
+    # Each order's figures are in the line of the request that placed it: one line per request.
+    assert len(request_metrics(documents)) == len(documents) == len(logs.access()) == 4
+    assert [document["request_id"] for document in orders] == [
+        first.header("X-Request-Id"),
+        other.header("X-Request-Id"),
+    ]
 
 
 # --- nothing secret anywhere -----------------------------------------------------------------
@@ -698,13 +708,12 @@ def test_saved_queries_and_dashboard_name_only_fields_the_logs_have(
     assert QUERIED_FIELDS <= logged
 
 
-def test_the_dashboards_metric_searches_find_metrics_the_app_emits(api: Api, capsys, logs):
-    capsys.readouterr()
+def test_the_dashboards_metric_searches_find_metrics_the_app_emits(api: Api, logs):
     assert api.post_order(ONE_LINE, ACME).status == 201
     assert api.get("/catalog/prod-999", ACME).status == 404
     emitted = {
         (name, frozenset(directive["Dimensions"][number]))
-        for document in metrics_documents(capsys)
+        for document in metrics_documents(logs)
         for directive in document["_aws"]["CloudWatchMetrics"]
         for number in range(len(directive["Dimensions"]))
         for name in (metric["Name"] for metric in directive["Metrics"])
@@ -716,7 +725,7 @@ def test_the_dashboards_metric_searches_find_metrics_the_app_emits(api: Api, cap
         match.groupdict()
         for widget in monitoring.dashboard_body(DEPLOYMENT)["widgets"]
         if widget["type"] == "metric"
-        for line in widget["properties"]["metrics"]
+        for line in widget["properties"].get("metrics", [])
         for item in line
         if isinstance(item, dict) and (match := search.match(item.get("expression", "")))
     ]
@@ -735,3 +744,49 @@ def test_each_deployed_stage_emits_the_service_name_its_dashboard_searches_for(s
     config = json.loads(Path(PROJECT_DIR, ".chalice", "config.json").read_text())
     service = config["stages"][stage]["environment_variables"]["POWERTOOLS_SERVICE_NAME"]
     assert service == Deployment(app_name=config["app_name"], stage=stage, region="us-east-1", table_name="t").service
+
+
+# --- Contributor Insights rules see the access lines ----------------------------------------
+
+
+def test_the_contributor_rules_count_each_tenants_requests_errors_and_time_from_the_access_lines(
+    api: Api, logs: CapturedLogs, token_issuer: TokenIssuer, explode: str
+):
+    order = api.post_order(ONE_LINE, ACME).json["order_id"]
+    api.get("/catalog", ACME)
+    assert api.get(f"/orders/{order}", GLOBEX).status == 404
+    api.get("/orders?limit=500", INITECH)
+    api.get("/catalog", INITECH)
+    api.get("/health", tenant=None)
+    api.get("/catalog", ACME, token=expired(token_issuer, ACME.client_id))
+    assert api.get("/catalog/prod-001", ACME).status == 500
+    records = logs.records()
+    access = [line for line in logs.access() if "tenant_id" in line]
+    # Other lines are there to be left out: the unhandled error, the security event, /health.
+    assert {record["message"] for record in records} > {"request"}
+    assert any(line.get("route") == "GET /health" for line in logs.access())
+    rules = monitoring.contributor_rules(DEPLOYMENT)
+    prefix = DEPLOYMENT.prefix
+    requests, errors, time_served = (
+        contributor_insights.report(rules[f"{prefix}-{name}"], records)
+        for name in ("requests-by-tenant", "errors-by-tenant", "time-by-tenant")
+    )
+    assert requests == {("acme",): 3, ("globex",): 1, ("initech",): 2}
+    assert errors == {("acme", "500"): 1, ("globex", "404"): 1, ("initech", "400"): 1}
+    for (tenant,), total in time_served.items():
+        assert total == pytest.approx(sum(line["latency_ms"] for line in access if line["tenant_id"] == tenant))
+    assert set(time_served) == set(requests)
+    for definition in rules.values():
+        assert definition["LogGroupNames"] == [DEPLOYMENT.log_group(DEPLOYMENT.api_function)]
+
+
+def test_the_dashboard_shows_each_contributor_rule():
+    names = {
+        widget["properties"]["insightRule"]["ruleName"]
+        for widget in monitoring.dashboard_body(DEPLOYMENT)["widgets"]
+        if "insightRule" in widget["properties"]
+    }
+    assert names == set(monitoring.contributor_rules(DEPLOYMENT))
+    assert [rule["RuleName"] for rule in monitoring.insight_rules(DEPLOYMENT)] == sorted(
+        names, key=list(monitoring.contributor_rules(DEPLOYMENT)).index
+    )

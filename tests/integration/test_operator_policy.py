@@ -16,9 +16,12 @@ from typing import Any
 
 import pytest
 
+from chalicelib.monitoring import insight_rules
 from scripts import operator_policy
 from scripts.chalice_calls import client_methods, operations_of, resource_types
 from scripts.iam_permissions import Permission, allows, matches
+from scripts.post_deploy import deployment_of
+from scripts.stage_config import read_stage_config
 from tests.conftest import PROJECT_DIR
 
 # The recording subprocess and its output file, once started for this session.
@@ -164,6 +167,20 @@ def test_chalice_deploy_reaches_the_stages_own_functions_and_roles_only(stage: s
     (passing,) = [s for s in document["Statement"] if s["Action"] == "iam:PassRole"]
     assert passing["Resource"] == [f"arn:aws:iam::*:role/tenant-api-{stage}-*"]
     assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_stages_contributor_insights_rules_are_managed_and_no_other_stages(stage: str) -> None:
+    document = policy(stage)
+    other = "prod" if stage == "dev" else "dev"
+    names = [rule["RuleName"] for rule in insight_rules(deployment_of(read_stage_config(stage), "eu-west-1"))]
+    assert len(names) == 3
+    for name in names:
+        rule = f"arn:aws:cloudwatch:eu-west-1:123456789012:insight-rule/{name}"
+        for action in ("cloudwatch:PutInsightRule", "cloudwatch:DeleteInsightRules"):
+            assert allows(document, Permission(action, rule)), (action, rule)
+            assert not allows(document, Permission(action, rule.replace(f"-{stage}-", f"-{other}-"))), (action, rule)
+    assert allows(document, Permission("cloudwatch:DescribeInsightRules", "*"))
 
 
 def test_only_actions_iam_cannot_narrow_are_granted_on_any_resource() -> None:

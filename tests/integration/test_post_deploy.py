@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib.gateway import gateway_responses
-from chalicelib.monitoring import alarm_definitions, dashboard_json, dashboard_name
+from chalicelib.monitoring import alarm_definitions, contributor_rules, dashboard_json, dashboard_name, insight_rules
 from chalicelib.registry import ACTIVE, TenantRecord, TenantRegistry
 from chalicelib.schema import table_definition
 from chalicelib.tiers import TIERS
@@ -101,7 +101,12 @@ class Stage:
             "subscriptions": clients.sns.list_subscriptions()["Subscriptions"],
             "dashboards": clients.cloudwatch.list_dashboards()["DashboardEntries"],
             "alarms": clients.cloudwatch.describe_alarms()["MetricAlarms"],
+            "insight_rules": clients.cloudwatch.describe_insight_rules()["InsightRules"],
         }
+
+    def insight_rules(self) -> dict[str, dict[str, Any]]:
+        """The Contributor Insights rules by name."""
+        return {rule["Name"]: rule for rule in self.clients.cloudwatch.describe_insight_rules()["InsightRules"]}
 
 
 def _without_metadata(response: dict[str, Any]) -> dict[str, Any]:
@@ -236,6 +241,93 @@ def test_first_run_sets_up_logs_dashboard_alarms_and_topic(deployed: Stage) -> N
     assert report.failures == 0
 
 
+def test_first_run_puts_the_contributor_insights_rules_enabled_over_the_api_functions_log_group(
+    deployed: Stage,
+) -> None:
+    report, lines = deployed.run()
+
+    rules = deployed.insight_rules()
+    wanted = contributor_rules(DEPLOYMENT)
+    assert (
+        sorted(rules)
+        == sorted(wanted)
+        == sorted(f"{PREFIX}-{name}-by-tenant" for name in ("requests", "errors", "time"))
+    )
+    for name, definition in wanted.items():
+        assert rules[name]["State"] == "ENABLED", name
+        assert json.loads(rules[name]["Definition"]) == definition, name
+        assert definition["LogGroupNames"] == [DEPLOYMENT.log_group(DEPLOYMENT.api_function)]
+        assert _statuses(lines)[f"Contributor Insights rule {name}"] == "created"
+    # What was sent is monitoring.insight_rules' compact string, as the Terraform package renders it.
+    assert {rule["RuleName"]: rule["RuleDefinition"] for rule in insight_rules(DEPLOYMENT)} == {
+        name: rule["Definition"] for name, rule in rules.items()
+    }
+    assert report.failures == 0
+
+
+def test_a_hand_edited_or_disabled_rule_is_put_back_and_the_others_left_alone(deployed: Stage) -> None:
+    deployed.run()
+    requests, errors, time = (f"{PREFIX}-{name}-by-tenant" for name in ("requests", "errors", "time"))
+    cloudwatch = deployed.clients.cloudwatch
+    edited = contributor_rules(DEPLOYMENT)[errors]
+    edited["Contribution"]["Filters"][-1]["GreaterThan"] = 499
+    cloudwatch.put_insight_rule(RuleName=errors, RuleState="ENABLED", RuleDefinition=json.dumps(edited))
+    cloudwatch.disable_insight_rules(RuleNames=[time])
+    # The same definition as data, spaced and ordered otherwise, is not a difference.
+    cloudwatch.put_insight_rule(
+        RuleName=requests,
+        RuleState="ENABLED",
+        RuleDefinition=json.dumps(contributor_rules(DEPLOYMENT)[requests], indent=1),
+    )
+
+    _, lines = deployed.run()
+
+    statuses = _statuses(lines)
+    assert statuses[f"Contributor Insights rule {errors}"] == "updated"
+    assert statuses[f"Contributor Insights rule {time}"] == "updated"
+    assert statuses[f"Contributor Insights rule {requests}"] == "unchanged"
+    assert deployed.mutations() == ["PutInsightRule", "PutInsightRule"]
+    rules = deployed.insight_rules()
+    assert json.loads(rules[errors]["Definition"]) == contributor_rules(DEPLOYMENT)[errors]
+    assert rules[time]["State"] == "ENABLED"
+    assert deployed.run()[0].changes == 0
+
+
+def test_rules_on_later_pages_of_describe_insight_rules_are_found(
+    deployed: Stage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deployed.run()
+    cloudwatch = deployed.clients.cloudwatch
+    describe = cloudwatch.describe_insight_rules
+    tokens: list[str | None] = []
+
+    def one_per_page(NextToken: str = "0", **kwargs: Any) -> dict[str, Any]:
+        # moto answers every rule on one page; AWS pages them (up to 500 a page).
+        tokens.append(NextToken)
+        rules, index = describe(**kwargs)["InsightRules"], int(NextToken)
+        more = {"NextToken": str(index + 1)} if index + 1 < len(rules) else {}
+        return {"InsightRules": rules[index : index + 1], **more}
+
+    monkeypatch.setattr(cloudwatch, "describe_insight_rules", one_per_page)
+
+    report, lines = deployed.run()
+
+    assert tokens == ["0", "1", "2"]
+    assert report.changes == 0, lines
+
+
+def test_paginate_by_token_follows_the_token_and_keeps_the_arguments() -> None:
+    pages = {None: {"Items": [1, 2], "Next": "a"}, "a": {"Items": [], "Next": "b"}, "b": {"Items": [3]}}
+    calls: list[dict[str, Any]] = []
+
+    def listing(**kwargs: Any) -> dict[str, Any]:
+        calls.append(kwargs)
+        return pages[kwargs.get("Next")]
+
+    assert list(aws_calls.paginate_by_token(listing, "Items", "Next", Prefix="p")) == [1, 2, 3]
+    assert calls == [{"Prefix": "p"}, {"Prefix": "p", "Next": "a"}, {"Prefix": "p", "Next": "b"}]
+
+
 def test_saved_queries_and_sampling_rule_are_reported_as_unsupported_by_moto(deployed: Stage) -> None:
     report, lines = deployed.run()
 
@@ -275,6 +367,7 @@ def test_dry_run_changes_nothing_and_says_what_would_change(deployed: Stage) -> 
     assert statuses["API key of tenant acme"] == "would be created"
     assert statuses[f"log group {DEPLOYMENT.log_group(DEPLOYMENT.api_function)}"] == "would be updated"
     assert statuses[f"e-mail subscription {ALARM_EMAIL}"] == "would be created"
+    assert statuses[f"Contributor Insights rule {PREFIX}-requests-by-tenant"] == "would be created"
     assert "dry run" in report.summary() and "would be created" in report.summary()
 
 

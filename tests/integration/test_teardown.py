@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib.monitoring import alarm_definitions, alarm_topic_name, dashboard_name
+from chalicelib.monitoring import alarm_definitions, alarm_topic_name, dashboard_name, insight_rules
 from chalicelib.tiers import TIERS
 from scripts import bootstrap, post_deploy, provision, teardown, tenants
 from scripts.change_log import is_mutating
@@ -106,6 +106,7 @@ def remaining(prefix: str) -> dict[str, list[str]]:
         "keys": [k["name"] for k in client("apigateway").get_api_keys()["items"] if k["name"].startswith(prefix)],
         "alarms": [a["AlarmName"] for a in client("cloudwatch").describe_alarms()["MetricAlarms"]],
         "dashboards": [d["DashboardName"] for d in client("cloudwatch").list_dashboards()["DashboardEntries"]],
+        "insight rules": [r["Name"] for r in client("cloudwatch").describe_insight_rules()["InsightRules"]],
         "topics": [t["TopicArn"] for t in client("sns").list_topics()["Topics"]],
         "log groups": [g["logGroupName"] for g in client("logs").describe_log_groups()["logGroups"]],
         "secrets": [s["Name"] for s in secrets if s["Name"].startswith(prefix) and not s.get("DeletedDate")],
@@ -119,6 +120,7 @@ NOTHING: dict[str, list[str]] = {
     "keys": [],
     "alarms": [],
     "dashboards": [],
+    "insight rules": [],
     "topics": [],
     "log groups": [],
     "secrets": [],
@@ -144,6 +146,8 @@ def test_everything_the_stage_had_is_removed_and_a_rerun_finds_it_absent(project
     for alarm in alarm_definitions(deployment("dev"), ""):
         assert lines[f"alarm {alarm['AlarmName']}"] == "deleted"
     assert lines[f"dashboard {dashboard_name(deployment('dev'))}"] == "deleted"
+    for rule in insight_rules(deployment("dev")):
+        assert lines[f"Contributor Insights rule {rule['RuleName']}"] == "deleted"
     assert lines[f"SNS topic {alarm_topic_name(deployment('dev'))}"] == "deleted"
     assert lines["log group /aws/lambda/tenant-api-dev"] == "deleted"
     assert lines["secret tenant-api-dev/tenants/acme"] == "scheduled for deletion"
@@ -175,6 +179,7 @@ def test_a_dry_run_says_what_it_would_remove_and_removes_nothing(project: Path, 
     assert [name for name in calls if is_mutating(name)] == []
     assert remaining("tenant-api-dev") == before
     assert "[teardown] would be deleted: table tenant-api-dev" in out
+    assert "[teardown] would be deleted: Contributor Insights rule tenant-api-dev-errors-by-tenant" in out
     assert "[teardown] would be scheduled for deletion: secret tenant-api-dev/pagination" in out
     assert "dry run, nothing was changed" in out
 
@@ -192,11 +197,15 @@ def test_another_stages_resources_are_left_alone(project: Path, calls, capsys: C
     set_up(project, capsys)
     prod_key = client("apigateway").create_api_key(name="tenant-api-prod-acme", enabled=True)["id"]
     prod_plans = provision.ensure_usage_plans(client("apigateway"), "tenant-api-prod")
+    prod_rules = insight_rules(deployment("prod"))
+    for rule in prod_rules:
+        client("cloudwatch").put_insight_rule(**rule)
 
     assert run(project, capsys)[0] == 0
 
     assert client("apigateway").get_api_key(apiKey=prod_key)["name"] == "tenant-api-prod-acme"
     assert {plan["id"] for plan in client("apigateway").get_usage_plans()["items"]} == set(prod_plans.values())
+    assert remaining("tenant-api-dev")["insight rules"] == [rule["RuleName"] for rule in prod_rules]
 
 
 def test_prod_keeps_its_pool_and_table_without_consent_and_while_they_are_protected(project: Path, calls, capsys):
@@ -248,6 +257,37 @@ def test_a_resource_that_cannot_be_deleted_fails_the_run_but_not_the_others(
     assert {name: items for name, items in remaining("tenant-api-dev").items() if items} == {
         "tables": ["tenant-api-dev"]
     }
+
+
+def test_a_rule_delete_insight_rules_could_not_delete_fails_the_run(
+    project: Path, calls, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+):
+    set_up(project, capsys)
+    make = teardown.Clients.create.__func__
+    kept = "tenant-api-dev-time-by-tenant"
+
+    def refusing(cls: type, region: str) -> teardown.Clients:
+        clients = make(cls, region)
+        delete = clients.cloudwatch.delete_insight_rules
+
+        def partly(RuleNames: list[str]) -> dict[str, Any]:
+            # AWS answers 200 and lists the rules it could not delete.
+            if RuleNames == [kept]:
+                failure = {"FailureResource": kept, "ExceptionType": "AccessDenied", "FailureDescription": "no"}
+                return {"Failures": [failure]}
+            return delete(RuleNames=RuleNames)
+
+        monkeypatch.setattr(clients.cloudwatch, "delete_insight_rules", partly)
+        return clients
+
+    monkeypatch.setattr(teardown.Clients, "create", classmethod(refusing))
+    code, out, err = run(project, capsys)
+    assert code == 1
+    assert statuses(out)[f"Contributor Insights rule {kept}"] == "failed"
+    assert statuses(out)["Contributor Insights rule tenant-api-dev-requests-by-tenant"] == "deleted"
+    assert "(AccessDenied) when calling the DeleteInsightRules operation: no" in out
+    assert "1 resource(s) remain" in err
+    assert {name: items for name, items in remaining("tenant-api-dev").items() if items} == {"insight rules": [kept]}
 
 
 def test_a_stage_that_is_not_configured_is_refused(project: Path, capsys: Capture):

@@ -17,7 +17,7 @@ from chalicelib.repository import dynamodb_client, table_name
 from chalicelib.schema import TTL_ATTRIBUTE
 from chalicelib.tenancy import SCOPES
 from chalicelib.tiers import TIERS
-from scripts import package_terraform, provision, tenant_access_role
+from scripts import package_terraform, post_deploy, provision, tenant_access_role
 from scripts import terraform_files as terraform
 from scripts.package_terraform import apply_overrides
 from scripts.stage_config import read_stage_config
@@ -522,6 +522,33 @@ def test_alarms_are_chalicelib_monitoring_and_notify_the_topic(
         else:
             assert alarm["metric_name"] == definition["MetricName"]
             assert alarm["dimensions"] == {d["Name"]: d["Value"] for d in definition["Dimensions"]}
+
+
+def test_contributor_insights_rules_are_the_ones_post_deploy_puts(package: Package, aws: None) -> None:
+    rules = package.resources("aws_cloudwatch_contributor_insight_rule")
+    # What post-deploy puts for the same stage, read back from (moto's) CloudWatch.
+    cloudwatch = post_deploy.AwsClients.create(REGION).cloudwatch
+    report = post_deploy.Report(write=lambda line: None)
+    post_deploy.ensure_insight_rules(cloudwatch, report, post_deploy.deployment_of(read_stage_config(STAGE), REGION))
+    put = {rule["Name"]: rule for rule in cloudwatch.describe_insight_rules()["InsightRules"]}
+    assert len(put) == 3
+    assert {rule["rule_name"] for rule in rules.values()} == set(put)
+    for name, rule in rules.items():
+        assert name == rule["rule_name"].removeprefix("tenant-api-dev-").replace("-", "_")
+        assert rule["rule_state"] == put[rule["rule_name"]]["State"] == "ENABLED"
+        assert unescaped(rule["rule_definition"]) == put[rule["rule_name"]]["Definition"]
+
+
+def test_contributor_insights_rules_are_made_after_the_log_group_they_read(
+    package: Package, deployment: monitoring.Deployment
+) -> None:
+    groups = package.resources("aws_cloudwatch_log_group")
+    for rule in package.resources("aws_cloudwatch_contributor_insight_rule").values():
+        (dependency,) = rule["depends_on"]
+        resource_type, _, group = dependency.partition(".")
+        assert resource_type == "aws_cloudwatch_log_group"
+        read = json.loads(unescaped(rule["rule_definition"]))["LogGroupNames"]
+        assert read == [groups[group]["name"]] == [deployment.log_group(deployment.api_function)]
 
 
 def test_alarm_email_subscription_is_optional(package: Package) -> None:

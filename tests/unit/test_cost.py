@@ -75,6 +75,30 @@ def test_billed_duration_is_the_functions_own_time_and_dynamodbs_rounds_rounded_
     assert cost.billed_ms({"in_process_ms": 3.0, "moto_ms": 0.0, "round_trips": 0}) == 3
 
 
+def test_below_a_full_vcpu_the_functions_own_time_slows_in_proportion():
+    figures = {"in_process_ms": 2.0, "moto_ms": 0.0, "round_trips": 1}
+    assert cost.cpu_factor(1769) == cost.cpu_factor(3008) == 1.0
+    assert cost.cpu_factor(884.5) == pytest.approx(2.0)
+    assert cost.billed_ms(figures, 884.5) == 9  # 2 ms twice as slow + 5 ms waiting
+    assert cost.billed_ms(figures, 1769) == 7
+
+
+def test_the_memory_rule_picks_the_smallest_size_that_computes_no_longer_than_it_waits():
+    snapshot = hand_made_snapshot()
+    route = snapshot["routes"]["only route"]
+    # 1 round of DynamoDB calls (5 ms) and 2 ms of its own: at 768 MB 2 x 2.30 = 4.6 ms, at 512 MB 6.9 ms.
+    route.update(in_process_ms=2.0, moto_ms=0.0, round_trips=1)
+    assert cost.chosen_memory(snapshot) == 768
+    route.update(in_process_ms=1.0)
+    assert cost.chosen_memory(snapshot) == 512
+    # Computing longer than waiting even on a full vCPU: the largest size compared.
+    route.update(in_process_ms=6.0)
+    assert cost.chosen_memory(snapshot) == 1769
+    table = cost.memory_table(snapshot)
+    assert [row[0] for row in table.rows][-1] == "1,769 MB (rule)"
+    assert any("(configured)" in row[0] for row in table.rows)
+
+
 def emf_document(tier: str, tenant: str | None, metrics: list[str]) -> str:
     dimensions = [["tier", "service"]] + ([["service", "tenant_id"]] if tenant else [])
     document = {
@@ -111,16 +135,32 @@ def test_each_metric_under_each_dimension_set_of_distinct_values_is_a_series():
     assert counts["per_tenant_series"] == ["Latency by (service, tenant_id)", "Requests by (service, tenant_id)"]
 
 
+def test_each_rule_matching_a_line_is_one_billed_match():
+    rules = [
+        {"Contribution": {"Keys": ["$.tenant_id"], "Filters": []}, "AggregateOn": "Count"},
+        {"Contribution": {"Keys": ["$.tenant_id"], "Filters": [{"Match": "$.status", "GreaterThan": 399}]},
+         "AggregateOn": "Count"},
+    ]  # fmt: skip
+    output = [
+        b'{"tenant_id": "a", "status": 200}\n{"message": "no tenant"}\n',
+        b'{"tenant_id": "a", "status": 404}\nSTART RequestId: 1\n',
+    ]
+    assert cost.rule_matches(output, rules) == 3
+    assert cost.rule_matches(output, []) == 0
+
+
 def test_what_the_application_writes_is_captured_from_its_file_descriptor(monkeypatch):
     from chalicelib import observability
 
-    # As in Lambda, sys.stdout writes to descriptor 1 (pytest's own capture replaces it).
+    # As in Lambda, sys.stdout and the logger write to descriptor 1 (pytest's own capture replaces it).
     monkeypatch.setattr(sys, "stdout", open(1, "w", closefd=False))
+    handler = observability.logger.registered_handler
+    monkeypatch.setattr(handler, "stream", sys.stdout)
     with cost.StdoutCapture() as capture:
         start = capture.offset()
         os.write(1, b"written to the descriptor\n")
         print("printed")
-        # A real EMF document, as a new order writes it.
+        # A real EMF document, as an order placed outside a request writes it.
         observability.order_placed("standard", Decimal("12.50"))
         written = capture.read(start)
     lines = written.decode().splitlines()
@@ -139,6 +179,7 @@ def hand_made_snapshot() -> dict:
         "write_units": 1.0,
         "log_bytes": 1000.0,
         "log_events": 2.0,
+        "rule_matches": 2.5,
         "in_process_ms": 10.0,
         "moto_ms": 0.0,
         "round_trips": 0,
@@ -166,10 +207,12 @@ def hand_made_snapshot() -> dict:
             "dashboards": 1,
             "alarms": 6,
             "alarm_metrics": 14,
+            "contributor_rules": 3,
             "pagination_secrets": 1,
             "tenant_secrets": True,
         },
         "log_retention_days": 0,
+        "cold_start": {"import_ms": 300.0},
     }
 
 
@@ -184,16 +227,19 @@ def test_one_standard_tenant_at_quota_costs_each_line_at_its_price():
     assert costs["API Gateway"] == pytest.approx(3.50)
     # 2 read units at $0.125 and 1 write unit at $0.625 a million; 100,000 authorizer calls read 1 unit.
     assert costs["DynamoDB"] == pytest.approx(2 * 0.125 + 0.625 + 0.1 * 0.125)
-    # 10 ms at 1 GB on x86 per request; the authorizer's 100,000 calls, 10 ms at 0.5 GB on arm64.
-    api = 0.20 + MILLION * 0.010 * 1.0 * 0.0000166667
-    authorizer = 0.1 * 0.20 + 100_000 * 0.010 * 0.5 * 0.0000133334
+    # 10 ms of its own on a full vCPU is 17.3 ms at 1,024 MB's share, billed 18 ms at 1 GB on x86; the
+    # authorizer's 100,000 calls, 34.6 ms at 512 MB's share, billed 35 ms at 0.5 GB on arm64.
+    api = 0.20 + MILLION * 0.018 * 1.0 * 0.0000166667
+    authorizer = 0.1 * 0.20 + 100_000 * 0.035 * 0.5 * 0.0000133334
     assert costs["Lambda"] == pytest.approx(api + authorizer)
     # 10 % traced, $5 a million traces.
     assert costs["X-Ray"] == pytest.approx(0.50)
     assert costs["Cognito"] == pytest.approx(6.00 + 730 * 2.25 / 1000)
     assert costs["custom metrics"] == pytest.approx(5 * 0.30)
+    # 2.5 rule matches a request at $0.02 a million; a rule's monthly fee is the stage's.
+    assert costs["Contributor Insights"] == pytest.approx(2.5 * 0.02)
     assert costs["Secrets Manager"] == pytest.approx(0.40)
-    assert costs["dashboard and alarms"] == 0.0
+    assert costs["dashboard, alarms, rules"] == 0.0
     # Nothing kept (retention 0 days): ingestion only, Lambda's own lines included.
     ingested = MILLION * (1000 + cost.PLATFORM_BYTES) + 100_000 * (0 + cost.PLATFORM_BYTES)
     ingested += (MILLION + 100_000) * 0.1 * cost.XRAY_LINE_BYTES
@@ -210,14 +256,15 @@ def test_kept_logs_are_billed_compressed_with_metadata_for_the_days_they_are_kep
     assert kept == pytest.approx(ingested / 1024**3 * 0.50 + archived * 7 / (730 / 24) / 1024**3 * 0.03)
 
 
-def test_a_stage_adds_its_tiers_series_dashboard_alarms_and_pagination_secret():
+def test_a_stage_adds_its_tiers_series_dashboard_alarms_rules_and_pagination_secret():
     snapshot = hand_made_snapshot()
     stage = population("100 tenants")
     assert stage.tenants == {"basic": 70, "standard": 25, "premium": 5}
     assert stage.requests == 70 * 100_000 + 25 * MILLION + 5 * 10 * MILLION
     costs = cost.monthly_costs(snapshot, stage)
     assert costs["custom metrics"] == pytest.approx((100 * 5 + 3 * 7) * 0.30)
-    assert costs["dashboard and alarms"] == pytest.approx(3.00 + 14 * 0.10)
+    assert costs["dashboard, alarms, rules"] == pytest.approx(3.00 + 14 * 0.10 + 3 * 0.50)
+    assert costs["Contributor Insights"] == pytest.approx(stage.requests * 2.5 * 0.02 / MILLION)
     assert costs["Secrets Manager"] == pytest.approx(101 * 0.40)
     assert costs["Cognito"] == pytest.approx(100 * (6.00 + 730 * 2.25 / 1000))
     snapshot["stage_resources"]["tenant_secrets"] = False
@@ -234,7 +281,9 @@ def test_the_goals_are_met_only_at_or_under_their_figures():
     assert variable[3] is (expected <= 5.0)
     cheap = copy.deepcopy(snapshot)
     # With nothing but API Gateway's $3.50 left, the variable goal is met.
-    cheap["routes"]["only route"].update(read_units=0.0, write_units=0.0, log_bytes=0.0, in_process_ms=0.0)
+    cheap["routes"]["only route"].update(
+        read_units=0.0, write_units=0.0, log_bytes=0.0, in_process_ms=0.0, rule_matches=0.0
+    )
     cheap["tracing"]["traced_share"] = {name: 0.0 for name in cheap["tracing"]["traced_share"]}
     assert cost.goal_lines(cheap)[0][3] is True
     assert stage[0].startswith("100-tenant stage")

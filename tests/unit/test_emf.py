@@ -16,6 +16,7 @@ from chalice.app import Request, Response
 from chalicelib import observability
 from chalicelib.errors import OrderNotFound, RateLimited
 from chalicelib.monitoring import METRICS_NAMESPACE
+from tests.conftest import CapturedLogs
 
 # The units CloudWatch accepts (PutMetricData's StandardUnit).
 CLOUDWATCH_UNITS = frozenset(
@@ -227,11 +228,19 @@ def failing(error: Exception) -> Callable[[Request], Response]:
     return get_response
 
 
-def emitted(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
-    documents = emf_documents(capsys.readouterr().out)
+def emitted(logs: CapturedLogs) -> list[dict[str, Any]]:
+    documents = emf_documents(logs.text)
     for document in documents:
         assert emf_problems(document) == [], document
     return documents
+
+
+def placing(total: Decimal, status: int = 201) -> Callable[[Request], Response]:
+    def get_response(_: Request) -> Response:
+        observability.order_placed("basic", total)
+        return Response(body={"ok": True}, status_code=status)
+
+    return get_response
 
 
 @pytest.mark.parametrize(
@@ -246,15 +255,19 @@ def emitted(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
     ],
     ids=["200", "201", "404", "429", "503", "unexpected"],
 )
-def test_each_request_emits_one_valid_document_per_tier_and_per_tenant(capsys, logs, get_response, expected):
+def test_each_request_is_one_line_with_its_access_fields_and_a_valid_document_per_tier(logs, get_response, expected):
     try:
         observability.observe_request(request("acme", "basic"), get_response)
     except Exception:  # noqa: BLE001 - the errors are the error middleware's to answer
         pass
-    [document] = emitted(capsys)
+    [line] = [record for record in logs.records() if record["message"] == "request"]
+    [document] = emitted(logs)
+    assert document == line
     assert [directive["Namespace"] for directive in document["_aws"]["CloudWatchMetrics"]] == [METRICS_NAMESPACE]
-    assert dimension_sets(document) == {frozenset({"service", "tier"}), frozenset({"service", "tenant_id"})}
+    # No tenant dimension: each tenant would be five more billed metrics.
+    assert dimension_sets(document) == {frozenset({"service", "tier"})}
     assert (document["service"], document["tier"], document["tenant_id"]) == (observability.SERVICE, "basic", "acme")
+    assert document["status"] == line["status"] and document["request_id"] == "req-acme"
     values = metric_values(document)
     assert set(values) == REQUEST_METRICS
     assert {name: values[name] for name in expected} == expected
@@ -268,19 +281,47 @@ def test_each_request_emits_one_valid_document_per_tier_and_per_tenant(capsys, l
     }
 
 
-def test_a_request_without_a_tenant_emits_no_document(capsys, logs):
+def test_a_request_without_a_tenant_emits_no_document(logs):
     observability.observe_request(request(None, None, "/health"), answer(200))
-    assert emitted(capsys) == []
+    assert emitted(logs) == []
+    assert [record["message"] for record in logs.records()] == ["request"]
 
 
-def test_an_order_emits_its_count_and_value_per_tier(capsys):
+def test_an_order_placed_in_a_request_joins_its_line(logs):
+    observability.observe_request(request("acme", "basic"), placing(Decimal("1234.56")))
+    [document] = emitted(logs)
+    assert len(logs.records()) == 1
+    assert dimension_sets(document) == {frozenset({"service", "tier"})}
+    values = metric_values(document)
+    assert set(values) == REQUEST_METRICS | {"OrdersPlaced", "OrderValue"}
+    assert (values["OrdersPlaced"], values["OrderValue"]) == (1, 1234.56)
+    assert metric_units(document)["OrderValue"] == "None"
+
+
+def test_a_request_that_placed_no_order_counts_none(logs):
+    observability.observe_request(request("acme", "basic"), placing(Decimal("5")))
+    observability.observe_request(request("acme", "basic"), answer(200))
+    first, second = emitted(logs)
+    assert "OrdersPlaced" in metric_values(first) and "OrdersPlaced" not in metric_values(second)
+
+
+def test_an_order_outside_a_request_is_a_line_of_its_own(logs):
     observability.order_placed("premium", Decimal("1234.56"))
-    [document] = emitted(capsys)
+    [document] = emitted(logs)
+    assert document["message"] == "order placed"
     assert dimension_sets(document) == {frozenset({"service", "tier"})}
     assert (document["service"], document["tier"]) == (observability.SERVICE, "premium")
     assert "tenant_id" not in document
     assert metric_values(document) == {"OrdersPlaced": 1, "OrderValue": 1234.56}
     assert metric_units(document) == {"OrdersPlaced": "Count", "OrderValue": "None"}
+
+
+def test_disabled_metrics_leave_the_access_line_alone(logs, monkeypatch):
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    observability.observe_request(request("acme", "basic"), placing(Decimal("5")))
+    assert emitted(logs) == []
+    [line] = logs.records()
+    assert (line["message"], line["tenant_id"], line["status"]) == ("request", "acme", 201)
 
 
 @pytest.fixture
@@ -292,24 +333,31 @@ def frequent_thread_switches():
     sys.setswitchinterval(previous)
 
 
-def test_concurrent_requests_never_mix_their_tenants_documents(capsys, logs, frequent_thread_switches):
+def test_concurrent_requests_never_mix_their_tenants_documents_or_orders(logs, frequent_thread_switches):
     tenants = [(f"tenant{number}", ("basic", "standard", "premium")[number % 3]) for number in range(8)]
     start = threading.Barrier(len(tenants))
 
     def serve(tenant_id: str, tier: str) -> None:
         start.wait()
-        for _ in range(REQUESTS_PER_THREAD):
-            observability.observe_request(request(tenant_id, tier), answer(200))
+        # Every other request places an order worth the tenant's number, which only its own line may carry.
+        value = Decimal(tenant_id.removeprefix("tenant"))
+        for number in range(REQUESTS_PER_THREAD):
+            observability.observe_request(request(tenant_id, tier), placing(value) if number % 2 else answer(200))
 
     threads = [threading.Thread(target=serve, args=tenant) for tenant in tenants]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
-    documents = emitted(capsys)
+    documents = emitted(logs)
     assert len(documents) == REQUESTS_PER_THREAD * len(tenants)
     tier_of = dict(tenants)
     for document in documents:
-        assert dimension_sets(document) == {frozenset({"service", "tier"}), frozenset({"service", "tenant_id"})}
+        assert dimension_sets(document) == {frozenset({"service", "tier"})}
         assert document["tier"] == tier_of[document["tenant_id"]]
-        assert metric_values(document)["Requests"] == 1
+        values = metric_values(document)
+        assert values["Requests"] == 1
+        if "OrderValue" in values:
+            assert values["OrderValue"] == int(document["tenant_id"].removeprefix("tenant"))
+    orders = [document for document in documents if "OrdersPlaced" in metric_values(document)]
+    assert len(orders) == REQUESTS_PER_THREAD // 2 * len(tenants)

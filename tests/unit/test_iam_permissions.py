@@ -130,6 +130,21 @@ def test_named_resources_and_calls_iam_does_not_authorize() -> None:
     assert required_permissions(operation("sts", "GetCallerIdentity"), ACCOUNT) == []
 
 
+def test_contributor_insights_rules_are_authorized_on_each_rule_and_listed_on_any() -> None:
+    rule = f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:insight-rule"
+    put = operation("cloudwatch", "PutInsightRule", RuleName="app-dev-errors", RuleState="ENABLED", RuleDefinition="{}")
+    assert required_permissions(put, ACCOUNT) == [Permission("cloudwatch:PutInsightRule", f"{rule}/app-dev-errors")]
+    delete = operation("cloudwatch", "DeleteInsightRules", RuleNames=["app-dev-a", "app-dev-b"])
+    assert required_permissions(delete, ACCOUNT) == [
+        Permission("cloudwatch:DeleteInsightRules", f"{rule}/app-dev-a"),
+        Permission("cloudwatch:DeleteInsightRules", f"{rule}/app-dev-b"),
+    ]
+    # IAM authorizes DescribeInsightRules on "*" only.
+    assert required_permissions(operation("cloudwatch", "DescribeInsightRules"), ACCOUNT) == [
+        Permission("cloudwatch:DescribeInsightRules", "*")
+    ]
+
+
 def test_wildcards_match_as_iam_matches_them() -> None:
     assert matches(
         "arn:aws:logs:*:*:log-group:/aws/lambda/app-dev:*", "arn:aws:logs:r:1:log-group:/aws/lambda/app-dev:x"
