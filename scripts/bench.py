@@ -12,17 +12,31 @@ tenant's first request in the now warm container, and the warm request against t
 made with the process's own client, counting the AssumeRole calls each makes. Part of the warm
 difference is moto's own: for each call signed with assumed-role credentials its server looks up
 their account and records the key's last use (the "credentials per signed call" row is the client's part).
+
+The warm-route figures compare this app's own time on warm requests with a bare Chalice app's
+(bare_app) in the same interpreter, tracing on and the request not sampled, as most requests
+are: both serve GET /catalog/{product_id} and GET /catalog through Lambda's entry point, their
+DynamoDB calls the same requests signed with the same tenant credentials against the same moto,
+so that moto's time falls on both alike and the difference is this app's middleware, logging,
+metrics, tracing, validation and tenant-credential layers. The bare app's client is boto3's
+own, untouched by X-Ray's patching of botocore, which is process-wide: a bare app sharing it
+would pay X-Ray's cost per call too and hide most of the list's. The snippet checks all of that
+before timing. moto's time cancels out on average, not request by request: the list's 16 Queries
+make its wall-clock difference vary by milliseconds between runs on a busy machine, so each row
+also gives the difference in the function process's CPU time, which leaves moto's out.
 """
 
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
 import os
 import statistics
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 from chalicelib import keys
 
@@ -37,6 +51,23 @@ PRODUCT_ID = "prod-001"
 # Warm requests per variant in one interpreter, and calls per timing of a client lookup.
 WARM_REQUESTS = 200
 LOOKUPS = 20000
+# The catalog tenant A lists: as many products as a seeded tenant of the local stack has, each
+# priced to the cent so that the bare app's str(Decimal) renders it as this app's money() does.
+CATALOG = {f"prod-{number:03d}": (f"Product {number}", f"{number * 3}.99") for number in range(1, 13)}
+CATALOG[PRODUCT_ID] = ("Claw Hammer", "12.99")
+# Warm requests per variant in each interpreter of the warm-route comparison, after WARM_UP untimed
+# ones: a list costs 16 Queries of moto's time, about ten times a read, so it gets fewer.
+ROUTE_REQUESTS = {"get product": 200, "list catalog": 60}
+WARM_UP = 10
+# Fresh interpreters the warm-route comparison runs in: their spread is the measurement's noise.
+ROUTE_RUNS = 3
+# The issue's target for this app's own time on a warm request, over the bare app's.
+GOAL_US = 100
+# The routes compared: resource, path and path parameters as API Gateway passes them.
+ROUTES = {
+    "get product": ("/catalog/{product_id}", f"/catalog/{PRODUCT_ID}", {"product_id": PRODUCT_ID}),
+    "list catalog": ("/catalog", "/catalog", None),
+}
 
 EVENT = """
 import types
@@ -198,6 +229,130 @@ print(json.dumps({"verify_token_us": seconds / n * 1e6, "pagination_decode_us": 
 """
 
 
+WARM_ROUTES = (
+    EVENT
+    + """
+import json, os, statistics, time
+from concurrent.futures import ThreadPoolExecutor
+
+from botocore.client import BaseClient
+from botocore.endpoint import Endpoint
+
+# This app's first request patches botocore for X-Ray in every client of the process: the bare
+# app's client keeps the methods as they were before, as in a function without X-Ray.
+plain_api_call, plain_prepare_request = BaseClient._make_api_call, Endpoint.prepare_request
+
+import boto3
+from botocore.config import Config
+
+import app
+from chalicelib import repository, tenant_access
+from chalicelib.tracing import recorder
+from scripts.bench import ROUTES, bare_app, comparable_body, trace_header, without_xray
+
+TENANT = "tenant-a"
+AUTHORIZER = {"tenant_id": TENANT, "tier": "basic", "scopes": "tenant-api/catalog.read", "principalId": TENANT}
+requests_made = 0
+
+def call(handler, route):
+    global requests_made
+    requests_made += 1
+    # As Lambda's runtime does before each invocation: a new trace id, here not sampled.
+    os.environ["_X_AMZN_TRACE_ID"] = trace_header(requests_made, sampled=False)
+    request = event(*ROUTES[route], AUTHORIZER)
+    wall, cpu = time.perf_counter_ns(), time.process_time_ns()
+    response = handler(request, CONTEXT)
+    cpu, wall = time.process_time_ns() - cpu, time.perf_counter_ns() - wall
+    assert response["statusCode"] == 200, response
+    return response, wall / 1e9, cpu / 1e9
+
+call(app.app, "get product")  # assumes the tenant's role and makes its client
+ours_client = tenant_access.tenant_dynamodb(TENANT)
+# The same credentials, static: moto does the same work for both apps' calls.
+credentials = ours_client._request_signer._credentials.get_frozen_credentials()
+bare_client = without_xray(
+    boto3.client(
+        "dynamodb",
+        aws_access_key_id=credentials.access_key,
+        aws_secret_access_key=credentials.secret_key,
+        aws_session_token=credentials.token,
+        # One connection per parallel Query, as this app's client has: fewer would queue them.
+        config=Config(max_pool_connections=repository.PARALLEL_QUERIES),
+    ),
+    plain_api_call,
+    plain_prepare_request,
+)
+bare = bare_app(bare_client, os.environ["TABLE_NAME"], ThreadPoolExecutor(max_workers=repository.PARALLEL_QUERIES))
+VARIANTS = {"ours": app.app, "bare": bare}
+
+# Before timing, what makes the comparison fair: the same DynamoDB requests and the same answer;
+# X-Ray used by this app alone (a subsegment per call, through botocore's patch), and nothing
+# sent, the request not being sampled. (Both clients send Lambda's trace header: botocore does.)
+xray = recorder()
+touches, sent = [], []
+def counting(owner, name, into):
+    method = getattr(owner, name)
+    def counted(*args, **kwargs):
+        into.append(name)
+        return method(*args, **kwargs)
+    setattr(owner, name, counted)
+WATCHED = ("record_subsegment", "current_subsegment", "get_trace_entity")
+for name in WATCHED:
+    counting(xray, name, touches)
+counting(xray.emitter, "send_entity", sent)
+
+def observed(variant, client, route):
+    calls = []
+    def on_call(params, model, **_):
+        calls.append(json.dumps([model.name, params], sort_keys=True, default=str))
+    client.meta.events.register("before-parameter-build.dynamodb", on_call, unique_id="bench-calls")
+    del touches[:]
+    try:
+        response, _, _ = call(VARIANTS[variant], route)
+    finally:
+        client.meta.events.unregister("before-parameter-build.dynamodb", unique_id="bench-calls")
+    return sorted(calls), list(touches), comparable_body(response["body"])
+
+for route in ROUTES:
+    ours_calls, ours_touches, ours_body = observed("ours", ours_client, route)
+    bare_calls, bare_touches, bare_body = observed("bare", bare_client, route)
+    assert ours_calls and ours_calls == bare_calls, (route, ours_calls, bare_calls)
+    assert ours_body == bare_body, (route, ours_body, bare_body)
+    assert ours_touches.count("record_subsegment") == len(ours_calls), (route, ours_touches)
+    assert not bare_touches, (route, bare_touches)
+assert not sent, sent
+for name in WATCHED:
+    delattr(xray, name)
+del xray.emitter.send_entity
+
+for _ in range(%(warm_up)d):
+    for route in ROUTES:
+        for handler in VARIANTS.values():
+            call(handler, route)
+
+# Interleaved, and in alternating order, so that drift on a noisy machine falls on both alike.
+requests = %(requests)r
+samples = {route: {variant: ([], []) for variant in VARIANTS} for route in ROUTES}
+for i in range(max(requests.values())):
+    for route in ROUTES:
+        if i >= requests[route]:
+            continue
+        for variant in (("ours", "bare") if i %% 2 else ("bare", "ours")):
+            _, wall, cpu = call(VARIANTS[variant], route)
+            samples[route][variant][0].append(wall)
+            samples[route][variant][1].append(cpu)
+
+print(json.dumps({
+    route: {
+        f"{variant}_{clock}": statistics.median(samples[route][variant][index])
+        for variant in VARIANTS for index, clock in enumerate(("wall", "cpu"))
+    }
+    for route in ROUTES
+}))
+"""
+)
+
+
 def lambda_like_environment(endpoint_url: str) -> dict[str, str]:
     """The environment Lambda gives a traced function, pointed at the local DynamoDB."""
     return {
@@ -218,6 +373,105 @@ def lambda_like_environment(endpoint_url: str) -> dict[str, str]:
         "PAGINATION_SECRET": "bench-secret-" + "x" * 40,
         "PATH": os.environ.get("PATH", ""),
     }
+
+
+def trace_header(number: int, sampled: bool) -> str:
+    """The _X_AMZN_TRACE_ID Lambda sets for an invocation: trace number `number`, sampled or not."""
+    return f"Root=1-5759e988-{number:024x};Parent={number:016x};Sampled={int(sampled)}"
+
+
+def routes_snippet(requests: dict[str, int] | None = None, warm_up: int = WARM_UP) -> str:
+    """The warm-route snippet, with its timed requests per route and variant and its untimed warm-up."""
+    return WARM_ROUTES % {"requests": dict(requests or ROUTE_REQUESTS), "warm_up": warm_up}
+
+
+def without_xray(client: Any, make_api_call: Callable[..., Any], prepare_request: Callable[..., Any]) -> Any:
+    """The client, its calls made with botocore's methods as given rather than as X-Ray patched them."""
+    # X-Ray wraps these two on botocore's base classes; a subclass of the client's own classes
+    # takes them back for this client alone, leaving this app's clients traced.
+    client.__class__ = type(f"Untraced{type(client).__name__}", (type(client),), {"_make_api_call": make_api_call})
+    endpoint = client._endpoint
+    endpoint.__class__ = type(
+        f"Untraced{type(endpoint).__name__}", (type(endpoint),), {"prepare_request": prepare_request}
+    )
+    return client
+
+
+def catalog_query(table: str, partition: str, limit: int) -> dict[str, Any]:
+    """The Query of one catalog partition for a first page, as chalicelib.repository.query_sharded_list makes it."""
+    return {
+        "TableName": table,
+        "KeyConditionExpression": "#pk = :pk",
+        "ExpressionAttributeNames": {"#pk": keys.CATALOG_INDEX_PK},
+        "ExpressionAttributeValues": {":pk": {"S": partition}},
+        # One more than the page, which tells whether another page exists.
+        "Limit": limit + 1,
+        "ScanIndexForward": True,
+        "IndexName": keys.CATALOG_INDEX,
+    }
+
+
+def bare_app(dynamodb: Any, table: str, pool: Any, limit: int = 20) -> Any:
+    """A bare Chalice app serving the catalog with this app's DynamoDB calls, and no other layer.
+
+    A product is one GetItem; the list is one Query per catalog partition, made at once on the
+    pool as this app makes them, merged by product id, a page of `limit` (this app's default).
+    """
+    from boto3.dynamodb.types import TypeDeserializer
+    from chalice import Chalice
+
+    bare = Chalice(app_name="bare")
+    deserializer = TypeDeserializer()
+
+    def product(item: dict[str, Any]) -> dict[str, Any]:
+        values = {name: deserializer.deserialize(value) for name, value in item.items()}
+        return {
+            "product_id": values["product_id"],
+            "name": values["name"],
+            "description": values.get("description", ""),
+            "price": str(values["price"]),
+            "currency": values["currency"],
+            "stock": int(values["stock"]),
+        }
+
+    def caller() -> tuple[str, str]:
+        context = bare.current_request.context
+        return context["authorizer"]["tenant_id"], context["requestId"]
+
+    @bare.route("/catalog/{product_id}")
+    def get_product(product_id: str) -> dict[str, Any]:
+        tenant_id, request_id = caller()
+        key = {name: {"S": value} for name, value in keys.product_key(tenant_id, product_id).items()}
+        item = dynamodb.get_item(TableName=table, Key=key)["Item"]
+        return {**product(item), "tenant_id": tenant_id, "request_id": request_id}
+
+    @bare.route("/catalog")
+    def list_catalog() -> dict[str, Any]:
+        tenant_id, request_id = caller()
+        queries = [catalog_query(table, partition, limit) for partition in keys.catalog_partitions(tenant_id)]
+        pages = pool.map(lambda query: dynamodb.query(**query)["Items"], queries)
+        merged = list(heapq.merge(*pages, key=lambda item: item[keys.CATALOG_INDEX_SK]["S"]))
+        page = merged[:limit]
+        after = page[-1][keys.CATALOG_INDEX_SK]["S"] if len(merged) > limit else None
+        return {
+            "items": [product(item) for item in page],
+            "next_token": after,
+            "tenant_id": tenant_id,
+            "request_id": request_id,
+        }
+
+    return bare
+
+
+def comparable_body(body: str) -> dict[str, Any]:
+    """A response body as both apps should agree on it: a next_token only as present or not.
+
+    This app's token is signed and opaque, the bare app's the plain sort key it resumes after.
+    """
+    payload = json.loads(body)
+    if "next_token" in payload:
+        payload["next_token"] = payload["next_token"] is not None
+    return payload
 
 
 def tenant_credentials_snippet(requests: int = WARM_REQUESTS) -> str:
@@ -246,7 +500,7 @@ def median_of(snippet: str, environment: dict[str, str], runs: int) -> dict[str,
 
 
 def start_dynamodb() -> tuple[object, str]:
-    """moto on loopback with the table and one product per tenant, as both apps' DynamoDB and this app's STS.
+    """moto on loopback with the table, tenant A's catalog and tenant B's prod-001, as both apps' DynamoDB and STS.
 
     moto's server answers every service at one address, told apart by the request's signature.
     """
@@ -267,20 +521,25 @@ def start_dynamodb() -> tuple[object, str]:
     )
     client.create_table(**table_definition(TABLE))
     for tenant_id in TENANTS:
-        # Keyed as CatalogRepository.put keys a product, which needs the app's settings this process lacks.
-        item_keys = {**keys.product_key(tenant_id, PRODUCT_ID), **keys.catalog_index_key(tenant_id, PRODUCT_ID)}
-        client.put_item(
-            TableName=TABLE,
-            Item={
-                **{name: {"S": value} for name, value in item_keys.items()},
-                "product_id": {"S": PRODUCT_ID},
-                "name": {"S": "Claw Hammer"},
-                "price": {"N": "12.99"},
-                "currency": {"S": "USD"},
-                "stock": {"N": "5"},
-            },
-        )
+        # Tenant A's whole catalog, which the warm-route comparison lists; the others read prod-001 only.
+        catalog = CATALOG if tenant_id == TENANTS[0] else {PRODUCT_ID: CATALOG[PRODUCT_ID]}
+        for product_id, (name, price) in catalog.items():
+            client.put_item(TableName=TABLE, Item=product_item(tenant_id, product_id, name, price))
     return server, url
+
+
+def product_item(tenant_id: str, product_id: str, name: str, price: str) -> dict[str, Any]:
+    """A product as DynamoDB holds it, keyed as CatalogRepository.put keys it (which needs settings this process lacks)."""
+    item_keys = {**keys.product_key(tenant_id, product_id), **keys.catalog_index_key(tenant_id, product_id)}
+    return {
+        **{attribute: {"S": value} for attribute, value in item_keys.items()},
+        "product_id": {"S": product_id},
+        "name": {"S": name},
+        "description": {"S": ""},
+        "price": {"N": price},
+        "currency": {"S": "USD"},
+        "stock": {"N": "5"},
+    }
 
 
 def line(label: str, figures: dict[str, float], baseline: float | None = None) -> str:
@@ -361,6 +620,41 @@ def tenant_lines(samples: list[dict[str, float]]) -> list[str]:
     ]
 
 
+def verdict(difference_us: float, runs_us: list[float], goal_us: float = GOAL_US) -> str:
+    """The goal's verdict on a difference; flagged when the runs fall on both sides of it."""
+    text = f"goal ≤ {goal_us:.0f} µs: {'met' if difference_us <= goal_us else 'NOT MET'}"
+    if min(runs_us) <= goal_us < max(runs_us):
+        text += " (runs on both sides: within the noise)"
+    return text
+
+
+def route_lines(samples: list[dict[str, dict[str, float]]]) -> list[str]:
+    """The warm-route rows: per route, this app against the bare app, over the runs' figures.
+
+    Each run gives each variant's median wall and CPU time; a row gives the median over runs
+    of each, and of each run's difference (which the goal is judged on), with the runs' spread.
+    CPU time is the function process's alone, so moto's (in another process) is not in it.
+    """
+    rows = []
+    for route in samples[0]:
+        figures = [sample[route] for sample in samples]
+        ours = statistics.median(figure["ours_wall"] for figure in figures)
+        bare = statistics.median(figure["bare_wall"] for figure in figures)
+        walls = [(figure["ours_wall"] - figure["bare_wall"]) * 1e6 for figure in figures]
+        cpus = [(figure["ours_cpu"] - figure["bare_cpu"]) * 1e6 for figure in figures]
+        difference = statistics.median(walls)
+        rows.append(
+            f"  {route:<13} this app {ours * 1000:6.2f} ms   bare {bare * 1000:6.2f} ms"
+            f"   difference {difference:+5.0f} us ({ours / bare:.2f}x)   {verdict(difference, walls)}"
+        )
+        rows.append(
+            f"  {'':<13} runs {' '.join(f'{wall:+.0f}' for wall in walls)} us (spread {max(walls) - min(walls):.0f} us);"
+            f" CPU only, without moto's time: {statistics.median(cpus):+.0f} us"
+            f" (runs {' '.join(f'{cpu:+.0f}' for cpu in cpus)})"
+        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -368,7 +662,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--warm-requests", type=int, default=WARM_REQUESTS, help="warm requests per variant and interpreter"
     )
+    parser.add_argument(
+        "--route-runs", type=int, default=ROUTE_RUNS, help="fresh interpreters of the warm-route comparison"
+    )
+    parser.add_argument(
+        "--route-requests",
+        type=int,
+        nargs=2,
+        metavar=("GET", "LIST"),
+        default=list(ROUTE_REQUESTS.values()),
+        help="warm-route requests per variant and interpreter: get product, list catalog",
+    )
     args = parser.parse_args(argv)
+    route_requests = dict(zip(ROUTE_REQUESTS, args.route_requests))
     server, url = start_dynamodb()
     try:
         environment = lambda_like_environment(url)
@@ -377,6 +683,8 @@ def main(argv: list[str] | None = None) -> int:
         untraced = median_of(OURS, {**environment, "TRACING": "off"}, args.runs)
         tenants = [run(tenant_credentials_snippet(args.warm_requests), environment) for _ in range(args.runs)]
         warm = run(WARM, environment)
+        unsampled = {**environment, "_X_AMZN_TRACE_ID": trace_header(0, sampled=False)}
+        routes = [run(routes_snippet(route_requests), unsampled) for _ in range(args.route_runs)]
     finally:
         server.stop()
     baseline = bare["import"] + bare["first_request"]
@@ -397,6 +705,17 @@ def main(argv: list[str] | None = None) -> int:
     print("warm path:")
     print(f"  RS256 access-token verification (cached JWKS): {warm['verify_token_us']:.0f} us")
     print(f"  pagination token decode: {warm['pagination_decode_us']:.1f} us")
+    print(
+        "warm requests, tracing on and not sampled: this app against a bare Chalice app making the same"
+        " DynamoDB calls in the same interpreter"
+    )
+    counts = ", ".join(f"{count} {route.split()[0]}" for route, count in route_requests.items())
+    print(
+        f"  median of {counts} requests per variant, interleaved, in each of {args.route_runs} fresh interpreters;"
+        " median of the interpreters"
+    )
+    for text in route_lines(routes):
+        print(text)
     return 0
 
 
