@@ -1,20 +1,20 @@
 """The tenant catalog and orders API: routes only; the application lives in chalicelib."""
 
-from chalice import Chalice, ConvertToMiddleware
+from chalice import Chalice
 
 from chalicelib import services, validation
 from chalicelib.auth import answering_within_invocation, authorize
 from chalicelib.deadline import within_invocation_deadline
-from chalicelib.observability import logger, observe_request, request_id, surface_unexpected_errors
+from chalicelib.observability import lambda_request_keys, observe_request, request_id, surface_unexpected_errors
 from chalicelib.openapi import openapi_document
 from chalicelib.responses import RateLimitMiddleware, error_middleware, ok
 from chalicelib.tenancy import CATALOG_READ, ORDERS_READ, ORDERS_WRITE, tenant_from_request
 
 app = Chalice(app_name="tenant-api")
-# Outermost first: Lambda context in every log line, the error envelope, the request's deadline,
+# Outermost first: Lambda's request id in every log line, the error envelope, the request's deadline,
 # then one trace span, access-log line and metrics document per request, then the local stage's
 # rate limiter.
-app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)), "http")
+app.register_middleware(lambda_request_keys, "http")
 app.register_middleware(error_middleware, "http")
 app.register_middleware(within_invocation_deadline, "http")
 app.register_middleware(observe_request, "http")

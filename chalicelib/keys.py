@@ -10,6 +10,7 @@ has the figures behind the shard counts.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 
@@ -94,9 +95,11 @@ def catalog_partition(tenant_id: str, shard: int) -> str:
     return f"{tenant_prefix(tenant_id)}CATALOG#{shard:02d}"
 
 
-def catalog_partitions(tenant_id: str) -> list[str]:
+# Kept per tenant, since every request builds its repositories with them (a container serves few tenants).
+@functools.lru_cache(maxsize=1024)
+def catalog_partitions(tenant_id: str) -> tuple[str, ...]:
     """Every catalog index partition of the tenant: a catalog list queries them all."""
-    return [catalog_partition(tenant_id, shard) for shard in range(CATALOG_SHARDS)]
+    return tuple(catalog_partition(tenant_id, shard) for shard in range(CATALOG_SHARDS))
 
 
 def catalog_index_key(tenant_id: str, product_id: str) -> dict[str, str]:
@@ -122,9 +125,10 @@ def order_partition(tenant_id: str, shard: int) -> str:
     return f"{tenant_prefix(tenant_id)}ORDER#{shard:02d}"
 
 
-def order_partitions(tenant_id: str) -> list[str]:
+@functools.lru_cache(maxsize=1024)
+def order_partitions(tenant_id: str) -> tuple[str, ...]:
     """Every order partition of the tenant: an order list queries them all."""
-    return [order_partition(tenant_id, shard) for shard in range(ORDER_SHARDS)]
+    return tuple(order_partition(tenant_id, shard) for shard in range(ORDER_SHARDS))
 
 
 def order_key(tenant_id: str, order_id: str) -> dict[str, str]:

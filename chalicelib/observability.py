@@ -48,34 +48,39 @@ SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "tenant-api")
 TRACED_HEADERS = ("content-type", "content-length", "user-agent", "idempotency-key", "x-forwarded-for")
 
 
-# Keys Powertools would write on every line that the log event already says: the log group names
-# the function (and the account and region its ARN repeats), Lambda's REPORT line its memory, and
-# the stack trace of an error its location. Each line is billed by the byte.
-REDUNDANT_LOG_KEYS = ("function_name", "function_arn", "function_memory_size", "location")
-
-
 class TraceCorrelatingFormatter(LambdaPowertoolsFormatter):
     """Powertools' JSON log format, with the trace id of the open span where Lambda gives none.
 
     In Lambda the trace id comes from the invocation's environment; under chalice local and
     in tests each request opens its own segment, whose id the log lines should carry instead.
-    Keys that repeat what the log event already says are left out (REDUNDANT_LOG_KEYS).
     """
 
     def _get_latest_trace_id(self) -> str | None:
         return super()._get_latest_trace_id() or tracing.current_trace_id()
-
-    def serialize(self, log: dict[str, Any]) -> str:  # type: ignore[override]
-        """The line as JSON, without the keys the log event already says."""
-        for key in REDUNDANT_LOG_KEYS:
-            log.pop(key, None)
-        return super().serialize(log)
 
 
 logger = Logger(
     service=SERVICE,
     logger_formatter=TraceCorrelatingFormatter(utc=True, datefmt="%Y-%m-%dT%H:%M:%S.%F%z"),
 )
+# An error's stack already says where; on every other line the logging call's location is noise,
+# billed by the byte.
+logger.remove_keys(["location"])
+_cold_start = True
+
+
+def lambda_request_keys(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    """HTTP middleware: Lambda's request id and whether this is a cold start, on every log line of the request.
+
+    Powertools' inject_lambda_context would add the function's name, ARN and memory too, which
+    the log group and Lambda's REPORT line already say, and rebuild its decorator per request.
+    """
+    global _cold_start
+    context = event.lambda_context
+    cold_start, _cold_start = _cold_start, False
+    # Per context: chalice local serves each request on a thread of its own.
+    logger.thread_safe_append_keys(cold_start=cold_start, function_request_id=getattr(context, "aws_request_id", None))
+    return get_response(event)
 
 
 class UnexpectedError(ApiError):
@@ -123,17 +128,28 @@ def _request_metadata(request: Request) -> dict[str, Any]:
 _placed_order: ContextVar[dict[str, Any] | None] = ContextVar("placed_order", default=None)
 
 
+@functools.lru_cache(maxsize=64)
+def _metrics_template(tier: str, metrics: tuple[tuple[str, MetricUnit], ...]) -> dict[str, Any]:
+    """Powertools' EMF document for these metrics under (service, tier), made once per tier and set of metrics."""
+    document = EphemeralMetrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+    document.add_dimension(TIER_DIMENSION, tier)
+    for name, unit in metrics:
+        document.add_metric(name, unit, 0)
+    return document.serialize_metric_set()
+
+
 def _metrics_document(tier: str, figures: list[tuple[str, MetricUnit, float]]) -> dict[str, Any]:
-    """The EMF members of figures under the dimensions (service, tier); empty when metrics are disabled."""
+    """The EMF members of figures under the dimensions (service, tier); empty when metrics are disabled.
+
+    Powertools builds and validates the document's shape once per tier; each request only puts in
+    its timestamp and values (building it whole took a tenth of the request's own time).
+    """
     if is_metrics_disabled():
         return {}
-    # Built apart from Powertools' process-wide Metrics state, which concurrent requests
-    # (chalice local serves each on its own thread) would otherwise mix.
-    metrics = EphemeralMetrics(namespace=METRICS_NAMESPACE, service=SERVICE)
-    metrics.add_dimension(TIER_DIMENSION, tier)
-    for name, unit, value in figures:
-        metrics.add_metric(name, unit, value)
-    return metrics.serialize_metric_set()
+    template = _metrics_template(tier, tuple((name, unit) for name, unit, _ in figures))
+    document = {**template, "_aws": {**template["_aws"], "Timestamp": int(time.time() * 1000)}}
+    document.update((name, [float(value)]) for name, _, value in figures)
+    return document
 
 
 def _order_figures(total: Decimal) -> list[tuple[str, MetricUnit, float]]:

@@ -9,7 +9,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -193,7 +193,7 @@ def _run_in_parallel(calls: list[Callable[[], list[dict[str, Any]]]]) -> list[li
 
 def query_sharded_list(
     dynamodb: Any,
-    partitions: list[str],
+    partitions: Sequence[str],
     *,
     limit: int,
     after_sort_key: str | None,

@@ -3,6 +3,11 @@
 In Lambda, Lambda owns the trace's segment and each request is a subsegment of it. Where
 there is no Lambda (chalice local, tests) each request opens a segment of its own, sent to
 the X-Ray daemon's UDP address if one listens and dropped quietly otherwise.
+
+A request whose trace is not sampled (most of them: the stage's sampling rule keeps a few per
+cent) costs nothing here: no subsegment is begun, and the SDK's botocore wrapper, which would
+look up the trace context on every AWS call, is passed over. The trace id still reaches the
+log lines, from Lambda's environment.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import os
 import re
 import threading
 import traceback
+from contextvars import ContextVar
 from typing import Any, Callable, Iterator, TypeVar
 
 T = TypeVar("T")
@@ -37,6 +43,9 @@ def in_lambda() -> bool:
 
 
 _setup_lock = threading.Lock()
+# Whether the span open in this context is recorded: AWS calls made in it become its subsegments.
+# A context variable, so that the parallel Queries of a request, run in copies of its context, see it.
+_recording: ContextVar[bool] = ContextVar("recording", default=False)
 
 
 @functools.lru_cache(maxsize=1)
@@ -70,7 +79,40 @@ def _configured_recorder() -> Any:
     logging.getLogger("aws_xray_sdk").setLevel(logging.ERROR)
     # Patching botocore (not boto3) covers every client, including ones made before this call.
     patch(["botocore"])
+    _record_aws_calls_only_in_recorded_spans()
     return xray_recorder
+
+
+def _record_aws_calls_only_in_recorded_spans() -> None:
+    """The SDK's botocore wrappers, run only while a recorded span is open; the plain methods otherwise."""
+    import botocore.client
+    import botocore.endpoint
+
+    # Once per process, as the SDK's own patch: the recorder may be configured again (tests do).
+    if getattr(botocore.client, "_xray_gated_by_span", False):
+        return
+    botocore.client._xray_gated_by_span = True  # type: ignore[attr-defined]
+    for owner, name in (
+        (botocore.client.BaseClient, "_make_api_call"),
+        (botocore.endpoint.Endpoint, "prepare_request"),
+    ):
+        traced = owner.__dict__[name]
+        # The SDK's wrapper keeps the method it wraps; it must be bound to the instance to be called.
+        plain = traced.__wrapped__
+
+        def gated(self: Any, *args: Any, _traced: Any = traced, _plain: Any = plain, **kwargs: Any) -> Any:
+            if _recording.get():
+                return _traced.__get__(self, type(self))(*args, **kwargs)
+            return _plain(self, *args, **kwargs)
+
+        functools.update_wrapper(gated, plain)
+        setattr(owner, name, gated)
+
+
+def _lambda_trace_sampled() -> bool:
+    """Whether Lambda's trace header for this invocation says the trace is sampled."""
+    header = os.environ.get("_X_AMZN_TRACE_ID", "")
+    return "Sampled=1" in header.split(";")
 
 
 def redact(value: Any) -> Any:
@@ -118,7 +160,7 @@ def carry_trace(function: Callable[[], T]) -> Callable[[], T]:
     The X-Ray context is per thread: without this, the DynamoDB calls of a parallel Query
     would be missing from the request's trace.
     """
-    if not tracing_enabled() or recorder.cache_info().currsize == 0:
+    if not tracing_enabled() or recorder.cache_info().currsize == 0 or not _recording.get():
         return function
     xray = recorder()
     entity = xray.get_trace_entity()
@@ -185,21 +227,25 @@ class Span:
 
 @contextlib.contextmanager
 def span(name: str) -> Iterator[Span]:
-    """Trace the block as one request: a subsegment in Lambda, a segment elsewhere."""
-    if not tracing_enabled():
+    """Trace the block as one request: a subsegment in Lambda, a segment elsewhere; nothing if unsampled."""
+    if not tracing_enabled() or (in_lambda() and not _lambda_trace_sampled()):
         yield Span(None)
         return
     xray = recorder()
-    if in_lambda():
-        entity = xray.begin_subsegment(name)
+    recording = _recording.set(True)
+    try:
+        if in_lambda():
+            entity = xray.begin_subsegment(name)
+            try:
+                yield Span(entity)
+            finally:
+                if entity is not None:
+                    xray.end_subsegment()
+            return
+        entity = xray.begin_segment(name=xray.service, sampling=1)
         try:
             yield Span(entity)
         finally:
-            if entity is not None:
-                xray.end_subsegment()
-        return
-    entity = xray.begin_segment(name=xray.service, sampling=1)
-    try:
-        yield Span(entity)
+            xray.end_segment()
     finally:
-        xray.end_segment()
+        _recording.reset(recording)

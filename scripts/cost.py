@@ -130,6 +130,9 @@ LAMBDA_XRAY_LINE = "XRAY TraceId: 1-5e34a614-10bdxmplf1fb44f07bc535a1\tSegmentId
 PLATFORM_BYTES = sum(len(event.encode()) for event in LAMBDA_PLATFORM_EVENTS)
 XRAY_LINE_BYTES = len(LAMBDA_XRAY_LINE.encode())
 
+# Lambda's trace header for an invocation whose trace is not sampled (the ids are examples).
+UNSAMPLED_TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0"
+
 AUTHORIZER = "tenant_authorizer"
 AUTHORIZER_CLIENT_ID = "costclient0000000000000001"
 # API Gateway's TTL for a Lambda authorizer's answer when the authorizer sets none.
@@ -338,10 +341,15 @@ def jwks_server(document: dict[str, Any]) -> Iterator[str]:
 
 
 def measurement_environment(config: StageConfig, jwks_url: str) -> dict[str, str]:
-    """capacity's environment with logs, metrics and tracing on, named as the stage names its service."""
+    """capacity's environment with logs, metrics and tracing on, named as the stage names its service.
+
+    As in Lambda, with a trace header that is not sampled: all but the stage's traced share are not.
+    """
     return {
         **local_environment(),
         "TRACING": "on",
+        "LAMBDA_TASK_ROOT": str(PROJECT_DIR),
+        "_X_AMZN_TRACE_ID": UNSAMPLED_TRACE_HEADER,
         "POWERTOOLS_METRICS_DISABLED": "false",
         "POWERTOOLS_LOG_LEVEL": "INFO",
         "POWERTOOLS_SERVICE_NAME": config.environment.get("POWERTOOLS_SERVICE_NAME", config.resource_prefix),
@@ -927,7 +935,8 @@ def measured_table(snapshot: dict[str, Any]) -> Table:
             "Contributor Insights rules that count the request's lines (scripts/contributor_insights.py).",
             "billed ms: the median in-process time less moto's, slowed to the function's CPU share (a full vCPU "
             f"at {FULL_VCPU_MB:,} MB), plus {DYNAMODB_ROUND_TRIP_MS:g} ms per round of DynamoDB calls (an "
-            "assumption), rounded up; measured with every request traced.",
+            "assumption), rounded up; measured on requests whose trace is not sampled, as all but the "
+            "traced share are.",
             f"Lambda adds {PLATFORM_BYTES} bytes in {len(LAMBDA_PLATFORM_EVENTS)} lines per invocation (START, END, "
             f"REPORT) and {XRAY_LINE_BYTES} for a traced one; archived logs keep "
             f"{percent(snapshot['logs']['archive_ratio'])} of their size (gzip 6) plus "
@@ -1128,11 +1137,19 @@ def findings(snapshot: dict[str, Any]) -> list[str]:
     drivers = sorted(costs.items(), key=lambda entry: entry[1], reverse=True)[:4]
     api = snapshot["functions"]["api"]
     chosen = chosen_memory(snapshot)
+    average = per_request(snapshot)
+    writers = {name: route["write_units"] for name, route in snapshot["routes"].items() if route["write_units"]}
+    reads = average.read_units * DYNAMODB_READ_PER_MILLION
+    writes = average.write_units * DYNAMODB_WRITE_PER_MILLION
     lines += [
         f"  the standard tier's traffic within the stage of {stage.name} ({percent(stage_share)} traced): "
         f"{dollars(in_stage)} variable per million",
         f"  main drivers, stage of {stage.name}: "
         + ", ".join(f"{line} {dollars(value)} ({percent(value / total)})" for line, value in drivers),
+        f"  DynamoDB per request of the mix: {average.read_units:.2f} RRU ({dollars(reads)} a million) and "
+        f"{average.write_units:.2f} WRU ({dollars(writes)} a million; "
+        + ", ".join(f"{name} {units:g} WRU" for name, units in writers.items())
+        + ")",
         f"  API memory: {api['memory_mb']:,} MB configured; the rule (computing no longer than waiting on "
         f"DynamoDB) gives {chosen:,} MB",
     ]

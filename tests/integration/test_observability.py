@@ -337,7 +337,7 @@ def test_each_request_has_one_access_line_with_every_field(api: Api, logs: Captu
         assert ACCESS_FIELDS <= set(line), line
         # Lambda's own request id and cold start stay; what the log event already says does not.
         assert {"function_request_id", "cold_start"} <= set(line), line
-        assert not set(observability.REDUNDANT_LOG_KEYS) & set(line), line
+        assert not {"function_name", "function_arn", "function_memory_size", "location"} & set(line), line
         assert (line["level"], line["message"], line["status"]) == ("INFO", "request", reply.status)
         datetime.strptime(line["timestamp"], "%Y-%m-%dT%H:%M:%S.%f%z")
         assert isinstance(line["latency_ms"], (int, float)) and line["latency_ms"] >= 0
@@ -790,3 +790,15 @@ def test_the_dashboard_shows_each_contributor_rule():
     assert [rule["RuleName"] for rule in monitoring.insight_rules(DEPLOYMENT)] == sorted(
         names, key=list(monitoring.contributor_rules(DEPLOYMENT)).index
     )
+
+
+def test_only_the_first_request_of_a_process_is_a_cold_start_and_each_line_has_lambdas_request_id(
+    api: Api, logs: CapturedLogs, monkeypatch
+):
+    monkeypatch.setattr(observability, "_cold_start", True)
+    api.get("/catalog", ACME)
+    api.get("/catalog", GLOBEX)
+    lines = logs.access()
+    assert [line["cold_start"] for line in lines] == [True, False]
+    ids = [line["function_request_id"] for line in lines]
+    assert all(isinstance(value, str) and value for value in ids) and len(set(ids)) == 2

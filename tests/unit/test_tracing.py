@@ -207,6 +207,70 @@ def test_an_unsampled_lambda_invocation_sends_nothing(in_lambda, traces: InMemor
     assert traces.documents == []
 
 
+@pytest.fixture
+def xray_work(monkeypatch) -> list[str]:
+    """What the SDK does for AWS calls: each subsegment it begins, each call it records."""
+    done: list[str] = []
+    recorder = tracing.recorder()
+    for method in ("begin_subsegment", "record_subsegment"):
+        original = getattr(recorder, method)
+
+        def spy(*args: Any, _original: Any = original, _method: str = method, **kwargs: Any) -> Any:
+            done.append(f"{_method} {kwargs.get('name', args[0] if args else '')}")
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(recorder, method, spy)
+    return done
+
+
+def trace_headers_sent() -> tuple[Any, list[str | None]]:
+    """A DynamoDB client, and the X-Amzn-Trace-Id header of each request it sends."""
+    client = dynamodb_client()
+    sent: list[str | None] = []
+
+    def record(request: Any, **_: Any) -> None:
+        header = request.headers.get("X-Amzn-Trace-Id")
+        sent.append(header.decode() if isinstance(header, bytes) else header)
+
+    client.meta.events.register("before-send.dynamodb", record)
+    return client, sent
+
+
+def test_an_unsampled_lambda_invocation_costs_no_xray_work_for_its_aws_calls(
+    in_lambda, aws, xray_work: list[str], traces: InMemoryEmitter
+):
+    in_lambda.setenv("_X_AMZN_TRACE_ID", f"Root={LAMBDA_TRACE_ID};Parent={LAMBDA_PARENT_ID};Sampled=0")
+    client, headers = trace_headers_sent()
+    with tracing.span("GET /catalog") as span:
+        assert span.entity is None and not span.recording
+        client.list_tables()
+        assert tracing.carry_trace(len) is len
+    assert xray_work == [] and traces.documents == []
+    assert headers == [None]
+
+
+def test_a_sampled_lambda_invocations_aws_calls_are_its_subsegments(
+    in_lambda, aws, xray_work: list[str], traces: InMemoryEmitter
+):
+    client, headers = trace_headers_sent()
+    with tracing.span("GET /catalog"):
+        client.list_tables()
+    assert xray_work[:2] == ["begin_subsegment GET /catalog", "record_subsegment dynamodb"]
+    assert [document["name"] for document in traces.documents] == ["dynamodb", "GET /catalog"]
+    [header] = headers
+    assert header is not None and f"Root={LAMBDA_TRACE_ID}" in header
+
+
+def test_aws_calls_outside_any_span_cost_no_xray_work(aws, xray_work: list[str]):
+    client, headers = trace_headers_sent()
+    client.list_tables()
+    with tracing.span("GET /catalog"):
+        pass
+    client.list_tables()
+    assert [work for work in xray_work if "dynamodb" in work] == []
+    assert headers == [None, None]
+
+
 # --- tracing off -----------------------------------------------------------------------------
 
 
