@@ -80,7 +80,11 @@ def lambda_request_keys(event: Request, get_response: Callable[[Request], Respon
     cold_start, _cold_start = _cold_start, False
     # Per context: chalice local serves each request on a thread of its own.
     logger.thread_safe_append_keys(cold_start=cold_start, function_request_id=getattr(context, "aws_request_id", None))
-    return get_response(event)
+    try:
+        return get_response(event)
+    finally:
+        # Lambda reuses the thread: a line logged before the next request's keys must not carry these.
+        logger.thread_safe_clear_keys()
 
 
 class UnexpectedError(ApiError):
@@ -180,7 +184,8 @@ def order_placed(tier: str, total: Decimal) -> None:
     """
     order = _placed_order.get()
     if order is not None:
-        order.update(tier=tier, total=total)
+        # The request's line carries it, under the request's tier.
+        order["total"] = total
         return
     logger.info("order placed", extra=_metrics_document(tier, _order_figures(total)))
 
@@ -244,11 +249,11 @@ def observe_request(event: Request, get_response: Callable[[Request], Response])
     as UnexpectedError for the error middleware to answer 500.
     """
     started = time.perf_counter()
-    order = _placed_order.set({})
+    token = _placed_order.set({})
     try:
         return _observe(event, get_response, started)
     finally:
-        _placed_order.reset(order)
+        _placed_order.reset(token)
 
 
 def _observe(event: Request, get_response: Callable[[Request], Response], started: float) -> Response:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import json
 import logging
 import os
@@ -45,7 +46,7 @@ def in_lambda() -> bool:
 _setup_lock = threading.Lock()
 # Whether the span open in this context is recorded: AWS calls made in it become its subsegments.
 # A context variable, so that the parallel Queries of a request, run in copies of its context, see it.
-_recording: ContextVar[bool] = ContextVar("recording", default=False)
+_in_recorded_span: ContextVar[bool] = ContextVar("in_recorded_span", default=False)
 
 
 @functools.lru_cache(maxsize=1)
@@ -87,21 +88,29 @@ def _record_aws_calls_only_in_recorded_spans() -> None:
     """The SDK's botocore wrappers, run only while a recorded span is open; the plain methods otherwise."""
     import botocore.client
     import botocore.endpoint
+    from aws_xray_sdk.ext.boto_utils import inject_header
+
+    # The package's `patch` attribute is a function that hides the module of the same name.
+    traced_botocore = importlib.import_module("aws_xray_sdk.ext.botocore.patch")._xray_traced_botocore
 
     # Once per process, as the SDK's own patch: the recorder may be configured again (tests do).
     if getattr(botocore.client, "_xray_gated_by_span", False):
         return
     botocore.client._xray_gated_by_span = True  # type: ignore[attr-defined]
+    sdk_wrappers = {"_make_api_call": traced_botocore, "prepare_request": inject_header}
     for owner, name in (
         (botocore.client.BaseClient, "_make_api_call"),
         (botocore.endpoint.Endpoint, "prepare_request"),
     ):
         traced = owner.__dict__[name]
+        if getattr(traced, "_self_wrapper", None) is not sdk_wrappers[name]:
+            # Another instrumentation wraps the SDK's wrapper: passing it over too would be wrong.
+            continue
         # The SDK's wrapper keeps the method it wraps; it must be bound to the instance to be called.
         plain = traced.__wrapped__
 
         def gated(self: Any, *args: Any, _traced: Any = traced, _plain: Any = plain, **kwargs: Any) -> Any:
-            if _recording.get():
+            if _in_recorded_span.get():
                 return _traced.__get__(self, type(self))(*args, **kwargs)
             return _plain(self, *args, **kwargs)
 
@@ -160,7 +169,7 @@ def carry_trace(function: Callable[[], T]) -> Callable[[], T]:
     The X-Ray context is per thread: without this, the DynamoDB calls of a parallel Query
     would be missing from the request's trace.
     """
-    if not tracing_enabled() or recorder.cache_info().currsize == 0 or not _recording.get():
+    if not tracing_enabled() or recorder.cache_info().currsize == 0 or not _in_recorded_span.get():
         return function
     xray = recorder()
     entity = xray.get_trace_entity()
@@ -232,7 +241,7 @@ def span(name: str) -> Iterator[Span]:
         yield Span(None)
         return
     xray = recorder()
-    recording = _recording.set(True)
+    token = _in_recorded_span.set(True)
     try:
         if in_lambda():
             entity = xray.begin_subsegment(name)
@@ -248,4 +257,4 @@ def span(name: str) -> Iterator[Span]:
         finally:
             xray.end_segment()
     finally:
-        _recording.reset(recording)
+        _in_recorded_span.reset(token)

@@ -5,6 +5,9 @@ the rules see the lines the API writes) and `make cost` (how many events each ru
 is billed) apply the documented semantics here: "Contributor Insights rule syntax" in the
 CloudWatch User Guide. Filters are ANDed; In, NotIn and StartsWith take up to 10 strings, ORed;
 GreaterThan, LessThan, EqualTo and NotEqualTo one number; IsPresent true or false, on leaf values.
+Where the guide is silent this assumes: a missing field matches NotIn and no other operator, In
+compares a number by its text, and a comparison reads a numeric string as its number. The rules
+here do not depend on those cases: they match strings present on every access line and a number.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ _MISSING = object()
 _STEP = re.compile(r"\.([A-Za-z0-9_@-]+)|\[(\d+)\]")
 
 
-def field(event: dict[str, Any], path: str) -> Any:
+def value_at(event: dict[str, Any], path: str) -> Any:
     """The value at a rule's JSON property path ($.a.b, $.list[0]) in event, or a sentinel when absent."""
     if not path.startswith("$"):
         raise ValueError(f"not a JSON property path: {path!r}")
@@ -48,9 +51,23 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def _passes(event: dict[str, Any], condition: dict[str, Any]) -> bool:
-    value = field(event, condition["Match"])
+_OPERATORS = ("In", "NotIn", "StartsWith", "GreaterThan", "LessThan", "EqualTo", "NotEqualTo", "IsPresent")
+
+
+def _operator(condition: dict[str, Any]) -> str:
+    """The filter's one operator, checked against the syntax whatever the event."""
     [operator] = [name for name in condition if name != "Match"]
+    if operator not in _OPERATORS:
+        raise ValueError(f"unknown filter operator {operator!r}")
+    if operator in ("In", "NotIn", "StartsWith") and len(condition[operator]) > 10:
+        raise ValueError(f"{operator} takes at most 10 values")
+    value_at({}, condition["Match"])
+    return operator
+
+
+def _passes(event: dict[str, Any], condition: dict[str, Any]) -> bool:
+    operator = _operator(condition)
+    value = value_at(event, condition["Match"])
     operand = condition[operator]
     if operator == "IsPresent":
         present = value is not _MISSING and not isinstance(value, (dict, list))
@@ -58,8 +75,6 @@ def _passes(event: dict[str, Any], condition: dict[str, Any]) -> bool:
     if value is _MISSING:
         return operator == "NotIn"
     if operator in ("In", "NotIn", "StartsWith"):
-        if len(operand) > 10:
-            raise ValueError(f"{operator} takes at most 10 values")
         text = value if isinstance(value, str) else str(value)
         if operator == "StartsWith":
             return any(text.startswith(prefix) for prefix in operand)
@@ -74,8 +89,6 @@ def _passes(event: dict[str, Any], condition: dict[str, Any]) -> bool:
         "EqualTo": number == operand,
         "NotEqualTo": number != operand,
     }
-    if operator not in compare:
-        raise ValueError(f"unknown filter operator {operator!r}")
     return compare[operator]
 
 
@@ -85,21 +98,23 @@ def contributor(definition: dict[str, Any], event: dict[str, Any]) -> tuple[str,
     filters = contribution.get("Filters", [])
     if len(filters) > 4 or not 1 <= len(contribution["Keys"]) <= 4:
         raise ValueError("a rule has 1 to 4 keys and at most 4 filters")
+    for condition in filters:
+        _operator(condition)
     if not all(_passes(event, condition) for condition in filters):
         return None
-    keys = [field(event, path) for path in contribution["Keys"]]
+    keys = [value_at(event, path) for path in contribution["Keys"]]
     if any(key is _MISSING for key in keys):
         return None
-    if definition["AggregateOn"] == "Sum" and _number(field(event, contribution["ValueOf"])) is None:
+    if definition["AggregateOn"] == "Sum" and _number(value_at(event, contribution["ValueOf"])) is None:
         return None
     return tuple(str(key) for key in keys)
 
 
-def value(definition: dict[str, Any], event: dict[str, Any]) -> float:
+def contribution_value(definition: dict[str, Any], event: dict[str, Any]) -> float:
     """What event adds to its contributor: 1 for a Count rule, its ValueOf field for a Sum rule."""
     if definition["AggregateOn"] == "Count":
         return 1.0
-    number = _number(field(event, definition["Contribution"]["ValueOf"]))
+    number = _number(value_at(event, definition["Contribution"]["ValueOf"]))
     return 0.0 if number is None else number
 
 
@@ -109,5 +124,5 @@ def report(definition: dict[str, Any], events: list[dict[str, Any]]) -> dict[tup
     for event in events:
         key = contributor(definition, event)
         if key is not None:
-            totals[key] = totals.get(key, 0.0) + value(definition, event)
+            totals[key] = totals.get(key, 0.0) + contribution_value(definition, event)
     return totals

@@ -375,12 +375,12 @@ def emf_series(output: bytes) -> set[tuple[str, str, tuple[tuple[str, str], ...]
 
 def series_counts(series: set[tuple[str, str, tuple[tuple[str, str], ...]]]) -> dict[str, Any]:
     """How many series each tenant adds and each tier adds (and the stage once), with their names."""
-    from chalicelib.monitoring import TENANT_DIMENSION, TIER_DIMENSION
+    from chalicelib.monitoring import TENANT_FIELD, TIER_DIMENSION
 
     groups: dict[str, list[tuple[str, str, tuple[tuple[str, str], ...]]]] = defaultdict(list)
     for entry in series:
         dimensions = dict(entry[2])
-        owner = next((name for name in (TENANT_DIMENSION, TIER_DIMENSION) if name in dimensions), "")
+        owner = next((name for name in (TENANT_FIELD, TIER_DIMENSION) if name in dimensions), "")
         groups[owner].append(entry)
 
     def count(owner: str) -> int:
@@ -392,10 +392,10 @@ def series_counts(series: set[tuple[str, str, tuple[tuple[str, str], ...]]]) -> 
         return sorted({f"{entry[1]} by ({', '.join(name for name, _ in entry[2])})" for entry in groups[owner]})
 
     return {
-        "per_tenant": count(TENANT_DIMENSION),
+        "per_tenant": count(TENANT_FIELD),
         "per_tier": count(TIER_DIMENSION),
         "per_stage": len(groups[""]),
-        "per_tenant_series": names(TENANT_DIMENSION),
+        "per_tenant_series": names(TENANT_FIELD),
         "per_tier_series": names(TIER_DIMENSION),
     }
 

@@ -4,11 +4,12 @@
 
 In this order: the tenants' API keys, the tier usage plans (unbound from their API stages
 first, since API Gateway refuses to delete a bound plan; a binding to a stage that `chalice
-delete` already removed is passed over if it cannot be removed), the alarms, dashboard, Contributor
-Insights rules, alarm topic, X-Ray sampling rule and saved Logs Insights queries, the functions' log
-groups (after the rules that read them), the tenants' stored secrets and the pagination key (recoverable for 7 days unless --force), the user
-pool's hosted domain and the pool with every app client, the table with every tenant's
-data, and the tenant-access role. Deletion protection is never lifted here: a protected table or pool is kept and the
+delete` already removed is passed over if it cannot be removed), the alarms, dashboard,
+Contributor Insights rules, alarm topic, X-Ray sampling rule and saved Logs Insights queries,
+the functions' log groups (after the rules that read them), the tenants' stored secrets and
+the pagination key (recoverable for 7 days unless --force), the user pool's hosted domain and
+the pool with every app client, the table with every tenant's data, and the tenant-access
+role. Deletion protection is never lifted here: a protected table or pool is kept and the
 command to unprotect it is printed, and prod's pool and table are kept without
 --yes-delete-prod. Prints one line per resource; a rerun finds everything absent.
 """

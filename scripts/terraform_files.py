@@ -915,7 +915,9 @@ def outputs_document() -> dict[str, Any]:
 
 TERRAFORM_VERSION = ">= 1.5"
 PROVIDER_VERSIONS = {
-    "aws": {"source": "hashicorp/aws", "version": "~> 5.0"},
+    # The package is checked against 5.99.1's schema (scripts/terraform_schema.py); releases before
+    # 2025 lack aws_cloudwatch_contributor_insight_rule, among others.
+    "aws": {"source": "hashicorp/aws", "version": ">= 5.99.1, < 6.0"},
     # chalice.tf.json reads data.null_data_source, which null 4 may drop.
     "null": {"source": "hashicorp/null", "version": ">= 3.0, < 4"},
     "random": {"source": "hashicorp/random", "version": "~> 3.6"},

@@ -65,6 +65,7 @@ COMMAND_TIMEOUT_SECONDS = 120
 # What moto server lacks; post-deploy and teardown report these as such, never as done.
 UNSUPPORTED_BY_MOTO = [
     f"saved query {PREFIX}/errors-for-a-tenant",
+    f"saved query {PREFIX}/latency-for-a-tenant",
     f"saved query {PREFIX}/slowest-requests",
     f"saved query {PREFIX}/security-events",
     f"X-Ray sampling rule {PREFIX}",

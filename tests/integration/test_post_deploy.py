@@ -333,10 +333,13 @@ def test_saved_queries_and_sampling_rule_are_reported_as_unsupported_by_moto(dep
 
     unsupported = {line.split(": ", 1)[1].split(" (")[0]: line for line in lines if line.startswith(UNSUPPORTED)}
     assert sorted(unsupported) == sorted(
-        [f"saved query {PREFIX}/{name}" for name in ("errors-for-a-tenant", "slowest-requests", "security-events")]
+        [
+            f"saved query {PREFIX}/{name}"
+            for name in ("errors-for-a-tenant", "latency-for-a-tenant", "slowest-requests", "security-events")
+        ]
         + [f"X-Ray sampling rule {PREFIX}"]
     ), lines
-    assert report.counts[UNSUPPORTED] == 4
+    assert report.counts[UNSUPPORTED] == 5
     # moto implements neither: in-process it raises NotImplementedError for one and answers 404 for the other.
     assert "has not been implemented" in unsupported[f"saved query {PREFIX}/slowest-requests"]
     assert "GetSamplingRules answered HTTP 404" in unsupported[f"X-Ray sampling rule {PREFIX}"]

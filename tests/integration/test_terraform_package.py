@@ -163,7 +163,7 @@ def test_the_override_lifts_chalices_pins(package: Package) -> None:
     terraform = package.effective["chalice.tf.json"]["terraform"]
     assert terraform["required_version"] == ">= 1.5"
     providers = terraform["required_providers"]
-    assert providers["aws"] == {"source": "hashicorp/aws", "version": "~> 5.0"}
+    assert providers["aws"] == {"source": "hashicorp/aws", "version": ">= 5.99.1, < 6.0"}
     assert providers["random"]["source"] == "hashicorp/random"
     assert providers["null"]["version"] == ">= 3.0, < 4"
 

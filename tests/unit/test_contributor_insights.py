@@ -73,6 +73,7 @@ def test_a_report_counts_or_sums_per_contributor():
     ],
     ids=["five filters", "no key", "eleven values", "unknown operator", "not a path"],
 )
-def test_a_rule_outside_the_documented_syntax_is_refused(definition):
-    with pytest.raises(ValueError):
-        contributor_insights.contributor(definition, EVENT)
+def test_a_rule_outside_the_documented_syntax_is_refused_whatever_the_event(definition):
+    for event in (EVENT, {}):
+        with pytest.raises(ValueError):
+            contributor_insights.contributor(definition, event)

@@ -246,6 +246,7 @@ def test_an_unsampled_lambda_invocation_costs_no_xray_work_for_its_aws_calls(
         client.list_tables()
         assert tracing.carry_trace(len) is len
     assert xray_work == [] and traces.documents == []
+    # No header from X-Ray; in Lambda botocore adds Lambda's own (AWS_LAMBDA_FUNCTION_NAME, unset here).
     assert headers == [None]
 
 
@@ -259,6 +260,27 @@ def test_a_sampled_lambda_invocations_aws_calls_are_its_subsegments(
     assert [document["name"] for document in traces.documents] == ["dynamodb", "GET /catalog"]
     [header] = headers
     assert header is not None and f"Root={LAMBDA_TRACE_ID}" in header
+
+
+def test_a_sampled_lambda_invocations_parallel_queries_are_each_its_subsegment(in_lambda, aws, traces: InMemoryEmitter):
+    from chalicelib.repository import _run_in_parallel
+
+    client = dynamodb_client()
+    with tracing.span("GET /catalog"):
+        # Each call on a pool thread of its own, as a catalog page's Queries run.
+        _run_in_parallel([lambda: client.list_tables()["TableNames"] for _ in range(4)])
+    calls = [document for document in traces.documents if document["name"] == "dynamodb"]
+    [request] = [document for document in traces.documents if document["name"] == "GET /catalog"]
+    assert len(calls) == 4
+    assert {call["parent_id"] for call in calls} == {request["id"]}
+
+
+def test_a_lambda_invocation_without_a_trace_header_is_not_traced(in_lambda, aws, traces: InMemoryEmitter):
+    in_lambda.delenv("_X_AMZN_TRACE_ID")
+    with tracing.span("GET /catalog") as span:
+        dynamodb_client().list_tables()
+    assert span.entity is None and traces.documents == []
+    in_lambda.setenv("_X_AMZN_TRACE_ID", f"Root={LAMBDA_TRACE_ID};Parent={LAMBDA_PARENT_ID};Sampled=1")
 
 
 def test_aws_calls_outside_any_span_cost_no_xray_work(aws, xray_work: list[str]):
