@@ -17,7 +17,9 @@ NODE_DIR := .node
 NODE_PACKAGES := @cdktf/provider-aws@19.65.1 @cdktf/provider-random@11.1.1 @cdktf/provider-null@10.0.2
 NODE_INSTALLED := $(NODE_DIR)/.installed
 
-.PHONY: run test unit bench capacity cost bootstrap deploy migrate smoke package-terraform checkov clean
+.PHONY: help run test unit bench capacity cost bootstrap deploy migrate smoke package-terraform checkov clean
+# `make` alone lists the targets rather than doing anything.
+.DEFAULT_GOAL := help
 
 STAGE ?= dev
 
@@ -43,6 +45,9 @@ $(NODE_INSTALLED): Makefile
 	npm install --prefix $(NODE_DIR) --no-save --ignore-scripts --no-audit --no-fund $(NODE_PACKAGES)
 	@touch $@
 
+help:  ## List the targets and what each does.
+	@awk 'BEGIN { FS = ":[^#]*## " } /^[a-z][a-z-]*:[^#]*## / { printf "  %-18s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
 run: $(INSTALLED)  ## Start the whole stack locally in the foreground; Ctrl-C stops it.
 	$(BIN)/python -m scripts.local_stack
 
@@ -52,7 +57,7 @@ test: $(INSTALLED) $(CHECKOV_INSTALLED) $(LOCALSTACK_INSTALLED) $(NODE_INSTALLED
 unit: $(INSTALLED) $(NODE_INSTALLED)  ## Only the fast in-process tests.
 	$(BIN)/python -m pytest -m "not e2e"
 
-bench: $(INSTALLED)  ## Print cold-start and request latency figures.
+bench: $(INSTALLED)  ## Print cold-start figures, and warm requests against a bare Chalice app.
 	$(BIN)/python -m scripts.bench
 
 capacity: $(INSTALLED)  ## Print DynamoDB units per route and the busiest partition keys at each tier's rate.
@@ -86,5 +91,5 @@ package-terraform: $(INSTALLED)  ## Package the STAGE (default dev) for Terrafor
 checkov: $(INSTALLED) $(CHECKOV_INSTALLED)  ## Package STAGE for Terraform and check it with checkov.
 	$(BIN)/python -m scripts.package_terraform --stage $(STAGE) --checkov
 
-clean:
+clean:  ## Remove the virtual environments, installed schemas, packages and the local stack's files.
 	rm -rf $(VENV) $(CHECKOV_VENV) $(LOCALSTACK_VENV) $(NODE_DIR) build .local .pytest_cache .hypothesis
