@@ -23,25 +23,30 @@ NODE_INSTALLED := $(NODE_DIR)/.installed
 
 STAGE ?= dev
 
+# Installs print a line per package, so that a first run's minutes are never silent.
 $(INSTALLED): requirements.txt requirements-dev.txt
+	@echo "==> $(VENV): the application and its test tools (a few minutes the first time)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install --progress-bar off --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
 $(CHECKOV_INSTALLED): requirements-checkov.txt
+	@echo "==> $(CHECKOV_VENV): checkov, for the Terraform package's checks"
 	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	$(CHECKOV_VENV)/bin/python -m pip install --progress-bar off --disable-pip-version-check -r requirements-checkov.txt
 	@touch $@
 
 $(LOCALSTACK_INSTALLED): requirements-localstack.txt
+	@echo "==> $(LOCALSTACK_VENV): LocalStack's API Gateway, for the chalice deploy test"
 	@python=$$($(PYTHON) -m scripts.localstack_python); \
 	if [ -z "$$python" ]; then echo "no Python 3.13+ found: the chalice deploy test will be skipped"; exit 0; fi; \
 	{ test -x $(LOCALSTACK_VENV)/bin/python || $$python -m venv $(LOCALSTACK_VENV); } && \
-	$(LOCALSTACK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-localstack.txt && \
+	$(LOCALSTACK_VENV)/bin/python -m pip install --progress-bar off --disable-pip-version-check -r requirements-localstack.txt && \
 	touch $@
 
 $(NODE_INSTALLED): Makefile
+	@echo "==> $(NODE_DIR): the Terraform providers' schemas (npm)"
 	npm install --prefix $(NODE_DIR) --no-save --ignore-scripts --no-audit --no-fund $(NODE_PACKAGES)
 	@touch $@
 
