@@ -52,7 +52,8 @@ def fetch_jwks(url: str) -> dict[str, Any]:
     # connection and the answer both fit.
     timeout = deadline.io_timeout(JWKS_TIMEOUT_SECONDS, waits=2)
     with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - scheme checked above
-        return json.loads(response.read(MAX_JWKS_BYTES))
+        document: dict[str, Any] = json.loads(response.read(MAX_JWKS_BYTES))
+        return document
 
 
 class JwksCache:

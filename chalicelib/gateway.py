@@ -107,7 +107,9 @@ def _local_refusal(response_type: str) -> Exception:
 
     status, headers, body = render(gateway_responses(), response_type, str(uuid.uuid4()), default_status=500)
     known = {401: NotAuthorizedError, 403: ForbiddenError}
-    exception_type = known.get(status) or type(f"LocalGateway{status}", (LocalGatewayException,), {"CODE": status})
+    exception_type: type[Exception] = known.get(status) or type(
+        f"LocalGateway{status}", (LocalGatewayException,), {"CODE": status}
+    )
     return exception_type(headers, body.encode())
 
 

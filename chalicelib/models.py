@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 CENT = Decimal("0.01")
+CENT_EXPONENT = -2
 
 
 def money(amount: Decimal) -> str:
@@ -16,7 +17,10 @@ def money(amount: Decimal) -> str:
     DynamoDB normalises numbers ("19.90" is stored as 19.9), so amounts are padded back to
     at least cents; padding adds zeros only, it never rounds.
     """
-    if amount.as_tuple().exponent > CENT.as_tuple().exponent:
+    exponent = amount.as_tuple().exponent
+    if not isinstance(exponent, int):
+        raise ValueError(f"not an amount: {amount}")
+    if exponent > CENT_EXPONENT:
         amount = amount.quantize(CENT)
     return format(amount, "f")
 

@@ -139,7 +139,7 @@ def _metrics_template(tier: str, metrics: tuple[tuple[str, MetricUnit], ...]) ->
     document.add_dimension(TIER_DIMENSION, tier)
     for name, unit in metrics:
         document.add_metric(name, unit, 0)
-    return document.serialize_metric_set()
+    return dict(document.serialize_metric_set())
 
 
 def _metrics_document(tier: str, figures: list[tuple[str, MetricUnit, float]]) -> dict[str, Any]:
@@ -200,7 +200,7 @@ def request_id(request: Request) -> str:
     context = request.context
     if not context.get("requestId"):
         context["requestId"] = str(uuid.uuid4())
-    return context["requestId"]
+    return str(context["requestId"])
 
 
 def _finish(

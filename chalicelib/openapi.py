@@ -326,7 +326,7 @@ def _paths() -> dict[str, Any]:
             "example": example,
         }
 
-    product_id = path_parameter("product_id", PRODUCT_ID.pattern, EXAMPLE_PRODUCT["product_id"])
+    product_id = path_parameter("product_id", PRODUCT_ID.pattern, str(EXAMPLE_PRODUCT["product_id"]))
     order_id = path_parameter("order_id", ORDER_ID.pattern, EXAMPLE_ORDER_ID)
     idempotency_key = {
         "name": "Idempotency-Key",

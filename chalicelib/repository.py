@@ -353,7 +353,7 @@ class OrderRepository:
             ).get("Item")
         return order_from_values(from_item(item)) if item else None
 
-    def read_inputs(self, product_ids: list[str], key_digest: str | None, now: float | None = None) -> OrderInputs:
+    def read_inputs(self, product_ids: Sequence[str], key_digest: str | None, now: float | None = None) -> OrderInputs:
         """The named products (at most 99) and the key's unexpired record, in one consistent batch read."""
         product_keys = [to_item(keys.product_key(self.tenant_id, pid)) for pid in product_ids]
         record_key = to_item(keys.idempotency_key(self.tenant_id, key_digest)) if key_digest is not None else None

@@ -96,7 +96,7 @@ def assume_tenant_role(tenant_id: str) -> dict[str, Any]:
     }
 
 
-class _TenantCredentialProvider(CredentialProvider):
+class _TenantCredentialProvider(CredentialProvider):  # type: ignore[misc]  # botocore has no types
     """A credential provider that hands botocore the credentials it was made with."""
 
     METHOD = CREDENTIAL_METHOD

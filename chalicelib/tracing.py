@@ -96,7 +96,7 @@ def _record_aws_calls_only_in_recorded_spans() -> None:
     # Once per process, as the SDK's own patch: the recorder may be configured again (tests do).
     if getattr(botocore.client, "_xray_gated_by_span", False):
         return
-    botocore.client._xray_gated_by_span = True  # type: ignore[attr-defined]
+    botocore.client._xray_gated_by_span = True
     sdk_wrappers = {"_make_api_call": traced_botocore, "prepare_request": inject_header}
     for owner, name in (
         (botocore.client.BaseClient, "_make_api_call"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, TypeGuard
 
 from chalicelib import keys
 from chalicelib.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
@@ -113,7 +113,7 @@ def parse_json_body(body: bytes | str | None) -> Any:
         raise InvalidRequest("The request body is not valid JSON.") from None
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[float]:
     """Whether value is an integer as JSON Schema (the OpenAPI type of quantity) defines one."""
     # JSON Schema's "integer" is any number with a zero fractional part, so 2.0 is one; a
     # client or fuzzer following the published document may send it.

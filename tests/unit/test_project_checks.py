@@ -1,4 +1,4 @@
-"""What a team adopting the project relies on: the licence, `make help`, and lint and format checks that pass."""
+"""What a team adopting the project relies on: the licence, `make help`, and lint, format and type checks that pass."""
 
 from __future__ import annotations
 
@@ -42,3 +42,10 @@ def test_the_code_passes_ruff(command):
         [sys.executable, "-m", "ruff", *command], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_chalicelib_passes_mypy_strict():
+    # pyproject.toml's [tool.mypy]: strict on chalicelib, the untyped AWS libraries as Any.
+    done = subprocess.run([sys.executable, "-m", "mypy"], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Success" in done.stdout
