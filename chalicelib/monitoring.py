@@ -94,22 +94,20 @@ def _api_dimensions(deployment: Deployment) -> list[str]:
     return ["ApiName", deployment.api_name, "Stage", deployment.api_stage]
 
 
-def _widget(title: str, metrics: list[list[Any]], x: int, y: int, **properties: Any) -> dict[str, Any]:
+def _graph(title: str, x: int, y: int, **properties: Any) -> dict[str, Any]:
+    # Every graph of the dashboard: a third of its width, one period, a time series.
     return {
         "type": "metric",
         "x": x,
         "y": y,
         "width": 8,
         "height": 6,
-        "properties": {
-            "title": title,
-            "metrics": metrics,
-            "period": PERIOD_SECONDS,
-            "stat": "Sum",
-            "view": "timeSeries",
-            **properties,
-        },
+        "properties": {"title": title, "period": PERIOD_SECONDS, "view": "timeSeries", **properties},
     }
+
+
+def _widget(title: str, metrics: list[list[Any]], x: int, y: int, **properties: Any) -> dict[str, Any]:
+    return _graph(title, x, y, metrics=metrics, stat="Sum", **properties)
 
 
 def _search(deployment: Deployment, metric: str, statistic: str, dimension: str) -> list[list[Any]]:
@@ -187,21 +185,14 @@ def insight_rules(deployment: Deployment) -> list[dict[str, Any]]:
 
 
 def _top_contributors(title: str, rule_name: str, x: int, y: int, region: str) -> dict[str, Any]:
-    return {
-        "type": "metric",
-        "x": x,
-        "y": y,
-        "width": 8,
-        "height": 6,
-        "properties": {
-            "title": title,
-            "insightRule": {"maxContributorCount": 10, "orderBy": "Sum", "ruleName": rule_name},
-            "period": PERIOD_SECONDS,
-            "view": "timeSeries",
-            "legend": {"position": "right"},
-            "region": region,
-        },
-    }
+    return _graph(
+        title,
+        x,
+        y,
+        insightRule={"maxContributorCount": 10, "orderBy": "Sum", "ruleName": rule_name},
+        legend={"position": "right"},
+        region=region,
+    )
 
 
 def alarm_topic_name(deployment: Deployment) -> str:
