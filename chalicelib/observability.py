@@ -132,17 +132,28 @@ def _request_metadata(request: Request) -> dict[str, Any]:
 _placed_order: ContextVar[dict[str, Any] | None] = ContextVar("placed_order", default=None)
 
 
+METRIC_UNITS = {
+    REQUESTS: MetricUnit.Count,
+    CLIENT_ERRORS: MetricUnit.Count,
+    SERVER_ERRORS: MetricUnit.Count,
+    THROTTLED: MetricUnit.Count,
+    LATENCY: MetricUnit.Milliseconds,
+    ORDERS_PLACED: MetricUnit.Count,
+    ORDER_VALUE: MetricUnit.NoUnit,
+}
+
+
 @functools.lru_cache(maxsize=64)
-def _metrics_template(tier: str, metrics: tuple[tuple[str, MetricUnit], ...]) -> dict[str, Any]:
+def _metrics_template(tier: str, names: tuple[str, ...]) -> dict[str, Any]:
     """Powertools' EMF document for these metrics under (service, tier), made once per tier and set of metrics."""
     document = EphemeralMetrics(namespace=METRICS_NAMESPACE, service=SERVICE)
     document.add_dimension(TIER_DIMENSION, tier)
-    for name, unit in metrics:
-        document.add_metric(name, unit, 0)
+    for name in names:
+        document.add_metric(name, METRIC_UNITS[name], 0)
     return dict(document.serialize_metric_set())
 
 
-def _metrics_document(tier: str, figures: list[tuple[str, MetricUnit, float]]) -> dict[str, Any]:
+def _metrics_document(tier: str, figures: dict[str, float]) -> dict[str, Any]:
     """The EMF members of figures under the dimensions (service, tier); empty when metrics are disabled.
 
     Powertools builds and validates the document's shape once per tier; each request only puts in
@@ -150,30 +161,30 @@ def _metrics_document(tier: str, figures: list[tuple[str, MetricUnit, float]]) -
     """
     if is_metrics_disabled():
         return {}
-    template = _metrics_template(tier, tuple((name, unit) for name, unit, _ in figures))
+    template = _metrics_template(tier, tuple(figures))
     document = {**template, "_aws": {**template["_aws"], "Timestamp": int(time.time() * 1000)}}
-    document.update((name, [float(value)]) for name, _, value in figures)
+    document.update((name, [float(value)]) for name, value in figures.items())
     return document
 
 
-def _order_figures(total: Decimal) -> list[tuple[str, MetricUnit, float]]:
-    return [(ORDERS_PLACED, MetricUnit.Count, 1), (ORDER_VALUE, MetricUnit.NoUnit, float(total))]
+def _order_figures(total: Decimal) -> dict[str, float]:
+    return {ORDERS_PLACED: 1, ORDER_VALUE: float(total)}
 
 
 def _request_metrics(tenant: dict[str, str], status: int, latency_ms: float) -> dict[str, Any]:
     if "tenant_id" not in tenant or "tier" not in tenant:
         # Unauthenticated routes (health, the OpenAPI document) are not tenant traffic.
         return {}
-    figures = [
-        (REQUESTS, MetricUnit.Count, 1),
-        (CLIENT_ERRORS, MetricUnit.Count, int(400 <= status < 500)),
-        (SERVER_ERRORS, MetricUnit.Count, int(status >= 500)),
-        (THROTTLED, MetricUnit.Count, int(status == 429)),
-        (LATENCY, MetricUnit.Milliseconds, round(latency_ms, 3)),
-    ]
+    figures: dict[str, float] = {
+        REQUESTS: 1,
+        CLIENT_ERRORS: int(400 <= status < 500),
+        SERVER_ERRORS: int(status >= 500),
+        THROTTLED: int(status == 429),
+        LATENCY: round(latency_ms, 3),
+    }
     order = _placed_order.get()
     if order:
-        figures += _order_figures(order["total"])
+        figures |= _order_figures(order["total"])
     return _metrics_document(tenant["tier"], figures)
 
 
