@@ -65,8 +65,7 @@ def _operator(condition: dict[str, Any]) -> str:
     return operator
 
 
-def _passes(event: dict[str, Any], condition: dict[str, Any]) -> bool:
-    operator = _operator(condition)
+def _passes(event: dict[str, Any], condition: dict[str, Any], operator: str) -> bool:
     value = value_at(event, condition["Match"])
     operand = condition[operator]
     if operator == "IsPresent":
@@ -98,9 +97,9 @@ def contributor(definition: dict[str, Any], event: dict[str, Any]) -> tuple[str,
     filters = contribution.get("Filters", [])
     if len(filters) > 4 or not 1 <= len(contribution["Keys"]) <= 4:
         raise ValueError("a rule has 1 to 4 keys and at most 4 filters")
-    for condition in filters:
-        _operator(condition)
-    if not all(_passes(event, condition) for condition in filters):
+    # Every filter is checked against the syntax before any is applied, whatever the event.
+    operators = [_operator(condition) for condition in filters]
+    if not all(_passes(event, condition, operator) for condition, operator in zip(filters, operators)):
         return None
     keys = [value_at(event, path) for path in contribution["Keys"]]
     if any(key is _MISSING for key in keys):
