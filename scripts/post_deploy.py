@@ -544,14 +544,10 @@ def ensure_insight_rules(cloudwatch: Any, report: Report, deployment: Deployment
 
 
 def _query_definitions(logs: Any, prefix: str) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    token: dict[str, str] = {}
-    while True:
-        page = logs.describe_query_definitions(queryDefinitionNamePrefix=prefix, **token)
-        found.update({query["name"]: query for query in page.get("queryDefinitions", [])})
-        if not page.get("nextToken"):
-            return found
-        token = {"nextToken": page["nextToken"]}
+    queries = paginate_by_token(
+        logs.describe_query_definitions, "queryDefinitions", token="nextToken", queryDefinitionNamePrefix=prefix
+    )
+    return {query["name"]: query for query in queries}
 
 
 def _same_query(current: dict[str, Any], wanted: dict[str, Any]) -> bool:

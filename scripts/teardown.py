@@ -276,15 +276,13 @@ class Teardown:
         logs = self.clients.logs
         wanted = [query["name"] for query in saved_query_definitions(self.deployment)]
         with self.step(f"saved queries {self.deployment.prefix}/*"):
-            existing: dict[str, str] = {}
-            request: dict[str, str] = {"queryDefinitionNamePrefix": self.deployment.prefix}
-            while True:
-                page = logs.describe_query_definitions(**request)
-                queries = page.get("queryDefinitions", [])
-                existing.update({query["name"]: query["queryDefinitionId"] for query in queries})
-                if not page.get("nextToken"):
-                    break
-                request["nextToken"] = page["nextToken"]
+            queries = paginate_by_token(
+                logs.describe_query_definitions,
+                "queryDefinitions",
+                token="nextToken",
+                queryDefinitionNamePrefix=self.deployment.prefix,
+            )
+            existing = {query["name"]: query["queryDefinitionId"] for query in queries}
             for name in wanted:
                 what = f"saved query {name}"
                 with self.step(what):
