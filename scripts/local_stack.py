@@ -141,6 +141,13 @@ class Provisioned:
     tenant_access_role_arn: str
 
 
+def stage_tags(stage: StageConfig) -> dict[str, str]:
+    """The tags a deployed stage's resources carry (project, stage and its "tags" setting)."""
+    from scripts.stage_resources import StageResources
+
+    return StageResources(stage, PROJECT_DIR).tags
+
+
 def provision_shared(clients: dict[str, Any], stage: StageConfig) -> Provisioned:
     """Create the table, user pool, resource server, usage plans and tenant-access role (idempotent)."""
     from scripts import provision
@@ -151,7 +158,9 @@ def provision_shared(clients: dict[str, Any], stage: StageConfig) -> Provisioned
     pool_id = provision.ensure_user_pool(clients["cognito-idp"], stage.resource_prefix)
     scopes = provision.ensure_resource_server(clients["cognito-idp"], pool_id, stage.resource_server_id)
     progress(f"user pool {pool_id} with resource server {stage.resource_server_id} ({', '.join(scopes)})")
-    plan_ids = provision.ensure_usage_plans(clients["apigateway"], stage.resource_prefix)
+    # Tagged when made, as bootstrap makes them: `tenants --stage local` ensures the plans with the
+    # stage's tags, and moto cannot tag a usage plan afterwards (its TagResource answers 404).
+    plan_ids = provision.ensure_usage_plans(clients["apigateway"], stage.resource_prefix, tags=stage_tags(stage))
     progress(f"usage plans: {', '.join(sorted(plan_ids))}")
     # The API serves each tenant with this role's credentials, assumed through moto's STS as in AWS.
     role_arn = provision.ensure_tenant_access_role(
@@ -186,6 +195,8 @@ def onboard_seed_tenants(clients: dict[str, Any], stage: StageConfig, shared: Pr
             tenant_id=tenant.tenant_id,
             tier=tenant.tier,
             display_name=tenant.display_name,
+            # As `tenants create` tags a key, so a seed tenant and an onboarded one look alike.
+            tags={**stage_tags(stage), "tenant": tenant.tenant_id},
             access_token_minutes=stage.access_token_minutes,
         )
         count = seed.write_catalog(tenant.tenant_id)

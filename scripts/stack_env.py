@@ -13,18 +13,45 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_STATE_DIR = ROOT / ".local"
+STACK_FILE = "stack.json"
 HEALTH_TIMEOUT_SECONDS = 2
+START_HINT = "start it with `make run` (python -m scripts.local_stack) in another terminal"
+
+
+class StackNotRunning(Exception):
+    """No local stack answers from the state directory; the message says why and how to start one."""
 
 
 def answering(api_url: str) -> bool:
     """Whether the stack's API answers GET /health with 200."""
+    # The stack listens on loopback, which a proxy named in the environment could not reach.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with urllib.request.urlopen(f"{api_url}/health", timeout=HEALTH_TIMEOUT_SECONDS) as response:
+        with opener.open(f"{api_url}/health", timeout=HEALTH_TIMEOUT_SECONDS) as response:
             return response.status == 200
     except (urllib.error.URLError, OSError, ValueError):
         return False
+
+
+def running_stack(state_dir: Path = DEFAULT_STATE_DIR) -> dict[str, Any]:
+    """The stack.json of the local stack running from state_dir, once its API has answered its health check."""
+    path = state_dir / STACK_FILE
+    try:
+        stack = json.loads(path.read_text())
+        api_url = stack["api_url"]
+    except FileNotFoundError:
+        raise StackNotRunning(f"the local stack is not running (no {path}); {START_HINT}") from None
+    except (ValueError, KeyError, TypeError):
+        raise StackNotRunning(f"{path} is not a local stack's file; restart the stack: {START_HINT}") from None
+    if not answering(api_url):
+        raise StackNotRunning(
+            f"the local stack at {api_url} is not running ({path} is from an earlier run); {START_HINT}"
+        )
+    return stack
 
 
 def refusal(message: str) -> str:
@@ -45,18 +72,12 @@ def exports(stack: dict) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Read the stack file and print the exports."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--state-dir", type=Path, default=ROOT / ".local", help="where `make run` wrote stack.json")
+    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="where `make run` wrote stack.json")
     args = parser.parse_args(argv)
-    path = args.state_dir / "stack.json"
     try:
-        stack = json.loads(path.read_text())
-    except FileNotFoundError:
-        print(refusal(f"no {path}: start the stack with make run first"))
-        return 1
-    if not answering(stack["api_url"]):
-        print(
-            refusal(f"the local stack at {stack['api_url']} is not running ({path} is from an earlier run): make run")
-        )
+        stack = running_stack(args.state_dir)
+    except StackNotRunning as error:
+        print(refusal(str(error)))
         return 1
     print("\n".join(exports(stack)))
     return 0

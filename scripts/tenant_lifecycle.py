@@ -1,4 +1,4 @@
-"""A deployed stage's tenants: onboard, list, show, suspend, resume, change tier, rotate the secret, offboard.
+"""A stage's tenants: onboard, list, show, suspend, resume, change tier, rotate the secret, offboard.
 
 Each operation is idempotent and prints a progress line per thing it does. The registry in
 the table is the source of truth for which app client and API key belong to a tenant; the
@@ -16,7 +16,7 @@ from chalicelib.repository import CatalogRepository, dynamodb_client
 from chalicelib.tenancy import SCOPES
 from chalicelib.tiers import TIERS
 from scripts import provision, seed, tenant_data
-from scripts.stage_resources import AwsClients, StageResources, token_url
+from scripts.stage_resources import LOCAL_STAGE, AwsClients, StageResources, token_url
 
 # Secrets Manager allows 7 to 30 days before a deleted secret is gone for good.
 MIN_RECOVERY_DAYS, MAX_RECOVERY_DAYS = 7, 30
@@ -33,7 +33,10 @@ def progress(message: str) -> None:
 
 @dataclass(frozen=True)
 class Tenancy:
-    """Where a stage's tenants live: its AWS clients, user pool, scopes and usage plans."""
+    """Where a stage's tenants live: its AWS clients, user pool, scopes and usage plans.
+
+    token_url names the token endpoint when it is not the pool's hosted domain (the local stack's).
+    """
 
     resources: StageResources
     clients: AwsClients
@@ -41,6 +44,7 @@ class Tenancy:
     scopes: list[str]
     plan_ids: dict[str, str]
     registry: TenantRegistry
+    token_url: str | None = None
 
     def tags(self, tenant_id: str) -> dict[str, str]:
         """Cost-allocation tags of a tenant's own resources."""
@@ -55,7 +59,9 @@ class Tenancy:
         return provision.api_key_name(self.resources.prefix, tenant_id)
 
 
-def open_tenancy(resources: StageResources, clients: AwsClients, pool_id: str) -> Tenancy:
+def open_tenancy(
+    resources: StageResources, clients: AwsClients, pool_id: str, token_endpoint: str | None = None
+) -> Tenancy:
     """The stage's tenancy; the usage plans are made if bootstrap has not made them yet."""
     try:
         clients.cognito.describe_user_pool(UserPoolId=pool_id)
@@ -65,7 +71,7 @@ def open_tenancy(resources: StageResources, clients: AwsClients, pool_id: str) -
         ) from None
     scopes = [f"{resources.config.resource_server_id}/{scope}" for scope in SCOPES]
     plan_ids = provision.ensure_usage_plans(clients.apigateway, resources.prefix, tags=resources.tags)
-    return Tenancy(resources, clients, pool_id, scopes, plan_ids, TenantRegistry())
+    return Tenancy(resources, clients, pool_id, scopes, plan_ids, TenantRegistry(), token_endpoint)
 
 
 def check_tenant_id(tenant_id: str) -> str:
@@ -182,7 +188,17 @@ def _set_status(tenancy: Tenancy, tenant_id: str, status: str) -> TenantRecord:
 
 def _propagation(tenancy: Tenancy) -> str:
     cache = tenancy.resources.config.environment.get("TENANT_CACHE_SECONDS", "60")
+    if tenancy.resources.stage == LOCAL_STAGE:
+        # chalice local calls the authorizer on every request; API Gateway keeps its answer per token.
+        return f"{cache} s (registry cache; the local stack caches no authorizer answer)"
     return f"{cache} s (registry cache) plus 60 s (API Gateway's authorizer cache)"
+
+
+def _limits_take_effect(tenancy: Tenancy) -> str:
+    if tenancy.resources.config.environment.get("RATE_LIMITER") == "in-app":
+        # The in-app limiter sizes the bucket by the tier the authorizer read from the registry.
+        return f"the new limits apply within {_propagation(tenancy)}"
+    return f"the new limits apply at once; the tier in the request context within {_propagation(tenancy)}"
 
 
 def suspend_tenant(tenancy: Tenancy, tenant_id: str) -> TenantRecord:
@@ -209,9 +225,7 @@ def change_tier(tenancy: Tenancy, tenant_id: str, tier: str) -> TenantRecord:
     record = record.with_changes(tier=tier)
     tenancy.registry.put(record)
     progress(f"{tenant_id}: API key {record.api_key_id} moved to usage plan {tier}; tier recorded")
-    progress(
-        f"{tenant_id}: the new limits apply at once; the tier in the request context within {_propagation(tenancy)}"
-    )
+    progress(f"{tenant_id}: {_limits_take_effect(tenancy)}")
     return record
 
 
@@ -349,8 +363,12 @@ def show_tenant(tenancy: Tenancy, tenant_id: str, reveal_secret: bool = False) -
         if client is None:
             raise TenantError(f"the app client {record.client_id} of {tenant_id} is gone; run rotate-secret")
         secret = client.client_secret
+    return TenantDetails(record, arn, tenancy.token_url or _hosted_token_url(tenancy), secret)
+
+
+def _hosted_token_url(tenancy: Tenancy) -> str | None:
     domain = provision.user_pool_domain(tenancy.clients.cognito, tenancy.pool_id)
-    return TenantDetails(record, arn, token_url(domain, tenancy.clients.region) if domain else None, secret)
+    return token_url(domain, tenancy.clients.region) if domain else None
 
 
 def seed_demo(tenancy: Tenancy) -> list[TenantRecord]:

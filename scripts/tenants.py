@@ -1,23 +1,34 @@
-"""Onboard and manage a deployed stage's tenants: create, list, show, suspend, resume, change tier, rotate, delete.
+"""Onboard and manage a stage's tenants: create, list, show, suspend, resume, change tier, rotate, delete.
 
-Run scripts.bootstrap for the stage first. Every command is safe to rerun.
+Run scripts.bootstrap for a deployed stage first. `--stage local` works on the running local stack
+(`make run`), reaching its emulated AWS through boto3 as a deployed stage's AWS is reached, only at
+another endpoint. Every command is safe to rerun.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.errors import ServiceUnavailable
 from chalicelib.tiers import TIERS
+from scripts import local_stack, provision, stack_env
 from scripts import tenant_lifecycle as lifecycle
 from scripts.change_log import ChangeLog
-from scripts.stage_config import PROJECT_DIR, StageConfigError
-from scripts.stage_resources import AwsClients, application_settings, load_stage
+from scripts.stage_config import PROJECT_DIR, StageConfigError, read_stage_config
+from scripts.stage_resources import (
+    LOCAL_STAGE,
+    AwsClients,
+    StageResources,
+    application_settings,
+    load_stage,
+)
 
 # Commands that only read; the others end by saying whether they changed anything.
 READ_ONLY = ("list", "show")
@@ -72,21 +83,74 @@ def _run_command(args: argparse.Namespace, tenancy: lifecycle.Tenancy) -> None:
     commands[args.command]()
 
 
+@contextlib.contextmanager
+def local_aws(endpoint_url: str) -> Iterator[None]:
+    """boto3 in this process pointed at the local stack's emulated AWS, with the settings the stack's own processes use.
+
+    The environment is put back afterwards, and the application's cached DynamoDB client is
+    dropped on both sides, so nothing made for one AWS is used against the other.
+    """
+    from chalicelib import repository
+
+    saved = dict(os.environ)
+    local_stack.isolate_aws_environment(endpoint_url)
+    repository.dynamodb_client.cache_clear()
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        repository.dynamodb_client.cache_clear()
+
+
+def local_stage(project_dir: Path) -> StageResources:
+    """The local stage's settings; load_stage refuses it because scripts.local_stack, not bootstrap, provisions it."""
+    project_dir = project_dir.resolve()
+    return StageResources(read_stage_config(LOCAL_STAGE, project_dir / ".chalice" / "config.json"), project_dir)
+
+
+def locate_stage(args: argparse.Namespace, scope: contextlib.ExitStack) -> tuple[StageResources, str, str | None]:
+    """The stage's resources, its region and, for the local stack, its token URL.
+
+    For --stage local, boto3 is pointed at the running stack's emulated AWS until scope closes.
+    """
+    if args.stage != LOCAL_STAGE:
+        resources = load_stage(args.stage, args.project_dir)
+        region, _ = resources.bootstrapped_pool()
+        if args.region and args.region != region:
+            raise lifecycle.TenantError(f"stage {resources.stage} lives in {region} (TOKEN_ISSUER), not {args.region}")
+        return resources, region, None
+    stack = stack_env.running_stack(args.state_dir)
+    if args.region and args.region != local_stack.REGION:
+        raise lifecycle.TenantError(f"the local stack runs in {local_stack.REGION}, not {args.region}")
+    scope.enter_context(local_aws(stack["aws_endpoint_url"]))
+    return local_stage(args.project_dir), local_stack.REGION, stack["token_url"]
+
+
+def user_pool(resources: StageResources, clients: AwsClients) -> str:
+    """The stage's user pool: the one TOKEN_ISSUER names, or the one the local stack made under the stage's name."""
+    if resources.stage != LOCAL_STAGE:
+        return resources.bootstrapped_pool()[1]
+    pool_id = provision.find_user_pool(clients.cognito, resources.pool_name)
+    if pool_id is None:
+        raise lifecycle.TenantError(f"the local stack has no user pool {resources.pool_name!r}; restart it (make run)")
+    return pool_id
+
+
 def run(args: argparse.Namespace) -> None:
     """Open the stage's tenancy and run the command, reporting whether it changed anything."""
-    resources = load_stage(args.stage, args.project_dir)
-    if args.command == "seed-demo" and resources.stage == "prod":
+    if args.command == "seed-demo" and args.stage == "prod":
         raise lifecycle.TenantError("the demo tenants are for trying a stage out, not for prod")
-    region, pool_id = resources.bootstrapped_pool()
-    if args.region and args.region != region:
-        raise lifecycle.TenantError(f"stage {resources.stage} lives in {region} (TOKEN_ISSUER), not {args.region}")
-    clients = AwsClients.for_region(region)
-    with application_settings(resources, region):
-        from chalicelib.repository import dynamodb_client
+    with contextlib.ExitStack() as scope:
+        resources, region, token_url = locate_stage(args, scope)
+        clients = AwsClients.for_region(region)
+        with application_settings(resources, region):
+            from chalicelib.repository import dynamodb_client
 
-        log = ChangeLog()
-        with log.watching([*clients.all(), dynamodb_client()]):
-            _run_command(args, lifecycle.open_tenancy(resources, clients, pool_id))
+            log = ChangeLog()
+            with log.watching([*clients.all(), dynamodb_client()]):
+                tenancy = lifecycle.open_tenancy(resources, clients, user_pool(resources, clients), token_url)
+                _run_command(args, tenancy)
     if args.command not in READ_ONLY and not log.operations:
         lifecycle.progress("nothing changed")
 
@@ -100,10 +164,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m scripts.tenants", description=__doc__.splitlines()[0] if __doc__ else None
     )
-    parser.add_argument("--stage", required=True, help="the Chalice stage (dev, prod)")
+    parser.add_argument(
+        "--stage", required=True, help="the Chalice stage (dev, prod; local: the running local stack, `make run`)"
+    )
     parser.add_argument("--region", help="AWS region (default: the one in the stage's TOKEN_ISSUER)")
     parser.add_argument(
         "--project-dir", type=Path, default=PROJECT_DIR, help="the project whose .chalice/config.json is read"
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=stack_env.DEFAULT_STATE_DIR,
+        help="with --stage local: where the local stack wrote stack.json (default: .local in the project)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -155,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         run(args)
-    except (lifecycle.TenantError, StageConfigError) as error:
+    except (lifecycle.TenantError, StageConfigError, stack_env.StackNotRunning) as error:
         print(f"[tenants] error: {error}", file=sys.stderr, flush=True)
         return 1
     except (ClientError, BotoCoreError) as error:

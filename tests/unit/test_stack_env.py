@@ -66,3 +66,20 @@ def test_no_stack_file_is_refused(tmp_path, capsys):
     assert stack_env.main(["--state-dir", str(tmp_path)]) == 1
     shell = subprocess.run(["sh", "-c", capsys.readouterr().out], capture_output=True, text=True)
     assert shell.returncode != 0 and "make run" in shell.stderr
+
+
+def test_a_file_that_is_not_a_stacks_is_refused_with_how_to_start_one(tmp_path, capsys):
+    (tmp_path / "stack.json").write_text("{not json")
+    with pytest.raises(stack_env.StackNotRunning, match="is not a local stack's file.*`make run`"):
+        stack_env.running_stack(tmp_path)
+
+
+def test_the_health_check_goes_to_loopback_directly_whatever_proxy_the_environment_names(tmp_path, api, monkeypatch):
+    # A proxy that refuses every connection: reaching the API through it would fail the check.
+    with ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler) as closed:
+        dead_proxy = f"http://127.0.0.1:{closed.server_address[1]}"
+    for name in ("http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(name, dead_proxy)
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    assert stack_env.running_stack(stack_file(tmp_path, api))["api_url"] == api
