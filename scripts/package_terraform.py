@@ -23,7 +23,14 @@ from typing import Any
 
 from chalicelib.tiers import TIERS
 from scripts import provision
-from scripts.stage_config import PROJECT_DIR, PROTECTED_STAGES, StageConfig, StageConfigError, read_stage_config
+from scripts.stage_config import (
+    LOCKED_PACKAGING,
+    PROJECT_DIR,
+    PROTECTED_STAGES,
+    StageConfig,
+    StageConfigError,
+    read_stage_config,
+)
 from scripts.terraform_files import TerraformStage, resource_addresses, terraform_files
 
 DEFAULT_REGION = "us-east-1"
@@ -79,7 +86,7 @@ def run_chalice_package(stage: str, region: str, into: Path) -> dict[str, Any]:
     """Run `chalice package --pkg-format terraform` into a fresh folder and return chalice.tf.json."""
     command = [*chalice_command(), "package", "--stage", stage, "--pkg-format", "terraform", str(into)]
     progress(f"chalice package --stage {stage} --pkg-format terraform (region {region})")
-    environment = {**os.environ, "AWS_DEFAULT_REGION": region}
+    environment = {**os.environ, "AWS_DEFAULT_REGION": region, **LOCKED_PACKAGING}
     result = subprocess.run(command, cwd=PROJECT_DIR, env=environment, capture_output=True, text=True)
     if result.returncode != 0:
         raise PackagingError(f"chalice package failed ({result.returncode}):\n{result.stderr or result.stdout}")

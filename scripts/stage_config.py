@@ -12,6 +12,9 @@ from chalicelib.monitoring import Deployment
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CONFIG_FILE = PROJECT_DIR / ".chalice" / "config.json"
+# Chalice fetches the functions' aarch64 wheels by name==version, outside requirements.txt: with the
+# runtime lock as pip's constraints file, pip checks those downloads against its hashes too.
+LOCKED_PACKAGING = {"PIP_CONSTRAINT": str(PROJECT_DIR / "requirements.txt")}
 # Stages whose table and user pool must survive a mistaken delete or destroy.
 PROTECTED_STAGES = ("prod",)
 

@@ -33,6 +33,7 @@ from scripts.iam_permissions import (
     with_principal_tags,
 )
 from scripts.operation_recorder import Operation, OperationRecorder
+from scripts.stage_config import LOCKED_PACKAGING
 from tests.conftest import GLOBEX, PROJECT_DIR, TABLE_NAME, TENANT_ACCESS_ROLE_ARN, TENANTS, Api, Environment
 
 STAGES = ("dev", "prod")
@@ -290,7 +291,7 @@ def test_each_function_has_its_own_role_in_the_package(tmp_path: Path):
     """`chalice package` gives each function a role of its own, with its own policy file's statements."""
     out = tmp_path / "sam"
     chalice = Path(sys.executable).parent / "chalice"
-    environment = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
+    environment = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", **LOCKED_PACKAGING}
     packaged = subprocess.run(
         [str(chalice), "package", "--stage", "dev", str(out)],
         cwd=PROJECT_DIR,

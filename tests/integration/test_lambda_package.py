@@ -2,21 +2,29 @@
 
 `lambda_architecture` in .chalice/config.json makes Chalice fetch the aarch64 wheels of every
 compiled dependency (cryptography for RS256, cffi); a wheel built for the machine running the
-packager would load on x86 only. This reads every shared object in the package's zip.
+packager would load on x86 only. This reads every shared object in the package's zip, and the
+versions of every distribution in it, which must be requirements.txt's: the versions the tests ran with.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
 import zipfile
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+from chalice.deploy.packager import PipRunner, SubprocessPip
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
+from scripts.stage_config import LOCKED_PACKAGING
 from tests.conftest import PROJECT_DIR
+from tests.unit.test_locks import RUNTIME_LOCK, locked
 
 ELF_MAGIC = b"\x7fELF"
 # e_machine in an ELF header: what the code was compiled for.
@@ -29,7 +37,7 @@ def package(out: Path, *options: str) -> Path:
     packaged = subprocess.run(
         [str(chalice), "package", "--stage", "dev", *options, str(out)],
         cwd=PROJECT_DIR,
-        env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"},
+        env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1", **LOCKED_PACKAGING},
         capture_output=True,
         text=True,
         timeout=300,
@@ -71,3 +79,31 @@ def test_both_functions_are_declared_arm64_in_each_package(sam_package: Path, tm
     terraform = json.loads((package(tmp_path / "tf", "--pkg-format", "terraform") / "chalice.tf.json").read_text())
     lambdas = terraform["resource"]["aws_lambda_function"]
     assert len(lambdas) == 2 and all(function["architectures"] == ["arm64"] for function in lambdas.values())
+
+
+def test_the_package_carries_exactly_the_versions_requirements_txt_locks(sam_package: Path):
+    # Chalice only warns (and exits 0) when it cannot fetch a wheel for Lambda: a missing one shows here.
+    packaged = metadata.distributions(path=[str(sam_package / "deployment.zip")])
+    versions = {
+        canonicalize_name(distribution.metadata["Name"]): Version(distribution.version) for distribution in packaged
+    }
+    assert versions == {name: pin.version for name, pin in locked(RUNTIME_LOCK).items()}
+
+
+def test_chalice_fetches_an_aarch64_wheel_only_when_its_hash_is_locked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    pin = locked(RUNTIME_LOCK)["cryptography"]
+    wanted = f"cryptography=={pin.version}"
+    abi = f"cp{sys.version_info.major}{sys.version_info.minor}"
+
+    def fetch(constraints: Path, into: Path) -> list[Path]:
+        """The wheels chalice's own aarch64 download pass saves, with constraints as pip's constraints file."""
+        monkeypatch.setenv("PIP_CONSTRAINT", str(constraints))
+        PipRunner(SubprocessPip()).download_manylinux_wheels(abi, [wanted], str(into), ["manylinux2014_aarch64"])
+        return sorted(into.glob("*.whl"))
+
+    [wheel] = fetch(RUNTIME_LOCK, tmp_path / "locked")
+    assert "aarch64" in wheel.name
+    assert f"sha256:{hashlib.sha256(wheel.read_bytes()).hexdigest()}" in pin.hashes
+    unknown = tmp_path / "unknown-hash.txt"
+    unknown.write_text(f"{wanted} --hash=sha256:{hashlib.sha256(b'no such wheel').hexdigest()}\n")
+    assert fetch(unknown, tmp_path / "unknown") == []
