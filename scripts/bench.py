@@ -24,6 +24,11 @@ would pay X-Ray's cost per call too and hide most of the list's. The snippet che
 before timing. moto's time cancels out on average, not request by request: the list's 16 Queries
 make its wall-clock difference vary by milliseconds between runs on a busy machine, so each row
 also gives the difference in the function process's CPU time, which leaves moto's out.
+
+The last rows weigh the tracing library (scripts.tracing_cold_start): the X-Ray SDK as
+chalicelib.tracing sets it up against OpenTelemetry as chalicelib.tracing_otel does, set up alone
+and in the whole app's cold start, and the size each adds to the package. --tracing-only runs
+just those.
 """
 
 from __future__ import annotations
@@ -35,10 +40,12 @@ import os
 import statistics
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from chalicelib import keys
+from scripts import tracing_cold_start
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = "bench-table"
@@ -655,6 +662,64 @@ def route_lines(samples: list[dict[str, dict[str, float]]]) -> list[str]:
     return rows
 
 
+@dataclass
+class Measured:
+    """The figures of the cold-start, tenant-credential and warm-path parts of the report."""
+
+    runs: int
+    bare: dict[str, float]
+    ours: dict[str, float]
+    untraced: dict[str, float]
+    tenants: list[dict[str, float]]
+    warm_requests: int
+    warm: dict[str, float]
+    route_requests: dict[str, int]
+    routes: list[dict[str, dict[str, float]]]
+
+
+def measure(args: argparse.Namespace, environment: dict[str, str]) -> Measured:
+    """Every figure but the tracing library's, in fresh interpreters against the moto the environment names."""
+    route_requests = dict(zip(ROUTE_REQUESTS, args.route_requests))
+    unsampled = {**environment, "_X_AMZN_TRACE_ID": trace_header(0, sampled=False)}
+    return Measured(
+        runs=args.runs,
+        bare=median_of(BARE, environment, args.runs),
+        ours=median_of(OURS, environment, args.runs),
+        untraced=median_of(OURS, {**environment, "TRACING": "off"}, args.runs),
+        tenants=[run(tenant_credentials_snippet(args.warm_requests), environment) for _ in range(args.runs)],
+        warm_requests=args.warm_requests,
+        warm=run(WARM, environment),
+        route_requests=route_requests,
+        routes=[run(routes_snippet(route_requests), unsampled) for _ in range(args.route_runs)],
+    )
+
+
+def report(measured: Measured) -> list[str]:
+    """The cold-start, tenant-credential and warm-path lines of the report."""
+    baseline = measured.bare["import"] + measured.bare["first_request"]
+    counts = ", ".join(f"{count} {route.split()[0]}" for route, count in measured.route_requests.items())
+    return [
+        f"cold start: import + first DynamoDB-backed request, median of {measured.runs} fresh interpreters"
+        f" (Python {sys.version.split()[0]})",
+        "  (this app's first request includes its tenant's AssumeRole)",
+        line("bare Chalice + boto3", measured.bare),
+        line("this app, tracing+logs+metrics on", measured.ours, baseline),
+        line("this app, tracing off", measured.untraced, baseline),
+        f"tenant credentials: catalog read after import, median of {measured.runs} fresh interpreters"
+        " (STS and DynamoDB: moto on loopback)",
+        f"  warm: median of {measured.warm_requests} requests per variant, the variants interleaved",
+        *tenant_lines(measured.tenants),
+        "warm path:",
+        f"  RS256 access-token verification (cached JWKS): {measured.warm['verify_token_us']:.0f} us",
+        f"  pagination token decode: {measured.warm['pagination_decode_us']:.1f} us",
+        "warm requests, tracing on and not sampled: this app against a bare Chalice app making the same"
+        " DynamoDB calls in the same interpreter",
+        f"  median of {counts} requests per variant, interleaved, in each of {len(measured.routes)} fresh"
+        " interpreters; median of the interpreters",
+        *route_lines(measured.routes),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -673,48 +738,21 @@ def main(argv: list[str] | None = None) -> int:
         default=list(ROUTE_REQUESTS.values()),
         help="warm-route requests per variant and interpreter: get product, list catalog",
     )
+    parser.add_argument(
+        "--tracing-only",
+        action="store_true",
+        help="only the tracing library's cold start, X-Ray SDK against OpenTelemetry (scripts.tracing_cold_start)",
+    )
     args = parser.parse_args(argv)
-    route_requests = dict(zip(ROUTE_REQUESTS, args.route_requests))
     server, url = start_dynamodb()
     try:
         environment = lambda_like_environment(url)
-        bare = median_of(BARE, environment, args.runs)
-        ours = median_of(OURS, environment, args.runs)
-        untraced = median_of(OURS, {**environment, "TRACING": "off"}, args.runs)
-        tenants = [run(tenant_credentials_snippet(args.warm_requests), environment) for _ in range(args.runs)]
-        warm = run(WARM, environment)
-        unsampled = {**environment, "_X_AMZN_TRACE_ID": trace_header(0, sampled=False)}
-        routes = [run(routes_snippet(route_requests), unsampled) for _ in range(args.route_runs)]
+        measured = None if args.tracing_only else measure(args, environment)
+        tracing = tracing_cold_start.measure(environment, args.runs, EVENT)
     finally:
         server.stop()
-    baseline = bare["import"] + bare["first_request"]
-    print(
-        f"cold start: import + first DynamoDB-backed request, median of {args.runs} fresh interpreters (Python {sys.version.split()[0]})"
-    )
-    print("  (this app's first request includes its tenant's AssumeRole)")
-    print(line("bare Chalice + boto3", bare))
-    print(line("this app, tracing+logs+metrics on", ours, baseline))
-    print(line("this app, tracing off", untraced, baseline))
-    print(
-        f"tenant credentials: catalog read after import, median of {args.runs} fresh interpreters"
-        " (STS and DynamoDB: moto on loopback)"
-    )
-    print(f"  warm: median of {args.warm_requests} requests per variant, the variants interleaved")
-    for text in tenant_lines(tenants):
-        print(text)
-    print("warm path:")
-    print(f"  RS256 access-token verification (cached JWKS): {warm['verify_token_us']:.0f} us")
-    print(f"  pagination token decode: {warm['pagination_decode_us']:.1f} us")
-    print(
-        "warm requests, tracing on and not sampled: this app against a bare Chalice app making the same"
-        " DynamoDB calls in the same interpreter"
-    )
-    counts = ", ".join(f"{count} {route.split()[0]}" for route, count in route_requests.items())
-    print(
-        f"  median of {counts} requests per variant, interleaved, in each of {args.route_runs} fresh interpreters;"
-        " median of the interpreters"
-    )
-    for text in route_lines(routes):
+    lines = [] if measured is None else report(measured)
+    for text in [*lines, *tracing_cold_start.report(tracing)]:
         print(text)
     return 0
 
