@@ -13,8 +13,8 @@ from typing import Any, Callable
 from chalice.app import ChaliceAuthorizer
 
 from chalicelib import deadline, gateway, keys, tracing
-from chalicelib.config import Settings, get_settings
-from chalicelib.errors import ServiceUnavailable
+from chalicelib.config import ConfigurationError, Settings, get_settings, local_stack_hint, report_misconfiguration
+from chalicelib.errors import DeadlineExceeded, ServiceUnavailable
 from chalicelib.observability import logger, security_event
 from chalicelib.registry import TenantRecord, TenantRegistry
 from chalicelib.tenancy import authorizer_context
@@ -32,7 +32,7 @@ class TokenRejected(Exception):
 
 
 class JwksUnavailable(Exception):
-    """The issuer's keys could not be fetched and none are known: no token can be judged."""
+    """The issuer's keys could not be fetched and none are known: no token can be judged; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,8 @@ class JwksCache:
         self._keys: dict[str, Any] | None = None
         self._fetched_at = float("-inf")
         self._loaded_at = float("-inf")
+        # Why the last fetch failed, for the log line of the requests it leaves without keys.
+        self._failure = "not fetched yet"
 
     def signing_key(self, kid: str) -> Any:
         """The RSA public key for kid; TokenRejected if the issuer does not publish it."""
@@ -89,7 +91,7 @@ class JwksCache:
         # than this invocation's deadline allows.
         current = deadline.current()
         if not self._lock.acquire(timeout=current.remaining() if current is not None else -1):
-            raise JwksUnavailable()
+            raise JwksUnavailable(f"another request's fetch of the issuer's keys from {self._url} did not end in time")
         try:
             now = self._clock()
             if self._keys is None:
@@ -101,7 +103,7 @@ class JwksCache:
             if due:
                 self._refresh()
             if self._keys is None:
-                raise JwksUnavailable()
+                raise JwksUnavailable(f"the issuer's keys could not be fetched from {self._url} ({self._failure})")
             key = self._keys.get(kid)
         finally:
             self._lock.release()
@@ -121,7 +123,12 @@ class JwksCache:
             document = self._fetch(self._url)
             jwk_set = jwt.PyJWKSet.from_dict(document)
         except Exception as error:  # noqa: BLE001 - any failure leaves the previous keys in place
-            logger.warning("could not refresh the JWKS: %s", type(error).__name__)
+            self._failure = f"{type(error).__name__}: {error}"
+            if self._keys is not None:
+                # Without known keys the request's 503 says it; with them, nobody else would.
+                logger.warning(
+                    "could not refresh the JWKS from %s, keeping the known keys: %s", self._url, self._failure
+                )
             return
         self._keys = {
             jwk.key_id: jwk.key
@@ -226,17 +233,13 @@ class TenantAuthorizer:
                 span.annotate(outcome="refused", security_event=str(rejection))
                 security_event(str(rejection))
                 raise gateway.unauthorized() from None
-            except (JwksUnavailable, ServiceUnavailable) as error:
-                # Our dependency failed, not the client's token: closed, but 503 rather than 401.
+            except Exception as error:  # noqa: BLE001 - fail closed on anything else too
+                # Not a judgement on the token (a dependency, the configuration or the code failed):
+                # closed, but 503 rather than 401, which would send the client after new tokens.
                 span.record_exception(error)
                 span.annotate(outcome="failed")
-                logger.error("authorizer could not decide: %s", type(error).__name__)
+                report_undecided(error)
                 raise gateway.authorizer_failure() from None
-            except Exception as error:  # noqa: BLE001 - fail closed on anything unexpected
-                span.record_exception(error)
-                span.annotate(outcome="refused", security_event="authorizer error")
-                logger.exception("authorizer failed; refusing")
-                raise gateway.unauthorized() from None
             span.annotate(tenant_id=tenant.tenant_id, tier=tenant.tier)
             if not tenant.active:
                 span.annotate(outcome="denied", security_event="tenant suspended")
@@ -274,13 +277,33 @@ def get_authorizer() -> TenantAuthorizer:
     )
 
 
+UNDECIDED = "authorizer could not decide, answering 503"
+
+
+def report_undecided(error: Exception) -> None:
+    """Log, in one line, why the authorizer could not judge a token (it answers 503)."""
+    if isinstance(error, ConfigurationError):
+        report_misconfiguration(error, UNDECIDED)
+    elif isinstance(error, DeadlineExceeded):
+        logger.error(f"{UNDECIDED}: its time budget ran out")
+    elif isinstance(error, JwksUnavailable):
+        logger.error(f"{UNDECIDED}: {error}.{local_stack_hint()}")
+    elif isinstance(error, ServiceUnavailable):
+        cause = error.__cause__
+        reason = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+        logger.error(f"{UNDECIDED}: the tenant registry could not be read{reason}.{local_stack_hint()}")
+    else:
+        logger.exception(f"{UNDECIDED}: an unexpected error")
+
+
 def authorize(authorization: str | None, method_arn: str) -> dict[str, Any]:
     """The authorizer answer for one request (the entry point app.py's authorizer calls)."""
     try:
         authorizer = get_authorizer()
-    except Exception:  # noqa: BLE001 - a misconfigured deployment must refuse, not let through
-        logger.exception("authorizer is misconfigured; refusing")
-        raise gateway.unauthorized() from None
+    except ConfigurationError as error:
+        # A misconfigured deployment refuses every token, with 503: the tokens are not at fault.
+        report_misconfiguration(error, UNDECIDED)
+        raise gateway.authorizer_failure() from None
     answer = authorizer(authorization, method_arn)
     problem = answer_problem(answer)
     if problem is not None:

@@ -5,13 +5,57 @@ from __future__ import annotations
 import functools
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from chalicelib.errors import ServiceUnavailable
+from chalicelib.gateway import in_aws_lambda
+from chalicelib.observability import logger
 
 RATE_LIMITERS = ("usage-plan", "in-app")
+# A setting that another can stand in for, as a missing one is named in the log.
+ALTERNATIVES = {"PAGINATION_SECRET": "PAGINATION_SECRET (or PAGINATION_SECRET_ARN)"}
+# What a developer running plain `chalice local` needs: the local stack's settings in the shell that starts it.
+LOCAL_STACK_HINT = (
+    "For chalice local: run `make run` in another terminal, then "
+    '`eval "$(.venv/bin/python -m scripts.stack_env --server)"` in this one and start chalice local again.'
+)
 
 
-class ConfigurationError(RuntimeError):
-    """A required setting is missing or malformed; the deployment, not the client, is at fault."""
+class ConfigurationError(ServiceUnavailable):
+    """Required settings are missing or malformed: the deployment is at fault, not the client's token.
+
+    The client gets the plain 503 service_unavailable envelope with Retry-After, never a 401
+    (which would send it after new tokens, each billed by Cognito); which settings are at fault
+    is for the function's log only (report_misconfiguration).
+    """
+
+    def __init__(self, detail: str, settings: Sequence[str] = ()):
+        super().__init__()
+        self.detail = detail
+        # The names of the settings at fault, for log queries.
+        self.settings = tuple(settings)
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+def served_by_chalice_local() -> bool:
+    """Whether the Chalice CLI serves this process (chalice local), rather than Lambda or a test client."""
+    return bool(os.environ.get("AWS_CHALICE_CLI_MODE")) and not in_aws_lambda()
+
+
+def local_stack_hint() -> str:
+    """How to give chalice local what it lacks, under chalice local only; empty elsewhere."""
+    return f" {LOCAL_STACK_HINT}" if served_by_chalice_local() else ""
+
+
+def report_misconfiguration(error: ConfigurationError, lead: str = "answering 503 service_unavailable") -> None:
+    """Log one line: lead, then the settings at fault (and, under chalice local, how to get them)."""
+    logger.error(
+        f"{lead}: the API is not configured: {error.detail}.{local_stack_hint()}",
+        extra={"misconfigured_settings": list(error.settings)},
+    )
 
 
 @dataclass(frozen=True)
@@ -34,61 +78,94 @@ class Settings:
     tenant_access_role_arn: str
 
 
-def _required(name: str) -> str:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        raise ConfigurationError(f"environment variable {name} is not set")
-    return value
+@dataclass
+class _EnvironmentReader:
+    """Reads settings, collecting every missing or malformed one so that one error names them all."""
+
+    missing: list[str] = field(default_factory=list)
+    # (setting, what is wrong with it)
+    malformed: list[tuple[str, str]] = field(default_factory=list)
+
+    def optional(self, name: str) -> str:
+        return os.environ.get(name, "").strip()
+
+    def required(self, name: str) -> str:
+        value = self.optional(name)
+        if not value:
+            self.missing.append(name)
+        return value
+
+    def number(self, name: str, default: float) -> float:
+        raw = os.environ.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            self.malformed.append((name, f"{name} must be a number"))
+            return default
+        # "nan" and "inf" parse as floats, but would make every expiry comparison pass or fail.
+        if not math.isfinite(value) or value < 0:
+            self.malformed.append((name, f"{name} must be a finite number, not negative"))
+            return default
+        return value
+
+    def check(self) -> None:
+        """Raise one ConfigurationError naming every problem found, if there is any."""
+        if not self.missing and not self.malformed:
+            return
+        # Named too, though read only where tenant data is served: one line should list all that is missing.
+        if not self.optional("TENANT_ACCESS_ROLE_ARN"):
+            self.missing.append("TENANT_ACCESS_ROLE_ARN")
+        named = [ALTERNATIVES.get(name, name) for name in self.missing]
+        problems = [f"not set: {', '.join(named)}"] if self.missing else []
+        problems += [problem for _, problem in self.malformed]
+        raise ConfigurationError("; ".join(problems), [*self.missing, *(name for name, _ in self.malformed)])
 
 
-def _number(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigurationError(f"environment variable {name} must be a number") from None
-    # "nan" and "inf" parse as floats, but would make every expiry comparison pass or fail.
-    if not math.isfinite(value) or value < 0:
-        raise ConfigurationError(f"environment variable {name} must be a finite number, not negative")
-    return value
-
-
-def _check_secret(secret: str, source: str) -> str:
-    if len(secret) < 32:
-        # A short secret would make pagination tokens forgeable by brute force.
-        raise ConfigurationError(f"{source} must be at least 32 characters")
-    return secret
+def _long_enough(secret: str) -> bool:
+    # A short secret would make pagination tokens forgeable by brute force.
+    return len(secret) >= 32
 
 
 @functools.lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Return the settings, reading the environment on the first call only."""
-    issuer = _required("TOKEN_ISSUER").rstrip("/")
+    """Return the settings, reading the environment on the first call only.
+
+    ConfigurationError (a 503 to the client) names every required setting that is missing or malformed.
+    """
+    read = _EnvironmentReader()
+    table_name = read.required("TABLE_NAME")
+    issuer = read.required("TOKEN_ISSUER").rstrip("/")
+    explicit_jwks_url = read.optional("JWKS_URL")
+    for name, url in (("TOKEN_ISSUER", issuer), ("JWKS_URL", explicit_jwks_url)):
+        if url and not url.startswith(("https://", "http://")):
+            read.malformed.append((name, f"{name} must be an http(s) URL"))
     rate_limiter = os.environ.get("RATE_LIMITER", "usage-plan")
     if rate_limiter not in RATE_LIMITERS:
-        raise ConfigurationError(f"RATE_LIMITER must be one of {', '.join(RATE_LIMITERS)}")
-    secret = os.environ.get("PAGINATION_SECRET", "").strip()
-    secret_arn = os.environ.get("PAGINATION_SECRET_ARN", "").strip()
+        read.malformed.append(("RATE_LIMITER", f"RATE_LIMITER must be one of {', '.join(RATE_LIMITERS)}"))
+    secret = read.optional("PAGINATION_SECRET")
+    secret_arn = read.optional("PAGINATION_SECRET_ARN")
     if not secret and not secret_arn:
-        raise ConfigurationError("environment variable PAGINATION_SECRET (or PAGINATION_SECRET_ARN) is not set")
-    if secret:
-        _check_secret(secret, "PAGINATION_SECRET")
-    return Settings(
-        table_name=_required("TABLE_NAME"),
+        read.missing.append("PAGINATION_SECRET")
+    elif secret and not _long_enough(secret):
+        read.malformed.append(("PAGINATION_SECRET", "PAGINATION_SECRET must be at least 32 characters"))
+    settings = Settings(
+        table_name=table_name,
         issuer=issuer,
-        jwks_url=os.environ.get("JWKS_URL") or f"{issuer}/.well-known/jwks.json",
+        jwks_url=explicit_jwks_url or f"{issuer}/.well-known/jwks.json",
         pagination_secret=secret.encode(),
         pagination_secret_arn=secret_arn,
         resource_server=os.environ.get("RESOURCE_SERVER_ID", "tenant-api"),
         rate_limiter=rate_limiter,
-        tenant_cache_seconds=_number("TENANT_CACHE_SECONDS", 60.0),
-        jwks_min_refresh_seconds=_number("JWKS_MIN_REFRESH_SECONDS", 60.0),
-        jwt_leeway_seconds=_number("JWT_LEEWAY_SECONDS", 30.0),
+        tenant_cache_seconds=read.number("TENANT_CACHE_SECONDS", 60.0),
+        jwks_min_refresh_seconds=read.number("JWKS_MIN_REFRESH_SECONDS", 60.0),
+        jwt_leeway_seconds=read.number("JWT_LEEWAY_SECONDS", 30.0),
         region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
-        tenant_access_role_arn=os.environ.get("TENANT_ACCESS_ROLE_ARN", "").strip(),
+        tenant_access_role_arn=read.optional("TENANT_ACCESS_ROLE_ARN"),
     )
+    read.check()
+    return settings
 
 
 @functools.lru_cache(maxsize=1)
@@ -103,13 +180,18 @@ def pagination_secret() -> bytes:
         return settings.pagination_secret
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from chalicelib.errors import ServiceUnavailable
     from chalicelib.repository import bounded_client
 
     try:
         client = bounded_client("secretsmanager")
-        value = client.get_secret_value(SecretId=settings.pagination_secret_arn)["SecretString"]
+        value = str(client.get_secret_value(SecretId=settings.pagination_secret_arn)["SecretString"])
     except (BotoCoreError, ClientError) as error:
         # Not cached (lru_cache keeps only results): the next request tries again.
         raise ServiceUnavailable() from error
-    return _check_secret(value.strip(), "the pagination secret").encode()
+    value = value.strip()
+    if not _long_enough(value):
+        raise ConfigurationError(
+            f"the pagination secret {settings.pagination_secret_arn} must be at least 32 characters",
+            ["PAGINATION_SECRET_ARN"],
+        )
+    return value.encode()

@@ -47,7 +47,9 @@ AUTHORIZER_OUTCOMES = (
     AuthorizerOutcome("no Authorization header (API Gateway refuses before calling it)", ("UNAUTHORIZED",), 401),
     AuthorizerOutcome("returns a Deny policy (suspended tenant)", ("ACCESS_DENIED",), 403),
     AuthorizerOutcome(
-        "raises anything else (JWKS or registry unavailable, budget spent)", AUTHORIZER_FAILURE_TYPES, 503
+        "raises anything else (JWKS or registry unavailable, settings missing, budget spent)",
+        AUTHORIZER_FAILURE_TYPES,
+        503,
     ),
     AuthorizerOutcome("returns a malformed answer", AUTHORIZER_FAILURE_TYPES, 503),
     AuthorizerOutcome("times out (the function is killed)", AUTHORIZER_FAILURE_TYPES, 503),
@@ -121,7 +123,7 @@ def unauthorized() -> Exception:
 
 
 def authorizer_failure() -> Exception:
-    """The exception an authorizer raises when it cannot decide (a dependency failed, time ran out): 503.
+    """The exception an authorizer raises when it cannot decide (a dependency or setting missing, time ran out): 503.
 
     Still closed, but not a 401: a client told its token is bad would fetch new tokens, which
     Cognito bills, while the fault is ours. API Gateway answers any exception but

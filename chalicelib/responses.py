@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from chalice.app import Request, Response
 
-from chalicelib.config import get_settings
+from chalicelib.config import ConfigurationError, get_settings, report_misconfiguration
 from chalicelib.errors import ApiError, InvalidRequest, MethodNotAllowed, RateLimited, UnsupportedMediaType
 from chalicelib.observability import logger, request_id
 from chalicelib.ratelimit import TenantRateLimiter
@@ -68,6 +68,10 @@ def error_middleware(event: Request, get_response: Callable[[Request], Response]
     rid = request_id(event)
     try:
         response = get_response(event)
+    except ConfigurationError as error:
+        # The client sees a plain 503; the operator (or the developer running chalice local) sees why.
+        report_misconfiguration(error)
+        response = error_response(error, rid)
     except ApiError as error:
         response = error_response(error, rid)
     except Exception:  # noqa: BLE001 - the client gets an envelope, never a stack trace

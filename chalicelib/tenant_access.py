@@ -78,7 +78,7 @@ def assume_tenant_role(tenant_id: str) -> dict[str, Any]:
     """Credentials for tenant_id's session of the tenant-access role, in botocore's refresh format."""
     role_arn = get_settings().tenant_access_role_arn
     if not role_arn:
-        raise ConfigurationError("environment variable TENANT_ACCESS_ROLE_ARN is not set")
+        raise ConfigurationError("not set: TENANT_ACCESS_ROLE_ARN", ["TENANT_ACCESS_ROLE_ARN"])
     with _sts_errors():
         response = _sts_client().assume_role(
             RoleArn=role_arn,

@@ -313,6 +313,22 @@ def write_stack_file(state_dir: Path, document: dict[str, Any]) -> Path:
     return target
 
 
+def server_settings(issuer: str, pagination_secret: str, tenant_access_role_arn: str) -> dict[str, Any]:
+    """What plain `chalice local` needs to serve the stack's tenants: the API's own settings, and what to unset."""
+    aws = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_REGION")
+    isolation = ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_EC2_METADATA_DISABLED", "NO_PROXY", "no_proxy")
+    return {
+        "environment": {
+            **{name: os.environ[name] for name in (*aws, *isolation) if name in os.environ},
+            "TOKEN_ISSUER": issuer,
+            "PAGINATION_SECRET": pagination_secret,
+            "TENANT_ACCESS_ROLE_ARN": tenant_access_role_arn,
+        },
+        # A secret's ARN would win over PAGINATION_SECRET; the others would point boto3 elsewhere.
+        "unset": [*FOREIGN_AWS_SETTINGS, "PAGINATION_SECRET_ARN"],
+    }
+
+
 def stack_document(api_url: str, token_url: str, issuer: str, tenants: list[Any], api_pid: int) -> dict[str, Any]:
     """The content of stack.json: the contract keys first, then details for tools and tests."""
     return {
@@ -408,7 +424,8 @@ def _run(args: argparse.Namespace, resources: ExitStack) -> None:
     resources.callback(token_server.stop)
     progress(f"token endpoint on {token_server.token_url}")
 
-    configure_application(stage, token_server.issuer.issuer, secrets.token_urlsafe(48), shared.tenant_access_role_arn)
+    pagination_secret = secrets.token_urlsafe(48)
+    configure_application(stage, token_server.issuer.issuer, pagination_secret, shared.tenant_access_role_arn)
     tenants = onboard_seed_tenants(clients, stage, shared)
 
     api_url = f"http://{HOST}:{args.port}"
@@ -418,6 +435,7 @@ def _run(args: argparse.Namespace, resources: ExitStack) -> None:
     wait_for_health(api_url, api)
 
     document = stack_document(api_url, token_server.token_url, token_server.issuer.issuer, tenants, api.pid)
+    document["server"] = server_settings(token_server.issuer.issuer, pagination_secret, shared.tenant_access_role_arn)
     stack_file = write_stack_file(args.state_dir, document)
     print(banner(api_url, token_server.token_url, stack_file, tenants), flush=True)
 

@@ -1,5 +1,8 @@
 """Print shell exports for a running local stack, for `eval "$(.venv/bin/python -m scripts.stack_env)"`.
 
+With --server, the exports are the settings the stack's own API runs with instead, so that plain
+`chalice local` started from that shell serves the same tenants.
+
 A stack that has stopped leaves its stack.json behind; its credentials are gone with it, so the
 exports are printed only when the API answers its health check.
 """
@@ -69,17 +72,31 @@ def exports(stack: dict) -> list[str]:
     return lines
 
 
+def server_exports(stack: dict) -> list[str]:
+    """Shell lines giving a shell the settings of the stack's API (emulated AWS, issuer, role, secret)."""
+    server = stack.get("server")
+    if not server:
+        raise StackNotRunning("the running stack's stack.json has no server settings; restart `make run`")
+    lines = [f"unset {' '.join(server['unset'])}"]
+    lines += [f"export {name}={shlex.quote(value)}" for name, value in server["environment"].items()]
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     """Read the stack file and print the exports."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="where `make run` wrote stack.json")
+    parser.add_argument(
+        "--server", action="store_true", help="export the API's own settings, for plain `chalice local` in this shell"
+    )
     args = parser.parse_args(argv)
     try:
         stack = running_stack(args.state_dir)
+        lines = server_exports(stack) if args.server else exports(stack)
     except StackNotRunning as error:
         print(refusal(str(error)))
         return 1
-    print("\n".join(exports(stack)))
+    print("\n".join(lines))
     return 0
 
 

@@ -97,9 +97,11 @@ def test_a_rotated_client_id_no_longer_authorizes(api: Api):
     assert api.get("/catalog", token=token).json["tenant_id"] == "acme"
 
 
-def test_a_misconfigured_deployment_refuses_every_protected_route(api: Api, env):
+def test_a_misconfigured_deployment_refuses_every_protected_route_with_503(api: Api, env):
     env.set_unread(PAGINATION_SECRET="short")
-    assert_error(api.get("/catalog", ACME), 401, "unauthorized")
+    reply = api.get("/catalog", ACME)
+    assert_error(reply, 503, "service_unavailable")
+    assert reply.header("Retry-After") == "1"
     assert api.get("/health", tenant=None).status == 200
 
 

@@ -299,9 +299,10 @@ def test_a_tenant_with_an_unknown_tier_is_refused(harness, gateway_mode):
     assert_unauthorized(gateway_mode, lambda: harness.call(harness.issuer.issue(ACME.client_id, ALL_SCOPES)))
 
 
-def test_a_registry_failure_fails_closed(harness, gateway_mode):
+def test_an_unexpected_failure_fails_closed_with_503_not_401(harness, gateway_mode):
+    # Nothing says the token is bad: a 401 would send the client after new tokens, each billed.
     harness.registry.failure = RuntimeError("table unreachable")
-    assert_unauthorized(gateway_mode, lambda: harness.call(harness.issuer.issue(ACME.client_id, ALL_SCOPES)))
+    assert_authorizer_failure(gateway_mode, lambda: harness.call(harness.issuer.issue(ACME.client_id, ALL_SCOPES)))
 
 
 def test_an_unreachable_jwks_fails_closed_with_503_not_401(harness, jwks, gateway_mode):
@@ -354,9 +355,9 @@ def test_a_failed_hourly_refetch_keeps_the_known_keys(jwks, token_issuer):
     assert cache.signing_key(token_issuer.key_id) is not None
 
 
-def test_a_misconfigured_deployment_refuses(env, gateway_mode, token_issuer):
+def test_a_misconfigured_deployment_refuses_with_503_not_401(env, gateway_mode, token_issuer):
     env.set_unread(PAGINATION_SECRET="too-short")
-    assert_unauthorized(
+    assert_authorizer_failure(
         gateway_mode, lambda: auth.authorize(f"Bearer {token_issuer.issue(ACME.client_id, ALL_SCOPES)}", METHOD_ARN)
     )
 

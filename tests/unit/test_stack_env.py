@@ -83,3 +83,30 @@ def test_the_health_check_goes_to_loopback_directly_whatever_proxy_the_environme
     for name in ("no_proxy", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
     assert stack_env.running_stack(stack_file(tmp_path, api))["api_url"] == api
+
+
+def test_server_exports_give_a_shell_the_apis_own_settings(tmp_path, api, capsys):
+    directory = stack_file(tmp_path, api)
+    stack = json.loads((directory / "stack.json").read_text())
+    stack["server"] = {
+        "environment": {"TOKEN_ISSUER": f"{api}/issuer", "PAGINATION_SECRET": "p'q r"},
+        "unset": ["AWS_PROFILE", "PAGINATION_SECRET_ARN"],
+    }
+    (directory / "stack.json").write_text(json.dumps(stack))
+    assert stack_env.main(["--state-dir", str(directory), "--server"]) == 0
+    printed = capsys.readouterr().out
+    assert "CLIENT_SECRET" not in printed
+    shell = subprocess.run(
+        ["sh", "-c", f'{printed}\nprintf "%s|%s|%s" "$PAGINATION_SECRET" "${{AWS_PROFILE-unset}}" "$TOKEN_ISSUER"'],
+        capture_output=True,
+        text=True,
+        env={"AWS_PROFILE": "work", "PATH": "/usr/bin:/bin"},
+    )
+    assert shell.stdout == f"p'q r|unset|{api}/issuer"
+
+
+def test_server_exports_of_a_stack_file_without_them_say_to_restart(tmp_path, api, capsys):
+    assert stack_env.main(["--state-dir", str(stack_file(tmp_path, api)), "--server"]) == 1
+    printed = capsys.readouterr().out
+    assert "export" not in printed
+    assert "restart `make run`" in printed
