@@ -6,7 +6,7 @@ from chalicelib import services, validation
 from chalicelib.auth import answering_within_invocation, authorize
 from chalicelib.deadline import within_invocation_deadline
 from chalicelib.observability import lambda_request_keys, observe_request, request_id, surface_unexpected_errors
-from chalicelib.openapi import openapi_document
+from chalicelib.openapi import openapi_document, served_addresses
 from chalicelib.responses import RateLimitMiddleware, error_middleware, ok
 from chalicelib.tenancy import CATALOG_READ, ORDERS_READ, ORDERS_WRITE, tenant_from_request
 
@@ -57,8 +57,9 @@ def health():
 
 @_route("/openapi.json")
 def openapi():
-    """The OpenAPI 3 description of this API, no authentication."""
-    return openapi_document()
+    """The OpenAPI 3 description of this API, naming this stage's addresses; no authentication."""
+    request = app.current_request
+    return openapi_document(served_addresses(request.context, request.headers))
 
 
 @_protected("/catalog")

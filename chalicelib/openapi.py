@@ -1,19 +1,48 @@
-"""The OpenAPI 3 description of the API, served at GET /openapi.json and kept in sync by a test."""
+"""The OpenAPI 3.1 description of the API, served at GET /openapi.json and kept in sync by tests.
+
+The document is made for one stage: its `servers` entry is the stage's API and its OAuth 2.0
+`tokenUrl` the stage's token endpoint (StageAddresses). Limits, error codes and retention
+periods are read from the modules that enforce them, never restated here.
+"""
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-from chalicelib import errors, pagination, validation
+from chalicelib import errors, gateway, pagination, validation
+from chalicelib.config import ConfigurationError, get_settings
 from chalicelib.keys import ORDER_ID, PRODUCT_ID
+from chalicelib.repository import OrderRepository
+from chalicelib.tenancy import CATALOG_READ, ORDERS_READ, ORDERS_WRITE
+from chalicelib.tiers import TIERS
+
+TITLE = "Tenant catalog and orders API"
+VERSION = "1.0.0"
+# Cognito's token path on a user pool domain; the local stack's token endpoint serves the same path.
+TOKEN_PATH = "/oauth2/token"
+# Where a deployed stage names its Cognito domain's token endpoint (the issuer's host is not that domain).
+TOKEN_URL_VARIABLE = "TOKEN_URL"
+# The resource server's identifier as the stages create it (RESOURCE_SERVER_ID's default).
+RESOURCE_SERVER = "tenant-api"
+SCOPE_CATALOG_READ = f"{RESOURCE_SERVER}/{CATALOG_READ}"
+SCOPE_ORDERS_READ = f"{RESOURCE_SERVER}/{ORDERS_READ}"
+SCOPE_ORDERS_WRITE = f"{RESOURCE_SERVER}/{ORDERS_WRITE}"
+# A Host header as HTTP allows it: a name or an IPv4 or bracketed IPv6 address, and an optional port.
+HOST = re.compile(r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 
 MONEY = {
     "type": "string",
     "pattern": r"^-?\d+(\.\d+)?$",
-    "description": 'Exact decimal amount, e.g. "19.99".',
+    "description": 'Exact decimal amount as a string, e.g. "19.99": parse it as a decimal, never as a float.',
     "example": "19.99",
 }
 # A pagination token (chalicelib.pagination) is the unpadded base64url of its payload, a dot, and
@@ -38,7 +67,7 @@ def _example_token(list_name: str, sort_key: str) -> str:
 EXAMPLE_PRODUCT = {
     "product_id": "prod-001",
     "name": "Trail Running Shoes",
-    "description": "",
+    "description": "Light shoes with a grippy sole for rocky trails.",
     "price": "139.00",
     "currency": "USD",
     "stock": 100,
@@ -62,12 +91,273 @@ EXAMPLE_ORDER = {
 EXAMPLE_ENVELOPE = {"tenant_id": EXAMPLE_TENANT, "request_id": EXAMPLE_REQUEST_ID}
 
 
+@dataclass(frozen=True)
+class StageAddresses:
+    """Where a stage's API and its OAuth 2.0 token endpoint are: the document's server and tokenUrl.
+
+    api_url is absolute, or "/" for "where this document was served from" (OpenAPI's relative
+    server URL) when a request did not say which host it called.
+    """
+
+    api_url: str
+    token_url: str
+
+    def __post_init__(self) -> None:
+        if self.api_url != "/" and not _absolute_http_url(self.api_url):
+            raise ValueError(f"the API URL must be an absolute http(s) URL, not {self.api_url!r}")
+        if self.api_url.endswith("/") and self.api_url != "/":
+            raise ValueError(f"the API URL must not end with a slash: {self.api_url!r}")
+        if not _absolute_http_url(self.token_url):
+            raise ValueError(f"the token URL must be an absolute http(s) URL, not {self.token_url!r}")
+
+
+def _absolute_http_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.query and not parts.fragment
+
+
+def local_token_url(issuer: str) -> str:
+    """The token endpoint beside an issuer that serves it on its own origin, as the local stack's does."""
+    parts = urlsplit(issuer)
+    return f"{parts.scheme}://{parts.netloc}{TOKEN_PATH}"
+
+
+def served_addresses(context: Mapping[str, Any], headers: Mapping[str, str]) -> StageAddresses:
+    """The addresses of the stage answering a request: its API as the client called it, and its token endpoint."""
+    return StageAddresses(_served_api_url(context, headers), _served_token_url())
+
+
+def _served_api_url(context: Mapping[str, Any], headers: Mapping[str, str]) -> str:
+    domain = context.get("domainName")
+    if domain:
+        # API Gateway sets the domain the client called and the path it called, which starts with the
+        # stage (execute-api) or the base path (a custom domain) before the route's own path.
+        path, resource = str(context.get("path", "")), str(context.get("resourcePath", ""))
+        base = path[: -len(resource)] if resource and path.endswith(resource) else ""
+        return f"https://{domain}{base.rstrip('/')}"
+    # Locally the API is plain HTTP on the host and port the client connected to.
+    host = headers.get("host") or ""
+    return f"http://{host}" if HOST.fullmatch(host) else "/"
+
+
+def _served_token_url() -> str:
+    if gateway.in_aws_lambda():
+        # A Cognito issuer's host is not the user pool's domain, so the stage names its token endpoint.
+        configured = os.environ.get(TOKEN_URL_VARIABLE, "").strip()
+        if not configured:
+            raise ConfigurationError(f"not set: {TOKEN_URL_VARIABLE}", [TOKEN_URL_VARIABLE])
+        return configured
+    return local_token_url(get_settings().issuer)
+
+
+# --- error codes ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ErrorCode:
+    """One code of the error envelope, the statuses it comes with, and when it is answered."""
+
+    code: str
+    statuses: tuple[str, ...]
+    meaning: str
+
+
+def _error_types() -> list[type[errors.ApiError]]:
+    found: list[type[errors.ApiError]] = []
+    pending: list[type[errors.ApiError]] = [errors.ApiError]
+    while pending:
+        error_type = pending.pop(0)
+        found.append(error_type)
+        pending.extend(error_type.__subclasses__())
+    return found
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().splitlines()[0] if text and text.strip() else ""
+
+
+def _gateway_answers() -> list[tuple[str, str, str]]:
+    """(response type, status, code) of each of API Gateway's own error responses, as chalicelib.gateway defines them."""
+    answers = []
+    for response_type, definition in gateway.gateway_responses().items():
+        body = json.loads(definition["responseTemplates"]["application/json"])
+        # A response without a status keeps API Gateway's own: some 4xx or 5xx.
+        status = definition.get("statusCode") or ("5xx" if response_type == "DEFAULT_5XX" else "4xx")
+        answers.append((response_type, status, body["error"]["code"]))
+    return answers
+
+
+def gateway_message(response_type: str) -> str:
+    """The message of API Gateway's own error response of response_type."""
+    template = gateway.gateway_responses()[response_type]["responseTemplates"]["application/json"]
+    return str(json.loads(template)["error"]["message"])
+
+
+def gateway_codes(status: int) -> set[str]:
+    """The codes API Gateway's own responses answer with status."""
+    return {code for _, answered, code in _gateway_answers() if answered == str(status)}
+
+
+@functools.cache
+def error_codes() -> tuple[ErrorCode, ...]:
+    """Every code the API (chalicelib.errors) or API Gateway's own responses (chalicelib.gateway) can answer."""
+    statuses: dict[str, set[str]] = {}
+    meanings: dict[str, str] = {}
+    for error_type in _error_types():
+        if error_type is not errors.ApiError and "code" not in vars(error_type):
+            continue  # answers with its parent's code
+        statuses.setdefault(error_type.code, set()).add(str(error_type.status))
+        # The base class's docstring describes the class; its message describes the answer.
+        base = error_type is errors.ApiError
+        meanings[error_type.code] = error_type.message if base else _first_line(error_type.__doc__)
+    for response_type, status, code in _gateway_answers():
+        statuses.setdefault(code, set()).add(status)
+        meanings.setdefault(code, gateway_message(response_type))
+    found = [ErrorCode(code, tuple(sorted(statuses[code])), meanings[code]) for code in statuses]
+    return tuple(sorted(found, key=lambda error: (error.statuses[0], error.code)))
+
+
+def _error_list() -> str:
+    # A list rather than a table: long codes would wrap in a narrow table column.
+    return "\n".join(f"- `{e.code}` ({', '.join(e.statuses)}): {e.meaning}" for e in error_codes())
+
+
+# --- descriptions ---------------------------------------------------------------------------
+
+
+def _hours(seconds: int) -> str:
+    return f"{seconds // 3600} hours"
+
+
+def _number(value: float) -> str:
+    return f"{value:,g}" if isinstance(value, float) else f"{value:,}"
+
+
+def _tier_table() -> str:
+    rows = ["| tier | rate (requests/second) | burst | quota (requests/month) |", "| --- | ---: | ---: | ---: |"]
+    rows += [
+        f"| {tier.name} | {_number(tier.rate_per_second)} | {_number(tier.burst)} | {_number(tier.monthly_quota)} |"
+        for tier in TIERS.values()
+    ]
+    return "\n".join(rows)
+
+
+THROTTLED_RETRY_AFTER = gateway.gateway_responses()["THROTTLED"]["responseParameters"][
+    f"{gateway.HEADER}Retry-After"
+].strip("'")
+IDEMPOTENCY_HOURS = _hours(OrderRepository.IDEMPOTENCY_TTL_SECONDS)
+PAGINATION_TOKEN_HOURS = _hours(pagination.TOKEN_LIFETIME_SECONDS)
+
+LIMITS = f"""Each tenant has its own limits, set by its tier; no tenant's traffic counts against another's.
+
+{_tier_table()}
+
+The rate is how many requests a second the tenant's bucket refills with, and the burst how many it
+holds: a quiet tenant may send a burst at once, then the rate. A request over them is answered
+`429` with the code `too_many_requests` and a `Retry-After` header. Once the month's quota is
+used up, every request is answered `429` with the code `quota_exceeded` and no `Retry-After`,
+until the quota starts again on the first day of the next month. In AWS, API Gateway usage plans
+enforce these limits, and enforce them on a best-effort basis: a tenant may now and then be let
+through slightly above them, and should not rely on it. The local stack applies the rate and
+burst only, not the quota."""
+
+RETRIES = """Every `503` and every `429 too_many_requests` carries `Retry-After`: the whole number of
+seconds to wait before the next attempt (at least 1). Wait at least that long; if the retry is
+refused again, wait longer each time (exponential back-off with random jitter), so that many
+clients do not come back at the same instant. A `503` means a dependency was unavailable or
+the request ran out of time: the request changed nothing and may be retried, except that a
+`POST /orders` answered `503` may have placed its order. Retry an order only with the same
+`Idempotency-Key`, which answers with the order if it was placed and places it if it was not."""
+
+IDEMPOTENCY = f"""`POST /orders` takes an optional `Idempotency-Key` header: a string of 1 to
+{validation.MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters without spaces, chosen by the
+client, for example a UUID. The first order placed with a key binds the key to that order for
+{IDEMPOTENCY_HOURS}. Until then, a request with the same key and the same body (the same products
+and quantities, in any order) places nothing and is answered `201` with the first order, as it was
+placed, and `Idempotent-Replayed: true`; this holds for concurrent requests too. The same key with
+a different body is refused with `422 idempotency_key_reused`. A request that is refused (a `4xx`)
+or that places nothing binds nothing, so its key may be used again. Keys are the tenant's own:
+another tenant's keys never collide with them. After {IDEMPOTENCY_HOURS} the key is free, and a
+request with it places a new order."""
+
+ERRORS = f"""Every error has one JSON shape: `{{"error": {{"code": "...", "message": "..."}},
+"request_id": "..."}}`, API Gateway's own refusals included. Branch on `code`, which is one of the
+codes below and does not change; the `message` is for people and may. Quote `request_id` (also sent
+as the `X-Request-Id` header) when reporting a problem.
+
+{_error_list()}"""
+
+
+def _description(addresses: StageAddresses) -> str:
+    return f"""Each tenant sees only its own catalog and its own orders: another tenant's product or
+order answers `404`, exactly as one that does not exist.
+
+# Authentication
+
+Call the token endpoint, `{addresses.token_url}`, with the OAuth 2.0 client-credentials grant:
+HTTP Basic authentication with your client id and secret, and the form body
+`grant_type=client_credentials` (optionally `scope=` the space-separated scopes you need). Send the
+access token as `Authorization: Bearer <token>` until it expires (`expires_in` seconds), then get
+another: reuse tokens rather than fetching one per request. Each operation names the scope it needs.
+
+# Rate limits and quotas
+
+{LIMITS}
+
+# Retries and Retry-After
+
+{RETRIES}
+
+# Idempotent orders
+
+{IDEMPOTENCY}
+
+# Pagination
+
+Lists answer a page of `items` and a `next_token`. Pass `next_token` back unchanged to get the
+next page, until it is `null`. A token is signed, valid for {PAGINATION_TOKEN_HOURS}, and only for
+the tenant and the list that issued it.
+
+# Errors
+
+{ERRORS}"""
+
+
+TAGS = [
+    {
+        "name": "catalog",
+        "x-displayName": "Catalog",
+        "description": "The tenant's products, with their prices and stock, read-only. The same product id "
+        "may exist for other tenants with another name and price; each tenant sees only its own.",
+    },
+    {
+        "name": "orders",
+        "x-displayName": "Orders",
+        "description": "Orders the tenant has placed. Placing one prices it from the catalog and takes its "
+        "stock in one atomic step: it is placed whole or not at all, and never oversells.",
+    },
+    {
+        "name": "health",
+        "x-displayName": "Health",
+        "description": "Whether the API is up; needs no token.",
+    },
+    {
+        "name": "openapi",
+        "x-displayName": "OpenAPI document",
+        "description": "This document, for client generators and tools; needs no token.",
+    },
+]
+
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
 def _schemas() -> dict[str, Any]:
-    envelope = {"tenant_id": {"type": "string"}, "request_id": {"type": "string"}}
+    envelope = {
+        "tenant_id": {"type": "string", "description": "The tenant the answer belongs to: the caller."},
+        "request_id": {"type": "string", "description": "This request's id, also in the X-Request-Id header."},
+    }
     product = {
         "type": "object",
         "required": ["product_id", "name", "description", "price", "currency", "stock"],
@@ -76,8 +366,8 @@ def _schemas() -> dict[str, Any]:
             "name": {"type": "string"},
             "description": {"type": "string"},
             "price": MONEY,
-            "currency": {"type": "string", "example": "USD"},
-            "stock": {"type": "integer", "minimum": 0},
+            "currency": {"type": "string", "description": "ISO 4217 currency code.", "example": "USD"},
+            "stock": {"type": "integer", "minimum": 0, "description": "Units left to order."},
         },
     }
     order_line = {
@@ -85,10 +375,10 @@ def _schemas() -> dict[str, Any]:
         "required": ["product_id", "name", "quantity", "unit_price", "line_total"],
         "properties": {
             "product_id": {"type": "string"},
-            "name": {"type": "string"},
+            "name": {"type": "string", "description": "The product's name when the order was placed."},
             "quantity": {"type": "integer", "minimum": 1, "maximum": validation.MAX_QUANTITY},
-            "unit_price": MONEY,
-            "line_total": MONEY,
+            "unit_price": {**MONEY, "description": "The catalog price when the order was placed."},
+            "line_total": {**MONEY, "description": "unit_price times quantity."},
         },
     }
     order = {
@@ -98,9 +388,9 @@ def _schemas() -> dict[str, Any]:
             "order_id": {"type": "string", "pattern": ORDER_ID.pattern, "description": "Sorts by creation time."},
             "status": {"type": "string", "enum": ["placed"]},
             "created_at": {"type": "string", "format": "date-time"},
-            "currency": {"type": "string"},
+            "currency": {"type": "string", "description": "ISO 4217 currency code."},
             "items": {"type": "array", "items": _ref("OrderLine")},
-            "total": MONEY,
+            "total": {**MONEY, "description": "The sum of the line totals."},
         },
     }
 
@@ -162,31 +452,59 @@ def _schemas() -> dict[str, Any]:
         "Health": {
             "type": "object",
             "required": ["status", "request_id"],
-            "properties": {"status": {"type": "string", "enum": ["ok"]}, "request_id": {"type": "string"}},
+            "properties": {"status": {"type": "string", "enum": ["ok"]}, "request_id": envelope["request_id"]},
         },
         "Error": {
             "type": "object",
+            "description": "Every error's body, the API's and API Gateway's alike.",
             "required": ["error", "request_id"],
             "properties": {
                 "error": {
                     "type": "object",
                     "required": ["code", "message"],
-                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                    "properties": {
+                        "code": {
+                            "type": "string",
+                            "description": "What went wrong, for programs: branch on it. Each response lists "
+                            "its codes; the Errors section says when each is answered.",
+                            "enum": [error.code for error in error_codes()],
+                        },
+                        "message": {"type": "string", "description": "What went wrong, for people; may change."},
+                    },
                 },
-                "request_id": {"type": "string"},
+                "request_id": envelope["request_id"],
             },
         },
     }
 
 
-def _error(*error_types: type[errors.ApiError], also: tuple[str, ...] = (), why: str = "") -> dict[str, Any]:
-    """A documented error answer: its codes (from the error types, plus codes the gateway gives) and when."""
-    codes = ", ".join(sorted({error.code for error in error_types} | set(also)))
-    first = error_types[0]
-    example = {"error": {"code": first.code, "message": first.message}, "request_id": EXAMPLE_REQUEST_ID}
+# --- responses ------------------------------------------------------------------------------
+
+ErrorCase = tuple["type[errors.ApiError] | str", str]
+
+
+def _error(*cases: ErrorCase, intro: str = "") -> dict[str, Any]:
+    """A documented error answer: each case is an error type (or a gateway response type) and when it is answered."""
+    lines = []
+    examples = {}
+    for source, why in cases:
+        if isinstance(source, str):
+            code = next(code for response_type, _, code in _gateway_answers() if response_type == source)
+            message = gateway_message(source)
+        else:
+            code, message = source.code, source.message
+        lines.append(f"- `{code}`: {why}")
+        body = {"error": {"code": code, "message": message}, "request_id": EXAMPLE_REQUEST_ID}
+        examples[code] = {"summary": code, "value": body}
+    media: dict[str, Any] = {"schema": _ref("Error")}
+    if len(examples) == 1:
+        media["example"] = next(iter(examples.values()))["value"]
+    else:
+        # One example per code, so that a reader can pick the answer they are handling.
+        media["examples"] = examples
     return {
-        "description": f"Error codes: {codes}.{' ' + why if why else ''}",
-        "content": {"application/json": {"schema": _ref("Error"), "example": example}},
+        "description": "\n".join(([intro, ""] if intro else []) + lines),
+        "content": {"application/json": media},
     }
 
 
@@ -208,8 +526,13 @@ def _ok(
     return response
 
 
+RETRY_AFTER_DESCRIPTION = (
+    "Seconds to wait before retrying; wait longer on each refusal that follows. See Retries and Retry-After."
+)
 RETRY_AFTER = {
-    "Retry-After": {"schema": {"type": "integer", "minimum": 1}, "description": "Seconds to wait before retrying."}
+    "schema": {"type": "integer", "minimum": 1},
+    "description": RETRY_AFTER_DESCRIPTION,
+    "example": int(THROTTLED_RETRY_AFTER),
 }
 # Every answer carries it, the gateway's own included (chalicelib.gateway, chalicelib.responses).
 NOSNIFF = {
@@ -219,37 +542,77 @@ NOSNIFF = {
         "description": "The body is JSON and must never be sniffed as anything else.",
     }
 }
+TIER_LINES = "; ".join(
+    f"{tier.name}: {_number(tier.rate_per_second)}/s, burst {_number(tier.burst)}, "
+    f"{_number(tier.monthly_quota)} a month"
+    for tier in TIERS.values()
+)
 AUTH_ERRORS = {
     "401": _error(
-        errors.Unauthenticated, why="No bearer token, or one that is invalid, expired or of an unknown client."
+        (
+            errors.Unauthenticated,
+            "No bearer token, or one that is invalid, expired or of an unknown client: get a new token.",
+        ),
     ),
     "403": _error(
-        errors.Forbidden,
-        errors.InsufficientScope,
-        why="The tenant is suspended, or the token lacks the operation's scope.",
+        (errors.Forbidden, "The tenant is suspended."),
+        (errors.InsufficientScope, "The token lacks the operation's scope: ask for it when getting the token."),
     ),
     "429": {
         **_error(
-            errors.RateLimited,
-            also=("quota_exceeded",),
-            why="Over the tier's rate or burst; quota_exceeded once the tier's monthly quota is used up.",
+            (errors.RateLimited, "Over the tier's rate or burst; retry after `Retry-After` seconds."),
+            (
+                "QUOTA_EXCEEDED",
+                "The tier's monthly quota is used up, until the first day of the next month; no `Retry-After`.",
+            ),
+            intro=f"The tenant's tier limits ({TIER_LINES}); see Rate limits and quotas.",
         ),
-        "headers": RETRY_AFTER,
+        "headers": {
+            "Retry-After": {**RETRY_AFTER, "description": f"With too_many_requests only. {RETRY_AFTER_DESCRIPTION}"}
+        },
     },
     "503": {
         # Every 503, the API's and the gateway's, says when to come back.
         **_error(
-            errors.ServiceUnavailable,
-            why="A dependency (the token issuer's keys, the tenant registry or the database) failed or is "
-            "throttling; the request changed nothing and may be retried.",
+            (
+                errors.ServiceUnavailable,
+                "A dependency (the token issuer's keys, the tenant registry or the database) failed or is "
+                "throttling, or the request ran out of time; retry after `Retry-After` seconds.",
+            ),
         ),
-        "headers": {"Retry-After": {**RETRY_AFTER["Retry-After"], "required": True}},
+        "headers": {"Retry-After": {**RETRY_AFTER, "required": True}},
     },
+}
+# Answered when the stage lacks a setting the answer needs; the operator's log names it.
+MISCONFIGURED = {
+    "503": {
+        **_error(
+            (
+                errors.ServiceUnavailable,
+                "The stage is not fully configured (its operator's log says how); retry after `Retry-After` seconds.",
+            )
+        ),
+        "headers": {"Retry-After": {**RETRY_AFTER, "required": True}},
+    }
+}
+# Routes without a token have no tier: only API Gateway's limit for the whole API applies to them.
+PUBLIC_ERRORS = {
+    "429": {
+        **_error(
+            (
+                "THROTTLED",
+                "API Gateway's limit for the whole API (not a tenant's tier) is reached; retry after "
+                "`Retry-After` seconds.",
+            )
+        ),
+        "headers": {"Retry-After": {**RETRY_AFTER, "required": True}},
+    }
 }
 PAGE_PARAMETERS = [
     {
         "name": "limit",
         "in": "query",
+        "description": "How many items a page holds at most.",
         "schema": {
             "type": "integer",
             "minimum": 1,
@@ -267,16 +630,17 @@ PAGE_PARAMETERS = [
             "pattern": f"^({PAGINATION_TOKEN})?$",
             "maxLength": validation.MAX_PAGINATION_TOKEN_LENGTH,
         },
-        "description": "The next_token of the previous page, valid for 24 hours and only for the same tenant "
-        "and list; absent or empty for the first page. A well-formed token that was not issued for this "
-        "tenant and list, or has expired, is a 400 invalid_pagination_token.",
+        "description": f"The next_token of the previous page, valid for {PAGINATION_TOKEN_HOURS} and only for "
+        "the same tenant and list; absent or empty for the first page.",
     },
 ]
 PAGE_ERRORS = _error(
-    errors.InvalidPaginationToken,
-    errors.InvalidRequest,
-    why="invalid_pagination_token: next_token was not issued by this API for this tenant and list, was "
-    "altered, or has expired (start the list again without it); invalid_request: limit or next_token is malformed.",
+    (
+        errors.InvalidPaginationToken,
+        "next_token was not issued by this API for this tenant and list, was altered, or has expired: "
+        "start the list again without it.",
+    ),
+    (errors.InvalidRequest, "limit or next_token is malformed."),
 )
 
 
@@ -301,83 +665,82 @@ def _order_of(product_id: str) -> dict[str, Any]:
 
 
 def _operation(
-    operation_id: str, summary: str, scope: str | None, responses: dict[str, Any], **extra: Any
+    tag: str,
+    operation_id: str,
+    summary: str,
+    description: str,
+    scope: str | None,
+    responses: dict[str, Any],
+    **extra: Any,
 ) -> dict[str, Any]:
-    operation: dict[str, Any] = {"operationId": operation_id, "summary": summary, **extra}
+    operation: dict[str, Any] = {
+        "tags": [tag],
+        "operationId": operation_id,
+        "summary": summary,
+        "description": description,
+        **extra,
+    }
     if scope is None:
         operation["security"] = []
+        responses = {**responses, **PUBLIC_ERRORS}
     else:
         operation["security"] = [{"cognito": [scope]}]
         responses = {**responses, **AUTH_ERRORS}
     operation["responses"] = {
         status: {**response, "headers": {**response.get("headers", {}), **NOSNIFF}}
-        for status, response in responses.items()
+        for status, response in sorted(responses.items())
     }
     return operation
 
 
 def _paths() -> dict[str, Any]:
-    def path_parameter(name: str, pattern: str, example: str) -> dict[str, Any]:
+    def path_parameter(name: str, pattern: str, example: str, description: str) -> dict[str, Any]:
         return {
             "name": name,
             "in": "path",
             "required": True,
+            "description": description,
             "schema": {"type": "string", "pattern": pattern},
             "example": example,
         }
 
-    product_id = path_parameter("product_id", PRODUCT_ID.pattern, str(EXAMPLE_PRODUCT["product_id"]))
-    order_id = path_parameter("order_id", ORDER_ID.pattern, EXAMPLE_ORDER_ID)
+    product_id = path_parameter(
+        "product_id", PRODUCT_ID.pattern, str(EXAMPLE_PRODUCT["product_id"]), "The product's id in the catalog."
+    )
+    order_id = path_parameter("order_id", ORDER_ID.pattern, EXAMPLE_ORDER_ID, "The order id placeOrder answered.")
     idempotency_key = {
         "name": "Idempotency-Key",
         "in": "header",
         "required": False,
         "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY},
-        "description": "1 to 128 printable ASCII characters, no spaces. Retrying with the same key and body "
-        "returns the first order; the same key with a different body is a 422 idempotency_key_reused.",
+        "description": f"Makes retrying this request safe. For {IDEMPOTENCY_HOURS} after the first order placed "
+        "with the key, the same key and body answer that order again without placing another; the same key "
+        "with another body is a 422 idempotency_key_reused. See Idempotent orders.",
         "example": "order-2026-12-02-0001",
     }
     product_page = {
-        "items": [EXAMPLE_PRODUCT, {**EXAMPLE_PRODUCT, "product_id": "prod-002", "name": "Two-person Tent"}],
+        "items": [
+            EXAMPLE_PRODUCT,
+            {
+                **EXAMPLE_PRODUCT,
+                "product_id": "prod-002",
+                "name": "Two-person Tent",
+                "description": "A three-season tent that packs to 2 kg.",
+                "price": "329.00",
+                "stock": 12,
+            },
+        ],
         "next_token": _example_token("catalog", "PRODUCT#prod-002"),
         **EXAMPLE_ENVELOPE,
     }
     return {
-        "/health": {
-            "get": _operation(
-                "health",
-                "Liveness check.",
-                None,
-                {"200": _ok("Alive.", "Health", {"status": "ok", "request_id": EXAMPLE_REQUEST_ID})},
-            )
-        },
-        "/openapi.json": {
-            "get": _operation(
-                "openapi",
-                "This document.",
-                None,
-                {
-                    "200": {
-                        "description": "The OpenAPI document.",
-                        "content": {
-                            "application/json": {
-                                "schema": {"type": "object", "required": ["openapi", "info", "paths"]},
-                                "example": {
-                                    "openapi": "3.1.0",
-                                    "info": {"title": "Tenant catalog and orders API", "version": "1.0.0"},
-                                    "paths": {},
-                                },
-                            }
-                        },
-                    }
-                },
-            )
-        },
         "/catalog": {
             "get": _operation(
+                "catalog",
                 "listProducts",
-                "List the caller's catalog in product id order.",
-                "tenant-api/catalog.read",
+                "List products",
+                "A page of the caller's catalog, in product id order.",
+                SCOPE_CATALOG_READ,
                 {
                     "200": _ok(
                         "A page of products.",
@@ -398,9 +761,11 @@ def _paths() -> dict[str, Any]:
         },
         "/catalog/{product_id}": {
             "get": _operation(
+                "catalog",
                 "getProduct",
-                "Read one product of the caller's catalog.",
-                "tenant-api/catalog.read",
+                "Get a product",
+                "One product of the caller's catalog, with its current price and stock.",
+                SCOPE_CATALOG_READ,
                 {
                     "200": _ok(
                         "The product.",
@@ -408,20 +773,89 @@ def _paths() -> dict[str, Any]:
                         {**EXAMPLE_PRODUCT, **EXAMPLE_ENVELOPE},
                         links={"orderThisProduct": _order_of("$response.body#/product_id")},
                     ),
-                    "400": _error(errors.InvalidRequest, why="product_id is malformed."),
+                    "400": _error((errors.InvalidRequest, "product_id is malformed.")),
                     "404": _error(
-                        errors.ProductNotFound,
-                        why="No such product in the caller's catalog (another tenant's included).",
+                        (errors.ProductNotFound, "No such product in the caller's catalog (another tenant's included).")
                     ),
                 },
                 parameters=[product_id],
             )
         },
         "/orders": {
+            "post": _operation(
+                "orders",
+                "placeOrder",
+                "Place an order",
+                "Prices each line from the catalog and takes the stock in one atomic step: the order is "
+                "placed whole or not at all. Send an `Idempotency-Key` to make a retry safe: without one, a "
+                "retried request may place a second order.",
+                SCOPE_ORDERS_WRITE,
+                {
+                    "201": _ok(
+                        "The order: placed now, or placed earlier with the same Idempotency-Key and body.",
+                        "OrderResponse",
+                        {**EXAMPLE_ORDER, **EXAMPLE_ENVELOPE},
+                        headers={
+                            "Location": {
+                                "schema": {"type": "string"},
+                                "description": "The order's path.",
+                                "example": f"/orders/{EXAMPLE_ORDER_ID}",
+                            },
+                            "Idempotent-Replayed": {
+                                "schema": {"type": "string", "enum": ["true", "false"]},
+                                "description": "true when the order was placed earlier with this Idempotency-Key "
+                                "and nothing new was placed.",
+                                "example": "false",
+                            },
+                        },
+                        links={"theOrder": _read_link("getOrder", "order_id", "$response.body#/order_id")},
+                    ),
+                    "400": _error(
+                        (
+                            errors.InvalidRequest,
+                            "The body is not valid JSON or repeats a key within an object, or the "
+                            "Idempotency-Key header is malformed.",
+                        )
+                    ),
+                    "409": _error(
+                        (errors.InsufficientStock, "Not enough stock for a line; nothing was placed."),
+                        (errors.CatalogChanged, "Prices kept changing while the order was priced; retry."),
+                    ),
+                    "413": _error(
+                        (errors.PayloadTooLarge, f"The body is larger than {validation.MAX_BODY_BYTES:,} bytes.")
+                    ),
+                    "415": _error(
+                        (
+                            errors.UnsupportedMediaType,
+                            "The body is not declared as JSON (Content-Type: application/json).",
+                        )
+                    ),
+                    "422": _error(
+                        (errors.ValidationFailed, "The body breaks the OrderRequest schema or repeats a product_id."),
+                        (errors.UnknownProduct, "A well-formed product_id that is not in the caller's catalog."),
+                        (
+                            errors.IdempotencyKeyReused,
+                            f"The Idempotency-Key placed an order with a different body in the last {IDEMPOTENCY_HOURS}.",
+                        ),
+                    ),
+                },
+                parameters=[idempotency_key],
+                requestBody={
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": _ref("OrderRequest"),
+                            "example": {"items": [{"product_id": EXAMPLE_PRODUCT["product_id"], "quantity": 2}]},
+                        }
+                    },
+                },
+            ),
             "get": _operation(
+                "orders",
                 "listOrders",
-                "List the caller's orders, newest first.",
-                "tenant-api/orders.read",
+                "List orders",
+                "A page of the caller's orders, newest first.",
+                SCOPE_ORDERS_READ,
                 {
                     "200": _ok(
                         "A page of orders.",
@@ -440,106 +874,98 @@ def _paths() -> dict[str, Any]:
                 },
                 parameters=PAGE_PARAMETERS,
             ),
-            "post": _operation(
-                "placeOrder",
-                "Place an order priced from the catalog; stock is taken atomically.",
-                "tenant-api/orders.write",
-                {
-                    "201": _ok(
-                        "The order (also for an idempotent replay).",
-                        "OrderResponse",
-                        {**EXAMPLE_ORDER, **EXAMPLE_ENVELOPE},
-                        headers={
-                            "Location": {
-                                "schema": {"type": "string"},
-                                "description": "The order's path.",
-                                "example": f"/orders/{EXAMPLE_ORDER_ID}",
-                            },
-                            "Idempotent-Replayed": {
-                                "schema": {"type": "string", "enum": ["true", "false"]},
-                                "description": "true when an earlier order with this Idempotency-Key is returned.",
-                            },
-                        },
-                        links={"theOrder": _read_link("getOrder", "order_id", "$response.body#/order_id")},
-                    ),
-                    "400": _error(
-                        errors.InvalidRequest,
-                        why="The body is not valid JSON, repeats a key within an object, or the Idempotency-Key "
-                        "header is malformed.",
-                    ),
-                    "409": _error(
-                        errors.InsufficientStock,
-                        errors.CatalogChanged,
-                        why="Not enough stock, or the catalog kept changing under the order (retry).",
-                    ),
-                    "413": _error(
-                        errors.PayloadTooLarge, why=f"The body is larger than {validation.MAX_BODY_BYTES} bytes."
-                    ),
-                    "415": _error(errors.UnsupportedMediaType, why="The body is not declared as UTF-8 JSON."),
-                    "422": _error(
-                        errors.UnknownProduct,
-                        errors.ValidationFailed,
-                        errors.IdempotencyKeyReused,
-                        why="unknown_product: a well-formed product_id that is not in the caller's catalog; "
-                        "validation_error: the body breaks the OrderRequest schema or repeats a product_id; "
-                        "idempotency_key_reused: the Idempotency-Key was used before with a different body.",
-                    ),
-                },
-                parameters=[idempotency_key],
-                requestBody={
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": _ref("OrderRequest"),
-                            "example": {"items": [{"product_id": EXAMPLE_PRODUCT["product_id"], "quantity": 2}]},
-                        }
-                    },
-                },
-            ),
         },
         "/orders/{order_id}": {
             "get": _operation(
+                "orders",
                 "getOrder",
-                "Read one of the caller's orders.",
-                "tenant-api/orders.read",
+                "Get an order",
+                "One of the caller's orders, as it was placed.",
+                SCOPE_ORDERS_READ,
                 {
                     "200": _ok("The order.", "OrderResponse", {**EXAMPLE_ORDER, **EXAMPLE_ENVELOPE}),
-                    "400": _error(errors.InvalidRequest, why="order_id is malformed."),
-                    "404": _error(
-                        errors.OrderNotFound, why="No such order for the caller (another tenant's included)."
-                    ),
+                    "400": _error((errors.InvalidRequest, "order_id is malformed.")),
+                    "404": _error((errors.OrderNotFound, "No such order for the caller (another tenant's included).")),
                 },
                 parameters=[order_id],
+            )
+        },
+        "/health": {
+            "get": _operation(
+                "health",
+                "getHealth",
+                "Check health",
+                "Answers while the API runs; checks no dependency.",
+                None,
+                {"200": _ok("The API is up.", "Health", {"status": "ok", "request_id": EXAMPLE_REQUEST_ID})},
+            )
+        },
+        "/openapi.json": {
+            "get": _operation(
+                "openapi",
+                "getOpenApiDocument",
+                "Get the document",
+                "This document, naming this stage's API and token endpoint.",
+                None,
+                {
+                    **MISCONFIGURED,
+                    "200": {
+                        "description": "The OpenAPI document.",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["openapi", "info", "paths"],
+                                    "properties": {
+                                        "openapi": {"type": "string", "description": "The OpenAPI version."},
+                                        "info": {"type": "object"},
+                                        "paths": {"type": "object"},
+                                    },
+                                },
+                                "example": {
+                                    "openapi": "3.1.0",
+                                    "info": {"title": TITLE, "version": VERSION},
+                                    "paths": {},
+                                },
+                            }
+                        },
+                    },
+                },
             )
         },
     }
 
 
-@functools.lru_cache(maxsize=1)
-def openapi_document() -> dict[str, Any]:
-    """The OpenAPI 3.1 document of every route, body, response and error."""
+@functools.lru_cache(maxsize=8)
+def openapi_document(addresses: StageAddresses) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every route, body, response and error, for the stage at addresses."""
     return {
         "openapi": "3.1.0",
         "info": {
-            "title": "Tenant catalog and orders API",
-            "version": "1.0.0",
-            "description": "Multi-tenant product catalog and orders. Authenticate with an OAuth 2.0 "
-            "client-credentials access token from the tenant's Cognito app client.",
+            "title": TITLE,
+            "version": VERSION,
+            "summary": "A tenant's product catalog and orders, behind OAuth 2.0 client credentials.",
+            "description": _description(addresses),
+            # The license of this document, as of the rest of the project.
+            "license": {"name": "MIT-0", "identifier": "MIT-0"},
         },
+        "servers": [{"url": addresses.api_url, "description": "This stage's API."}],
+        "tags": TAGS,
         "paths": _paths(),
         "components": {
             "schemas": _schemas(),
             "securitySchemes": {
                 "cognito": {
                     "type": "oauth2",
-                    "description": "Cognito client-credentials flow; the token URL is the user pool domain's /oauth2/token.",
+                    "description": "OAuth 2.0 client credentials: HTTP Basic with the tenant's client id and secret. "
+                    "See Authentication.",
                     "flows": {
                         "clientCredentials": {
-                            "tokenUrl": "/oauth2/token",
+                            "tokenUrl": addresses.token_url,
                             "scopes": {
-                                "tenant-api/catalog.read": "Read the catalog.",
-                                "tenant-api/orders.read": "Read orders.",
-                                "tenant-api/orders.write": "Place orders.",
+                                SCOPE_CATALOG_READ: "Read the catalog.",
+                                SCOPE_ORDERS_READ: "Read orders.",
+                                SCOPE_ORDERS_WRITE: "Place orders.",
                             },
                         }
                     },

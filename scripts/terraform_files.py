@@ -968,12 +968,13 @@ def narrowed_policy(policy: str, resource_prefix: str) -> str:
 
 
 def function_environment(variables: dict[str, str]) -> dict[str, str]:
-    """The functions' environment with the stack's table, secret, token issuer and tenant-access role filled in."""
+    """The functions' environment with the stack's table, secret, token issuer and URL, and tenant-access role filled in."""
     return {
         **variables,
         "TABLE_NAME": ref("aws_dynamodb_table", TABLE, "name"),
         "PAGINATION_SECRET_ARN": ref("aws_secretsmanager_secret", SECRET, "arn"),
         "TOKEN_ISSUER": token_issuer(),
+        "TOKEN_URL": token_url(),
         "TENANT_ACCESS_ROLE_ARN": ref("aws_iam_role", TENANT_ACCESS, "arn"),
     }
 

@@ -22,8 +22,8 @@ from typing import Any
 
 from scripts.stage_config import PROJECT_DIR
 
-# Where `make test` installs the provider packages (npm install --prefix .node).
-NODE_DIR = PROJECT_DIR / ".node"
+# Where `make test` installs the provider packages: npm ci from package-lock.json, into node_modules here.
+NODE_DIR = PROJECT_DIR
 # Terraform provider name -> the npm package carrying its schema, pinned to the provider releases
 # the package targets: aws 5.99.1, random 3.7.2, null 3.2.4.
 PROVIDER_PACKAGES: dict[str, tuple[str, str]] = {

@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
+from scripts import openapi_document
 from tests.e2e import schemathesis_hooks
-from tests.e2e.conftest import RunningStack
+from tests.e2e.conftest import HTTP_TIMEOUT_SECONDS, RunningStack
 
 pytestmark = pytest.mark.e2e
 
@@ -175,6 +176,17 @@ def test_schemathesis_finds_no_failure_in_any_phase(stack: RunningStack, tmp_pat
     warnings = {name: set(found) for name, found in report["warnings"].items() if found}
     assert warnings.keys() <= {"validation_mismatch"}, warnings
     assert warnings.get("validation_mismatch", set()) <= {"GET /catalog", "GET /orders"}, warnings
+
+
+def test_the_served_document_names_the_stacks_own_addresses(stack: RunningStack, tmp_path: Path) -> None:
+    served = stack.http.get(f"{stack.api_url}/openapi.json", timeout=HTTP_TIMEOUT_SECONDS).json()
+    assert [server["url"] for server in served["servers"]] == [stack.api_url]
+    flow = served["components"]["securitySchemes"]["cognito"]["flows"]["clientCredentials"]
+    assert flow["tokenUrl"] == stack.info["token_url"]
+    # What `make docs` renders for the local stage is what the stack serves.
+    out = tmp_path / "openapi.json"
+    assert openapi_document.main(["--stack-file", str(stack.state_dir / "stack.json"), "--out", str(out)]) == 0
+    assert json.loads(out.read_text()) == served
 
 
 class FakeResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from typing import Any
@@ -13,19 +14,32 @@ from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
 import app as application
-from chalicelib import pagination, validation
+from chalicelib import errors, gateway, pagination, validation
 from chalicelib.errors import InvalidRequest
-from chalicelib.openapi import openapi_document
+from chalicelib.openapi import StageAddresses, local_token_url, openapi_document, served_addresses
+from chalicelib.repository import OrderRepository
+from chalicelib.tiers import TIERS
 from tests.conftest import ACME, GLOBEX, Api, Reply
 
 MISSING_ORDER = "ord_01HZY3M9K8V6T5R4Q3P2N1M0AB"
 ONE_LINE = [{"product_id": "prod-001", "quantity": 1}]
+# As the local stack and a deployed stage name themselves.
+LOCAL = StageAddresses("http://127.0.0.1:8000", "http://127.0.0.1:41234/oauth2/token")
+DEPLOYED = StageAddresses(
+    "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/api",
+    "https://tenant-api-dev-123456789012.auth.us-east-1.amazoncognito.com/oauth2/token",
+)
+
+
+def document() -> dict[str, Any]:
+    """The document for the local stage."""
+    return openapi_document(LOCAL)
 
 
 def operations() -> dict[tuple[str, str], dict[str, Any]]:
     return {
         (path, method.upper()): operation
-        for path, item in openapi_document()["paths"].items()
+        for path, item in document()["paths"].items()
         for method, operation in item.items()
         if method in ("get", "put", "post", "delete", "patch", "head", "options")
     }
@@ -33,7 +47,7 @@ def operations() -> dict[tuple[str, str], dict[str, Any]]:
 
 def schema_errors(value: Any, schema: dict[str, Any]) -> list[str]:
     """What is wrong with value under a schema of the document (resolving its $refs)."""
-    root = {**schema, "components": openapi_document()["components"]}
+    root = {**schema, "components": document()["components"]}
     return [error.message for error in OAS31Validator(root).iter_errors(value)]
 
 
@@ -85,10 +99,11 @@ def assert_documented(reply: Reply, path: str, method: str) -> None:
         assert re.search(rf"\b{re.escape(code)}\b", response["description"]), (code, response["description"])
 
 
-def test_the_document_is_valid_openapi_3():
-    document = openapi_document()
-    assert document["openapi"].startswith("3.")
-    validate(document)
+@pytest.mark.parametrize("addresses", [LOCAL, DEPLOYED], ids=["local", "deployed"])
+def test_the_document_is_valid_openapi_3(addresses: StageAddresses):
+    stage_document = openapi_document(addresses)
+    assert stage_document["openapi"].startswith("3.")
+    validate(stage_document)
 
 
 def test_the_document_has_exactly_the_apps_routes_and_methods():
@@ -120,9 +135,7 @@ def test_path_parameters_match_the_route_arguments():
 
 
 def test_every_documented_scope_is_defined():
-    defined = set(
-        openapi_document()["components"]["securitySchemes"]["cognito"]["flows"]["clientCredentials"]["scopes"]
-    )
+    defined = set(document()["components"]["securitySchemes"]["cognito"]["flows"]["clientCredentials"]["scopes"])
     used = {
         scope
         for operation in operations().values()
@@ -145,9 +158,7 @@ def test_the_documented_scope_is_the_one_the_route_needs(api: Api):
         assert granted.status in (200, 201, 404), (path, method, granted.body)
         others = [
             scope
-            for scope in openapi_document()["components"]["securitySchemes"]["cognito"]["flows"]["clientCredentials"][
-                "scopes"
-            ]
+            for scope in document()["components"]["securitySchemes"]["cognito"]["flows"]["clientCredentials"]["scopes"]
             if scope not in scopes
         ]
         refused = api.request(
@@ -221,14 +232,19 @@ def test_real_answers_match_the_documented_responses(api: Api):
     ]
 
 
-def test_the_openapi_route_serves_the_document(api: Api):
-    assert api.get("/openapi.json", tenant=None).json == json.loads(json.dumps(openapi_document()))
+def test_the_openapi_route_serves_the_document_for_the_address_called(api: Api):
+    reply = api.get("/openapi.json", tenant=None, headers={"Host": "127.0.0.1:8000"})
+    # The local token endpoint is served beside the issuer, as the local stack's is.
+    served = StageAddresses("http://127.0.0.1:8000", local_token_url(api.issuer.issuer))
+    assert reply.json == json.loads(json.dumps(openapi_document(served)))
+    assert reply.json["servers"] == [{"url": "http://127.0.0.1:8000", "description": "This stage's API."}]
+    assert_documented(reply, "/openapi.json", "GET")
 
 
 def test_the_documented_request_body_agrees_with_validation():
     schema = {"$ref": "#/components/schemas/OrderRequest"}
     assert_matches_schema({"items": ONE_LINE}, schema)
-    root = {**schema, "components": openapi_document()["components"]}
+    root = {**schema, "components": document()["components"]}
     for bad in (
         {"items": []},
         {"items": [{"product_id": "prod-001", "quantity": 1, "price": "1"}]},
@@ -248,8 +264,11 @@ def test_every_operation_has_an_example_and_every_example_fits_its_schema():
             examples.append((media["example"], media["schema"]))
         for status, response in operation["responses"].items():
             for media in response.get("content", {}).values():
-                assert "example" in media, (path, method, status)
-                examples.append((media["example"], media["schema"]))
+                assert ("example" in media) != ("examples" in media), (path, method, status)
+                if "example" in media:
+                    examples.append((media["example"], media["schema"]))
+                for named in media.get("examples", {}).values():
+                    examples.append((named["value"], media["schema"]))
             for header in response.get("headers", {}).values():
                 if "example" in header:
                     examples.append((header["example"], header["schema"]))
@@ -373,3 +392,166 @@ def test_an_integral_quantity_written_as_a_decimal_is_accepted_as_the_schema_say
     assert reply.status == 201, reply.body
     assert reply.json["items"][0]["quantity"] == 2
     assert_documented(reply, "/orders", "POST")
+
+
+# --- the stage's addresses ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("addresses", [LOCAL, DEPLOYED], ids=["local", "deployed"])
+def test_the_document_names_the_stages_api_and_token_endpoint(addresses: StageAddresses):
+    stage_document = openapi_document(addresses)
+    assert [server["url"] for server in stage_document["servers"]] == [addresses.api_url]
+    flow = stage_document["components"]["securitySchemes"]["cognito"]["flows"]["clientCredentials"]
+    assert flow["tokenUrl"] == addresses.token_url
+    assert f"`{addresses.token_url}`" in stage_document["info"]["description"]
+
+
+@pytest.mark.parametrize(
+    ("api_url", "token_url"),
+    [
+        ("api", LOCAL.token_url),
+        ("http://127.0.0.1:8000/", LOCAL.token_url),
+        ("ftp://127.0.0.1:8000", LOCAL.token_url),
+        ("http://127.0.0.1:8000?x=1", LOCAL.token_url),
+        (LOCAL.api_url, "/oauth2/token"),
+        (LOCAL.api_url, ""),
+    ],
+)
+def test_addresses_must_be_absolute_http_urls(api_url: str, token_url: str):
+    with pytest.raises(ValueError):
+        StageAddresses(api_url, token_url)
+
+
+def test_without_a_host_header_the_served_server_is_where_the_document_was_served(api: Api):
+    for headers in ({}, {"Host": 'evil.example"><script>'}, {"Host": "a b"}):
+        reply = api.get("/openapi.json", tenant=None, headers=headers)
+        assert reply.status == 200, headers
+        assert reply.json["servers"][0]["url"] == "/", headers
+
+
+def test_behind_api_gateway_the_server_is_the_url_the_client_called(env):
+    env.set(AWS_LAMBDA_FUNCTION_NAME="tenant-api-dev", TOKEN_URL=DEPLOYED.token_url)
+    domain = "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"
+    cases = [
+        ({"path": "/api/openapi.json"}, f"https://{domain}/api"),  # the stage, on execute-api
+        ({"path": "/v1/openapi.json"}, f"https://{domain}/v1"),  # a base path mapping on a custom domain
+        ({"path": "/openapi.json"}, f"https://{domain}"),  # a custom domain's root
+    ]
+    for context, api_url in cases:
+        full = {**context, "domainName": domain, "resourcePath": "/openapi.json"}
+        # API Gateway's domain wins over whatever Host the client sent.
+        assert served_addresses(full, {"host": "evil.example"}) == StageAddresses(api_url, DEPLOYED.token_url)
+
+
+def test_a_deployed_stage_without_its_token_url_answers_a_documented_503(api: Api, env):
+    env.set(AWS_LAMBDA_FUNCTION_NAME="tenant-api-dev", TOKEN_URL=None)
+    reply = api.get("/openapi.json", tenant=None)
+    assert (reply.status, reply.json["error"]["code"]) == (503, "service_unavailable")
+    assert_documented(reply, "/openapi.json", "GET")
+
+
+# --- what a tenant developer reads ----------------------------------------------------------
+
+
+def test_the_error_code_enum_is_every_code_the_api_and_the_gateway_answer():
+    enum = document()["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"]
+    api_codes = {
+        error_type.code
+        for _, error_type in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(error_type, errors.ApiError)
+    }
+    responses = gateway.gateway_responses()
+    gateway_codes = set()
+    for response_type in responses:
+        _, _, body = gateway.render(responses, response_type, "rid", default_status=400)
+        gateway_codes.add(json.loads(body)["error"]["code"])
+    assert len(enum) == len(set(enum))
+    assert set(enum) == api_codes | gateway_codes
+    assert {"quota_exceeded", "bad_request"} <= gateway_codes - api_codes  # the gateway's own are there too
+    listed = document()["info"]["description"].split("# Errors", 1)[1]
+    assert all(f"`{code}`" in listed for code in enum)
+
+
+def test_every_answer_with_a_documented_status_names_its_code_in_that_response():
+    # Each error response lists its codes; each is one of the enum's.
+    enum = set(document()["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"])
+    for (path, method), operation in operations().items():
+        for status, response in operation["responses"].items():
+            if int(status) < 400:
+                continue
+            named = set(re.findall(r"^- `([a-z_]+)`", response["description"], flags=re.MULTILINE))
+            assert named and named <= enum, (path, method, status, named)
+            media = response["content"]["application/json"]
+            shown = {e["value"]["error"]["code"] for e in media.get("examples", {}).values()} or {
+                media["example"]["error"]["code"]
+            }
+            assert shown == named, (path, method, status)
+
+
+def test_every_tier_limit_is_described_and_repeated_on_every_429():
+    description = document()["info"]["description"]
+    for tier in TIERS.values():
+        row = f"| {tier.name} | {tier.rate_per_second:,g} | {tier.burst:,} | {tier.monthly_quota:,} |"
+        assert row in description, row
+    for (path, method), operation in operations().items():
+        if not operation["security"]:
+            continue
+        too_many = operation["responses"]["429"]["description"]
+        for tier in TIERS.values():
+            assert (
+                f"{tier.name}: {tier.rate_per_second:,g}/s, burst {tier.burst:,}, {tier.monthly_quota:,} a month"
+                in too_many
+            ), (path, method)
+        assert "`quota_exceeded`" in too_many and "`too_many_requests`" in too_many
+
+
+def test_retry_after_is_on_every_429_and_503_and_explained():
+    assert "# Retries and Retry-After" in document()["info"]["description"]
+    for (path, method), operation in operations().items():
+        for status in ("429", "503"):
+            response = operation["responses"].get(status)
+            if response is None:
+                continue
+            header = response["headers"]["Retry-After"]
+            assert header["schema"] == {"type": "integer", "minimum": 1}, (path, method, status)
+            assert "Retries and Retry-After" in header["description"]
+        # A quota answer carries none, so the header is promised on 503 only.
+        if "503" in operation["responses"]:
+            assert operation["responses"]["503"]["headers"]["Retry-After"]["required"] is True
+
+
+def test_idempotency_key_says_what_it_guarantees_how_long_and_what_a_reused_key_gets():
+    hours = f"{OrderRepository.IDEMPOTENCY_TTL_SECONDS // 3600} hours"
+    key = parameter("placeOrder", "Idempotency-Key")["description"]
+    section = document()["info"]["description"].split("# Idempotent orders", 1)[1].split("\n# ", 1)[0]
+    for text in (key, section):
+        assert hours in text and "idempotency_key_reused" in text
+    assert "Idempotent-Replayed: true" in section and "any order" in section
+    reused = operations()[("/orders", "POST")]["responses"]["422"]["description"]
+    assert (
+        f"`idempotency_key_reused`: The Idempotency-Key placed an order with a different body in the last {hours}"
+        in reused
+    )
+
+
+def test_every_operation_has_one_declared_tag_and_every_tag_a_description():
+    tags = document()["tags"]
+    declared = [tag["name"] for tag in tags]
+    assert declared == ["catalog", "orders", "health", "openapi"]
+    assert all(tag["description"] and tag["x-displayName"] for tag in tags)
+    used = [operation["tags"] for operation in operations().values()]
+    assert all(len(names) == 1 and names[0] in declared for names in used)
+    assert {names[0] for names in used} == set(declared)
+    # Each path's operations sit under the tag of its first segment (/openapi.json under openapi).
+    for (path, _), operation in operations().items():
+        assert path.strip("/").split("/")[0].removesuffix(".json") == operation["tags"][0], path
+
+
+def test_operation_ids_and_summaries_read_well():
+    ids = [operation["operationId"] for operation in operations().values()]
+    assert len(ids) == len(set(ids))
+    for (path, method), operation in operations().items():
+        assert re.fullmatch(r"(get|list|place)[A-Z][A-Za-z]+", operation["operationId"]), (path, method)
+        summary = operation["summary"]
+        assert summary[0].isupper() and not summary.endswith(".") and len(summary) <= 30, summary
+        assert operation["description"].endswith("."), (path, method)

@@ -216,10 +216,14 @@ def test_the_functions_environment_reaches_the_table_secret_and_pool(package: Pa
         assert variables["TABLE_NAME"] == "${aws_dynamodb_table.tenant_table.name}"
         assert variables["PAGINATION_SECRET_ARN"] == "${aws_secretsmanager_secret.pagination.arn}"
         assert variables["TOKEN_ISSUER"] == "https://${aws_cognito_user_pool.tenants.endpoint}"
+        assert variables["TOKEN_URL"] == (
+            "https://${aws_cognito_user_pool_domain.tenants.domain}.auth.${data.aws_region.chalice.name}"
+            ".amazoncognito.com/oauth2/token"
+        )
         assert variables["TENANT_ACCESS_ROLE_ARN"] == TENANT_ACCESS_ARN
         # Everything else the stage sets is kept.
         original = chalice_functions[name]["environment"]["variables"]
-        filled = {"TABLE_NAME", "PAGINATION_SECRET_ARN", "TOKEN_ISSUER", "TENANT_ACCESS_ROLE_ARN"}
+        filled = {"TABLE_NAME", "PAGINATION_SECRET_ARN", "TOKEN_ISSUER", "TOKEN_URL", "TENANT_ACCESS_ROLE_ARN"}
         assert {k: v for k, v in variables.items() if k not in filled} == {
             k: v for k, v in original.items() if k not in filled
         }
