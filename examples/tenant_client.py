@@ -4,12 +4,14 @@ Copy this file into your own project; it needs `authlib` and `requests` (which b
 What it does for you:
 - fetches an access token from the token URL with HTTP Basic client authentication (Cognito's
   /oauth2/token) and reuses it until shortly before it expires, because Cognito bills every
-  token request; with a token file, every process on the machine (or on a shared volume) uses
-  the same token, and one of them renews it while the others wait for it;
+  token request; with a token file (in a folder only this user can write), every process of
+  this user on the machine uses the same token, and one of them renews it while the others
+  wait for it;
 - on a 401 fetches a new token once and retries (a token can be refused before it expires, when
   the tenant's secret is rotated); a second 401 is raised, as it is not a token problem;
-- retries 429 and 503 answers after their Retry-After, a bounded number of times, and reports
-  the last answer clearly when the attempts run out;
+- retries 429 and 503 answers after their Retry-After, a 409 catalog_changed, and a 502 or 504
+  from API Gateway to a request safe to repeat, after a back-off: a bounded number of attempts
+  in all, reporting the last answer clearly when they run out;
 - sends every order with an Idempotency-Key made once for that order and sent again on every
   retry, so a retry returns the order already placed instead of placing a second.
 
@@ -23,6 +25,8 @@ import fcntl
 import ipaddress
 import json
 import os
+import random
+import stat
 import sys
 import tempfile
 import threading
@@ -51,6 +55,9 @@ TIMEOUT_SECONDS = (5, 35)
 # expires: an hour's token (Cognito's default) is used for 55 minutes, a 5-minute one for 4.
 MAX_RENEWAL_MARGIN_SECONDS = 300
 RENEWAL_FRACTION = 5
+# Answers the client retries itself (409 catalog_changed, 502, 504) are retried after this long, doubling
+# each time, and up to half as long again at random, so that clients that failed together come back apart.
+RETRY_BACKOFF_SECONDS = 0.5
 
 T = TypeVar("T")
 
@@ -92,7 +99,15 @@ def needs_renewal(token: Mapping[str, Any]) -> bool:
 
 
 class TokenFile:
-    """One app client's access token in a file that several processes share (mode 0600)."""
+    """One app client's access token in a file that this user's processes share (mode 0600).
+
+    Keep it in a folder only this user can write. A token file that another user could have
+    written is never used: one owned by another user, readable or writable by group or others, a
+    symlink, or anything but a regular file. Otherwise, in a shared folder, another user could
+    plant a token of their own tenant, and this client would act in their tenant. Such a file is
+    replaced by a fresh token of this client's own (or, where the folder forbids it, the renewal
+    fails with an OSError).
+    """
 
     def __init__(self, path: Path, client_id: str, token_url: str):
         self.path = Path(path)
@@ -100,11 +115,20 @@ class TokenFile:
         self.token_url = token_url
 
     def load(self) -> dict[str, Any] | None:
-        """The stored token, or None if there is none, it is unreadable or it belongs to another client."""
+        """The stored token, or None if there is none, it is unreadable, not this user's own, or another client's."""
         try:
-            entry = json.loads(self.path.read_text())
-        except (OSError, ValueError):
+            # O_NONBLOCK: a FIFO planted in the token file's place must not hang the open.
+            descriptor = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
             return None
+        with os.fdopen(descriptor) as file:
+            # Checked on the open file, so the file read is the file checked.
+            if not _is_private_file(os.fstat(file.fileno())):
+                return None
+            try:
+                entry = json.load(file)
+            except (OSError, ValueError):
+                return None
         if not isinstance(entry, dict) or (entry.get("client_id"), entry.get("token_url")) != (
             self.client_id,
             self.token_url,
@@ -116,7 +140,9 @@ class TokenFile:
     def store(self, token: Mapping[str, Any]) -> None:
         """Replace the stored token in one step, so a reader sees the old token or the new one, never half."""
         entry = {"client_id": self.client_id, "token_url": self.token_url, "token": dict(token)}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.make_folder()
+        # mkstemp creates a new file of this user's, mode 0600, never following a symlink; os.replace
+        # then puts it in the place of whatever the path named, a symlink included, without following it.
         descriptor, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
         try:
             with os.fdopen(descriptor, "w") as file:
@@ -126,16 +152,32 @@ class TokenFile:
             Path(temporary).unlink(missing_ok=True)
             raise
 
+    def make_folder(self) -> None:
+        """Create the token file's folder, for this user only (0700), if it does not exist yet."""
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+
     @contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the file's lock, so only one process at a time fetches a new token."""
-        descriptor = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        self.make_folder()
+        # O_NOFOLLOW: a symlink planted as the lock must not make this user create or lock the file it names.
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX)
             yield
         finally:
             # Closing the descriptor releases the lock.
             os.close(descriptor)
+
+
+def _is_private_file(status: os.stat_result) -> bool:
+    """Whether a file is a regular file of this user's that no other user can read or write."""
+    return (
+        stat.S_ISREG(status.st_mode)
+        and status.st_uid == os.geteuid()
+        and not status.st_mode & (stat.S_IRWXG | stat.S_IRWXO)
+    )
 
 
 def api_retry(attempts: int) -> Retry:
@@ -245,7 +287,7 @@ class TenantApiError(Exception):
         super().__init__(f"HTTP {status} {code}{gave_up}: {message}" + (f" ({noted})" if noted else ""))
 
     @classmethod
-    def from_response(cls, response: requests.Response) -> TenantApiError:
+    def from_response(cls, response: requests.Response, attempts: int) -> TenantApiError:
         """The error an answer carries in the API's envelope (or, from a proxy or gateway, whatever it sent)."""
         try:
             body = response.json()
@@ -254,8 +296,6 @@ class TenantApiError(Exception):
         error = body.get("error") if isinstance(body, dict) else None
         if not isinstance(error, dict):
             error = {"code": "http_error", "message": response.text[:200] or response.reason}
-        retries = getattr(response.raw, "retries", None)
-        attempts = len(retries.history) + 1 if retries is not None else 1
         return cls(
             response.status_code,
             str(error.get("code")),
@@ -353,6 +393,33 @@ class Page(Generic[T]):
     next_token: str | None
 
 
+def attempts_made(response: requests.Response) -> int:
+    """How many requests the transport sent for this answer: the first and urllib3's retries (429, 503, failures)."""
+    retries = getattr(response.raw, "retries", None)
+    return len(retries.history) + 1 if retries is not None else 1
+
+
+def is_worth_repeating(response: requests.Response, error: TenantApiError) -> bool:
+    """Whether an error answer calls for the same request again, unchanged, after a back-off.
+
+    A 409 catalog_changed placed nothing and asks for the request again. A 502 or 504 from API
+    Gateway lost the function's answer, so the request may have been carried out: it is repeated
+    only when doing it twice is the same as once, a GET or a request carrying an Idempotency-Key.
+    """
+    if error.status == 409:
+        return error.code == "catalog_changed"
+    if error.status in (502, 504):
+        request = response.request
+        return request.method == "GET" or "Idempotency-Key" in request.headers
+    return False
+
+
+def retry_backoff_seconds(retry: int) -> float:
+    """The wait before the client's own retry number retry (1 for the first), at most MAX_RETRY_AFTER_SECONDS."""
+    wait = RETRY_BACKOFF_SECONDS * 2.0 ** (retry - 1) * random.uniform(1, 1.5)
+    return min(wait, MAX_RETRY_AFTER_SECONDS)
+
+
 def new_idempotency_key() -> str:
     """A fresh Idempotency-Key for one logical order; keep it to retry that order later."""
     return str(uuid.uuid4())
@@ -376,6 +443,7 @@ class TenantClient:
         self.session = ClientCredentialsSession(
             client_id, client_secret, token_url, token_file=shared, attempts=attempts
         )
+        self.attempts = attempts
         self.api_requests = 0
 
     def __enter__(self) -> TenantClient:
@@ -403,9 +471,11 @@ class TenantClient:
     def place_order(self, quantities: Mapping[str, int], idempotency_key: str | None = None) -> PlacedOrder:
         """Place an order of quantity by product id; retried with the same Idempotency-Key, so placed once.
 
-        Pass your own key (new_idempotency_key(), or your system's id for this order) to retry the
-        same order later, after a failure or a restart: the API answers with the order it placed
-        for that key (for 24 hours) instead of placing another.
+        A 409 catalog_changed (prices moved under concurrent orders) and a 502 or 504 are retried
+        with the same key too, within the client's attempts. Pass your own key
+        (new_idempotency_key(), or your system's id for this order) to retry the same order later,
+        after a failure or a restart: the API answers with the order it placed for that key (for
+        24 hours) instead of placing another.
         """
         key = idempotency_key or new_idempotency_key()
         lines = [{"product_id": product_id, "quantity": quantity} for product_id, quantity in quantities.items()]
@@ -445,15 +515,24 @@ class TenantClient:
 
     def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         url = f"{self.api_url}{path}"
-        response = self._send(method, url, **kwargs)
-        if response.status_code == 401:
-            # A token can be refused before it expires (the tenant's secret was rotated): renew it once.
-            sent = str(response.request.headers.get("Authorization", ""))
-            self.session.renew_token(sent.removeprefix("Bearer "))
+        attempts = retries = 0
+        renewed = False
+        while True:
             response = self._send(method, url, **kwargs)
-        if response.status_code >= 400:
-            raise TenantApiError.from_response(response)
-        return response
+            attempts += attempts_made(response)
+            if response.status_code == 401 and not renewed:
+                # A token can be refused before it expires (the tenant's secret was rotated): renew it once.
+                sent = str(response.request.headers.get("Authorization", ""))
+                self.session.renew_token(sent.removeprefix("Bearer "))
+                renewed = True
+                continue
+            if response.status_code < 400:
+                return response
+            error = TenantApiError.from_response(response, attempts)
+            if attempts >= self.attempts or not is_worth_repeating(response, error):
+                raise error
+            retries += 1
+            time.sleep(retry_backoff_seconds(retries))
 
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         self.api_requests += 1
@@ -498,7 +577,8 @@ def main(argv: list[str] | None = None) -> int:
         "--token-file",
         type=Path,
         default=os.environ.get("TOKEN_FILE"),
-        help="share the access token with other processes through this file (default: $TOKEN_FILE; none)",
+        help="share the access token with this user's other processes through this file, in a folder only"
+        " this user can write (default: $TOKEN_FILE; none)",
     )
     parser.add_argument(
         "--attempts", type=int, default=DEFAULT_ATTEMPTS, help=f"attempts per request (default {DEFAULT_ATTEMPTS})"
@@ -524,7 +604,9 @@ def main(argv: list[str] | None = None) -> int:
             args.api_url, args.token_url, args.client_id, secret, token_file=args.token_file, attempts=args.attempts
         ) as client:
             _demo(client)
-    except (TenantApiError, OAuthError, requests.RequestException, ValueError) as error:
+    # OSError: the token file or its folder cannot be created, locked or replaced (a path under a file,
+    # no permission, a symlink planted as the lock).
+    except (TenantApiError, OAuthError, requests.RequestException, OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

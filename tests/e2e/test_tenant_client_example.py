@@ -4,7 +4,8 @@ The client talks to the API and to the token endpoint through loopback proxies t
 every request and answer, so the tests count real token requests and see real retries. A proxy
 can also answer the next requests itself, for the answers the stack does not give on demand (a
 503, or a 429 the client cannot wait out): then the request is not forwarded, or it is forwarded
-first and its answer replaced, as when a gateway gives up waiting for an order it did place.
+first and its answer replaced, as when a gateway gives up waiting for an order it did place. A
+proxy can hold its answers a while, so that concurrent clients arrive while a request is in flight.
 """
 
 from __future__ import annotations
@@ -28,9 +29,17 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from chalicelib.errors import RateLimited, ServiceUnavailable
+from chalicelib.errors import CatalogChanged, InsufficientStock, RateLimited, ServiceUnavailable
 from chalicelib.responses import error_body
-from examples.tenant_client import TenantApiError, TenantClient, TokenFile, require_secure_url
+from examples import tenant_client
+from examples.tenant_client import (
+    RETRY_BACKOFF_SECONDS,
+    TenantApiError,
+    TenantClient,
+    TokenFile,
+    main,
+    require_secure_url,
+)
 from tests.e2e.conftest import PROJECT_DIR, RunningStack
 
 pytestmark = pytest.mark.e2e
@@ -82,6 +91,7 @@ class RecordingProxy:
         self.upstream = (parts.hostname, parts.port)
         self._exchanges: list[Exchange] = []
         self._answers: deque[Answer] = deque()
+        self._hold_seconds = 0.0
         self._lock = threading.Lock()
         proxy = self
 
@@ -119,6 +129,10 @@ class RecordingProxy:
         with self._lock:
             self._answers.extend(answers)
 
+    def hold_answers(self, seconds: float) -> None:
+        """Keep every answer from now on this long before sending it."""
+        self._hold_seconds = seconds
+
     def for_path(self, path: str) -> list[Exchange]:
         """The exchanges for one path (query excluded), in the order the requests arrived."""
         return [exchange for exchange in self.exchanges if urlsplit(exchange.path).path == path]
@@ -144,6 +158,7 @@ class RecordingProxy:
         if answer is not None:
             status, payload = answer.status, json.dumps(answer.body).encode()
             response_headers = {"Content-Type": "application/json", **answer.headers}
+        time.sleep(self._hold_seconds)
         handler.send_response_only(status)
         for name, value in response_headers.items():
             if name.lower() not in HOP_BY_HOP | {"content-length"}:
@@ -151,10 +166,9 @@ class RecordingProxy:
         handler.send_header("Content-Length", str(len(payload)))
         handler.send_header("Connection", "close")
         handler.end_headers()
-        # Taken before the body goes out, so the client cannot have had the answer any earlier.
+        # Taken before the body goes out, so the client cannot have had the answer any earlier; and the
+        # exchange is recorded before then too, so a client that has its answer finds it recorded.
         answered = time.monotonic()
-        handler.wfile.write(payload)
-        handler.wfile.flush()
         exchange = Exchange(
             handler.command,
             handler.path,
@@ -169,6 +183,8 @@ class RecordingProxy:
         )
         with self._lock:
             self._exchanges.append(exchange)
+        handler.wfile.write(payload)
+        handler.wfile.flush()
 
 
 def envelope(error: type, **headers: str) -> Answer:
@@ -215,6 +231,20 @@ def token_file(stack: RunningStack, tokens: RecordingProxy, tier: str, path: Pat
     return TokenFile(path, stack.tenant(tier)["client_id"], f"{tokens.url}{TOKEN_PATH}")
 
 
+def example_env(stack: RunningStack, api: RecordingProxy, tokens: RecordingProxy, tier: str) -> dict[str, str]:
+    """The environment that points the example program at the tier's tenant, through both proxies."""
+    tenant = stack.tenant(tier)
+    return {
+        **os.environ,
+        "API": api.url,
+        "TOKEN_URL": f"{tokens.url}{TOKEN_PATH}",
+        "CLIENT_ID": tenant["client_id"],
+        "CLIENT_SECRET": tenant["client_secret"],
+        "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
+    }
+
+
 def test_one_token_serves_every_call_of_a_client(stack: RunningStack, connect, api, tokens) -> None:
     client = connect("premium")
     products = list(client.iter_catalog(page_size=5))
@@ -257,22 +287,12 @@ def test_a_shared_token_is_used_until_it_nears_expiry(stack: RunningStack, conne
 
 
 def test_processes_share_one_token_through_the_token_file(stack: RunningStack, api, tokens, tmp_path) -> None:
-    tenant = stack.tenant("standard")
     path = tmp_path / "token.json"
-    env = {
-        **os.environ,
-        "API": api.url,
-        "TOKEN_URL": f"{tokens.url}{TOKEN_PATH}",
-        "CLIENT_ID": tenant["client_id"],
-        "CLIENT_SECRET": tenant["client_secret"],
-        "NO_PROXY": "127.0.0.1,localhost",
-        "no_proxy": "127.0.0.1,localhost",
-    }
     runs = [
         subprocess.run(
             [sys.executable, str(EXAMPLE), "--token-file", str(path)],
             cwd=PROJECT_DIR,
-            env=env,
+            env=example_env(stack, api, tokens, "standard"),
             capture_output=True,
             text=True,
             timeout=60,
@@ -286,6 +306,104 @@ def test_processes_share_one_token_through_the_token_file(stack: RunningStack, a
     assert runs[1].stdout.splitlines()[-1].startswith("token requests: 0 for ")
     assert len(tokens.exchanges) == 1
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_processes_started_together_renew_a_near_expiry_token_once(stack: RunningStack, api, tokens, tmp_path) -> None:
+    shared = token_file(stack, tokens, "standard", tmp_path / "token.json")
+    issued = stack.request_token("standard").json()
+    # Four minutes left of an hour's token: every process finds it due for renewal.
+    shared.store({**issued, "expires_at": int(time.time()) + 240})
+    # The token answer is held, so the processes that start meanwhile find the renewal under way.
+    tokens.hold_answers(2)
+    runs = [
+        subprocess.Popen(
+            [sys.executable, str(EXAMPLE), "--token-file", str(shared.path)],
+            cwd=PROJECT_DIR,
+            env=example_env(stack, api, tokens, "standard"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = [run.communicate(timeout=60) for run in runs]
+
+    for run, (stdout, stderr) in zip(runs, outputs):
+        assert run.returncode == 0, stdout + stderr
+    token_lines = sorted(stdout.splitlines()[-1].split(" for ")[0] for stdout, _ in outputs)
+    assert token_lines == ["token requests: 0"] * 3 + ["token requests: 1"]
+    assert len(tokens.exchanges) == 1
+    renewed = json.loads(tokens.exchanges[0].response_body)["access_token"]
+    assert renewed != issued["access_token"]
+    # Eight API calls a run (three catalog pages, a product, two orders, an order, a page of orders).
+    assert len(api.exchanges) >= 4 * 8
+    assert {exchange.bearer for exchange in api.exchanges} == {renewed}
+    assert shared.load()["access_token"] == renewed
+
+
+def test_a_token_file_in_a_new_folder_gets_a_folder_of_its_own(stack: RunningStack, connect, tokens, tmp_path) -> None:
+    path = tmp_path / "nodir" / "sub" / "token.json"
+    assert connect("standard", token_file=path).get_product("prod-001").product_id == "prod-001"
+    assert len(tokens.exchanges) == 1
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert (
+        token_file(stack, tokens, "standard", path).load()["access_token"]
+        == json.loads(tokens.exchanges[0].response_body)["access_token"]
+    )
+
+
+def test_the_example_reports_a_token_file_it_cannot_create(tmp_path, monkeypatch, capsys) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("CLIENT_SECRET", "secret")
+    # Nothing is sent: the token file's folder is needed before the first request.
+    argv = ["--api-url", "http://127.0.0.1:9", "--token-url", f"http://127.0.0.1:9{TOKEN_PATH}", "--client-id", "id"]
+    assert main([*argv, "--token-file", str(blocker / "token.json")]) == 1
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 1
+    assert errors[0].startswith("error: ") and str(blocker) in errors[0]
+
+
+@pytest.mark.parametrize("planted_as", ["group-readable", "symlink", "another user's"])
+def test_a_token_file_another_user_could_have_written_is_not_used(
+    stack: RunningStack, connect, api, tokens, tmp_path, monkeypatch, planted_as: str
+) -> None:
+    # Another tenant's valid token, in an entry for this client: used, it would act in that tenant.
+    path = tmp_path / "token.json"
+    planted = stack.request_token("premium").json()
+    planted_file = tmp_path / "planted.json" if planted_as == "symlink" else path
+    token_file(stack, tokens, "standard", planted_file).store({**planted, "expires_at": 2**40})
+    if planted_as == "group-readable":
+        path.chmod(0o644)
+    elif planted_as == "symlink":
+        path.symlink_to(planted_file)
+    else:
+        real_uid = os.geteuid()
+        monkeypatch.setattr(tenant_client.os, "geteuid", lambda: real_uid + 1)
+
+    connect("standard", token_file=path).get_product("prod-001")
+    monkeypatch.undo()
+
+    assert len(tokens.exchanges) == 1
+    fresh = json.loads(tokens.exchanges[0].response_body)["access_token"]
+    assert [exchange.bearer for exchange in api.exchanges] == [fresh]
+    # The planted file was replaced by a file of this user's own, not written through.
+    assert not path.is_symlink()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert token_file(stack, tokens, "standard", path).load()["access_token"] == fresh
+    if planted_as == "symlink":
+        assert json.loads(planted_file.read_text())["token"]["access_token"] == planted["access_token"]
+
+
+def test_a_symlink_planted_as_the_lock_is_refused(connect, tokens, tmp_path) -> None:
+    path = tmp_path / "token.json"
+    victim = tmp_path / "victim"
+    path.with_name("token.json.lock").symlink_to(victim)
+    with pytest.raises(OSError):
+        connect("standard", token_file=path).get_product("prod-001")
+    assert not victim.exists()
+    assert tokens.exchanges == []
 
 
 def test_a_refused_token_is_renewed_once(stack: RunningStack, connect, api, tokens, tmp_path) -> None:
@@ -332,6 +450,58 @@ def test_an_order_whose_answer_was_lost_is_placed_once(stack: RunningStack, conn
     assert again.replayed and again.order == placed.order
     assert len({order.order_id for order in client.iter_orders()} - orders_before) == 1
     assert client.get_product("prod-003").stock == stock_before - 2
+
+
+API_GATEWAY_502 = Answer(502, error_body("internal_error", "Internal server error", "gateway"))
+
+
+@pytest.mark.parametrize(
+    ("answer", "replayed"),
+    [
+        # The API placed nothing: prices moved under concurrent orders.
+        (envelope(CatalogChanged), False),
+        # API Gateway got no answer from the function, which placed nothing.
+        (API_GATEWAY_502, False),
+        # API Gateway gave up waiting while the function placed the order.
+        (Answer(504, error_body("internal_error", "Endpoint request timed out", "gateway"), forward_first=True), True),
+    ],
+    ids=["409-catalog-changed", "502", "504-after-placing"],
+)
+def test_an_order_is_retried_with_its_key_after_a_back_off(connect, api, answer: Answer, replayed: bool) -> None:
+    client = connect("standard")
+    orders_before = {order.order_id for order in client.iter_orders()}
+    api.answer_next(answer)
+    placed = client.place_order({"prod-007": 1})
+
+    posts = [exchange for exchange in api.exchanges if exchange.method == "POST"]
+    assert [(post.status, post.replaced) for post in posts] == [(answer.status, True), (201, False)]
+    assert posts[0].headers["Idempotency-Key"] == posts[1].headers["Idempotency-Key"] == placed.idempotency_key
+    assert posts[1].arrived >= posts[0].answered + RETRY_BACKOFF_SECONDS - TIMING_SLACK_SECONDS
+    assert placed.replayed is replayed
+    assert {order.order_id for order in client.iter_orders()} - orders_before == {placed.order.order_id}
+
+
+def test_the_client_s_own_retries_are_bounded(connect, api) -> None:
+    client = connect("standard", attempts=2)
+    changed = envelope(CatalogChanged)
+    api.answer_next(changed, changed)
+    with pytest.raises(TenantApiError) as gave_up:
+        client.place_order({"prod-007": 1})
+    assert (gave_up.value.status, gave_up.value.code, gave_up.value.attempts) == (409, "catalog_changed", 2)
+    assert "after 2 attempts" in str(gave_up.value)
+    assert len([exchange for exchange in api.exchanges if exchange.method == "POST"]) == 2
+
+    # Another 409 is an answer about the order, not a reason to send it again.
+    api.answer_next(envelope(InsufficientStock))
+    with pytest.raises(TenantApiError) as refused:
+        client.place_order({"prod-007": 1})
+    assert (refused.value.code, refused.value.attempts) == ("insufficient_stock", 1)
+    assert len([exchange for exchange in api.exchanges if exchange.method == "POST"]) == 3
+
+    # A GET is safe to repeat after a 502 too.
+    api.answer_next(API_GATEWAY_502)
+    assert client.get_product("prod-007").product_id == "prod-007"
+    assert [exchange.status for exchange in api.for_path("/catalog/prod-007")] == [502, 200]
 
 
 def test_a_503_is_retried_after_its_retry_after(connect, api) -> None:
