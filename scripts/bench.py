@@ -38,7 +38,6 @@ import heapq
 import json
 import os
 import statistics
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +45,7 @@ from typing import Any, Callable
 
 from chalicelib import keys
 from scripts import tracing_cold_start
+from scripts.fresh_interpreter import medians, run
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = "bench-table"
@@ -484,21 +484,6 @@ def comparable_body(body: str) -> dict[str, Any]:
 def tenant_credentials_snippet(requests: int = WARM_REQUESTS) -> str:
     """The tenant-credential snippet, with its number of warm requests per variant."""
     return TENANT_CREDENTIALS % {"requests": requests, "lookups": LOOKUPS}
-
-
-def run(snippet: str, environment: dict[str, str]) -> dict[str, float]:
-    """Run a snippet in a fresh interpreter and return the figures it printed on its last line."""
-    output = subprocess.run([sys.executable, "-c", snippet], cwd=ROOT, env=environment, capture_output=True, text=True)
-    if output.returncode != 0:
-        # The app logs a failed request's error to stdout, the snippet's traceback goes to stderr: show both.
-        tail = "\n".join((output.stdout.strip().splitlines() + output.stderr.strip().splitlines())[-12:])
-        raise RuntimeError(f"bench snippet failed (exit {output.returncode}):\n{tail}")
-    return json.loads(output.stdout.strip().splitlines()[-1])
-
-
-def medians(samples: list[dict[str, float]]) -> dict[str, float]:
-    """Median of each figure over several samples."""
-    return {name: statistics.median(sample[name] for sample in samples) for name in samples[0]}
 
 
 def median_of(snippet: str, environment: dict[str, str], runs: int) -> dict[str, float]:

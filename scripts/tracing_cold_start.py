@@ -28,11 +28,7 @@ receiver standing in for a collector extension. A run where they did not is an e
 from __future__ import annotations
 
 import contextlib
-import json
 import socket
-import statistics
-import subprocess
-import sys
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,6 +38,8 @@ from typing import Any, Callable, Iterable, Iterator
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+
+from scripts.fresh_interpreter import medians, run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -153,15 +151,6 @@ class Figures:
     sizes: dict[str, PackageSize]
 
 
-def run(snippet: str, environment: dict[str, str]) -> dict[str, float]:
-    """Run a snippet in a fresh interpreter and return the figures it printed on its last line."""
-    output = subprocess.run([sys.executable, "-c", snippet], cwd=ROOT, env=environment, capture_output=True, text=True)
-    if output.returncode != 0:
-        tail = "\n".join((output.stdout.strip().splitlines() + output.stderr.strip().splitlines())[-12:])
-        raise RuntimeError(f"tracing cold-start snippet failed (exit {output.returncode}):\n{tail}")
-    return dict(json.loads(output.stdout.strip().splitlines()[-1]))
-
-
 def interleaved(variants: dict[str, Callable[[], dict[str, float]]], runs: int) -> dict[str, dict[str, float]]:
     """Each variant's median figures over runs, the variants taken in an order that rotates every run."""
     names = list(variants)
@@ -170,10 +159,7 @@ def interleaved(variants: dict[str, Callable[[], dict[str, float]]], runs: int) 
         shift = index % len(names)
         for name in names[shift:] + names[:shift]:
             samples[name].append(variants[name]())
-    return {
-        name: {figure: statistics.median(sample[figure] for sample in taken) for figure in taken[0]}
-        for name, taken in samples.items()
-    }
+    return {name: medians(taken) for name, taken in samples.items()}
 
 
 @contextlib.contextmanager

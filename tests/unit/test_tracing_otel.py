@@ -27,7 +27,7 @@ from packaging.requirements import Requirement
 from chalicelib import auth, keys, observability, repository, tracing_otel
 from chalicelib.repository import CatalogRepository, dynamodb_client
 from scripts import bench, tracing_cold_start
-from tests.conftest import ACME, TABLE_NAME, Api, CapturedLogs
+from tests.conftest import ACME, PROJECT_DIR, TABLE_NAME, Api, CapturedLogs
 
 XRAY_TRACE_ID = re.compile(r"^1-[0-9a-f]{8}-[0-9a-f]{24}$")
 LAMBDA_TRACE_ID = "1-5759e988-bd862e3fe1be46a994272793"
@@ -483,3 +483,12 @@ def test_the_report_gives_ratios_to_the_same_runs_baselines():
     assert "(CPU: 0.20x boto3's import)" in text and "(CPU: 0.90x boto3's import, 4.50x X-Ray's)" in text
     assert "(+30.0 ms CPU, 1.10x)" in text and "(+90.0 ms CPU, 1.30x)" in text
     assert "+6.2 MB (OpenTelemetry's in, the X-Ray SDK's out)" in text
+
+
+def test_the_app_imports_no_opentelemetry_module():
+    """The Lambda package has no OpenTelemetry: importing the app must not reach for it."""
+    probe = "import sys, app; print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=120, check=True
+    )
+    assert result.stdout.strip() == "[]"
