@@ -20,7 +20,7 @@ NODE_INSTALLED := $(NODE_DIR)/.installed
 # Redocly CLI reports each command's use to its maker and looks for its own updates unless told not to.
 REDOCLY := REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(NODE_DIR)/.bin/redocly
 
-.PHONY: help run test unit lock bench capacity cost bootstrap deploy migrate smoke package-terraform checkov docs clean
+.PHONY: help run test unit lint lock bench capacity cost bootstrap deploy migrate smoke package-terraform checkov docs clean
 # `make` alone lists the targets rather than doing anything.
 .DEFAULT_GOAL := help
 
@@ -66,6 +66,12 @@ test: $(INSTALLED) $(CHECKOV_INSTALLED) $(LOCALSTACK_INSTALLED) $(NODE_INSTALLED
 
 unit: $(INSTALLED) $(NODE_INSTALLED)  ## Only the fast in-process tests.
 	$(BIN)/python -m pytest -m "not e2e"
+
+# The same checks run as tests in make test (tests/unit/test_project_checks.py); this is the quick way to run them.
+lint: $(INSTALLED)  ## ruff check, ruff format --check and mypy (strict on chalicelib), as CI runs them.
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m ruff format --check .
+	$(BIN)/python -m mypy
 
 # pip-compile resolves each requirements*.in into its lock, requirements*.txt: every package pinned
 # with the hashes of all its files (the aarch64 wheels Chalice packages too), no index or host named.
