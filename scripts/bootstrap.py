@@ -4,7 +4,7 @@ The table (on-demand, encrypted, point-in-time recovery, TTL, the schema's index
 Cognito user pool with the API's resource server, scopes and hosted domain (both protected
 from deletion on prod), the pagination key in Secrets Manager, one usage plan per tier, the
 tenant-access role (scripts.tenant_access_role), cost-allocation tags on all of them; then
-TABLE_NAME, TOKEN_ISSUER, PAGINATION_SECRET_ARN and TENANT_ACCESS_ROLE_ARN in .chalice/config.json
+TABLE_NAME, TOKEN_ISSUER, TOKEN_URL, PAGINATION_SECRET_ARN and TENANT_ACCESS_ROLE_ARN in .chalice/config.json
 and the stage's IAM policy files (its own and any function's own) narrowed to the region,
 account, table and secret. A table made before an index joined the
 schema gets the index. A rerun changes nothing that is already right, and says so.
@@ -15,20 +15,32 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Callable, Sequence, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.tiers import TIERS
 from scripts import provision
+from scripts.aws_calls import paginate
 from scripts.change_log import ChangeLog, WouldChange
+from scripts.resource_report import ResourceReport
 from scripts.stage_config import PROJECT_DIR, PROTECTED_STAGES, StageConfigError, update_stage_environment
 from scripts.stage_policy import update_policy_file
 from scripts.stage_resources import AwsClients, StageResources, issuer_url, load_stage, token_url
 
 T = TypeVar("T")
+# A resource's settings, each checked and corrected after the resource exists: (label, ensure it).
+ResourceSettings = Sequence[tuple[str, Callable[[], object]]]
+
+CREATED = "created"
+UPDATED = "updated"
+UNCHANGED = "unchanged"
+# A dry run stops a step at its first change: what comes after it in the same step is not looked at.
+NOT_CHECKED = "not checked"
+STATUSES = (CREATED, UPDATED, UNCHANGED, NOT_CHECKED)
+CHANGES = (CREATED, UPDATED)
 
 
 class BootstrapError(Exception):
@@ -40,43 +52,72 @@ def progress(message: str) -> None:
     print(f"[bootstrap] {message}", flush=True)
 
 
+class Report(ResourceReport):
+    """Bootstrap's report: one line per resource, created / updated / unchanged (post-deploy's format)."""
+
+    def __init__(self, dry_run: bool = False):
+        super().__init__(STATUSES, CHANGES, dry_run=dry_run, prefix="[bootstrap] ")
+
+    def summary(self, stage: str) -> str:
+        """One line: the counts, and what to do next."""
+        if self.changes == 0:
+            return f"no changes: everything was already in place ({self.counts_line()})"
+        if self.dry_run:
+            return f"dry run: {self.counts_line()}; nothing was changed"
+        return f"done: {self.counts_line()}; next: chalice deploy --stage {stage}"
+
+
 @dataclass
 class Steps:
-    """Runs bootstrap's steps one at a time, saying what each changed or, in a dry run, would change."""
+    """Runs bootstrap's steps, printing one line per resource: what each step created or updated, or would."""
 
     log: ChangeLog
-    changed: list[str] = field(default_factory=list)
+    report: Report
 
-    def run(self, label: str, action: Callable[[], T]) -> T | None:
-        """The action's result, or None when a dry run stopped it before its first change."""
-        return self._attempt(label, action)[1]
+    def resource(
+        self,
+        what: str,
+        ensure: Callable[[], T],
+        settings: Callable[[T], ResourceSettings] = lambda _: [],
+        detail: Callable[[T], str] = lambda _: "",
+    ) -> T | None:
+        """Ensure one resource, then each of its settings; None when a dry run stopped before its first change.
 
-    def completed(self, label: str, action: Callable[[], object]) -> bool:
-        """Whether the action ran to its end (a dry run stops it before its first change)."""
-        return self._attempt(label, action)[0]
-
-    def _attempt(self, label: str, action: Callable[[], T]) -> tuple[bool, T | None]:
+        The resource is created when its own step makes it (a Create call); it is updated when that
+        step or any of its settings changes it, and the line names what changed.
+        """
         mark = self.log.mark()
         try:
-            result = action()
-        except WouldChange as change:
-            self.note(label, f"would change (starting with {change.operation})")
-            return False, None
-        operations = self.log.since(mark)
-        if operations:
-            self.note(label, f"changed ({', '.join(operations)})")
+            result = ensure()
+        except WouldChange as stopped:
+            # A dry run stops at the first change; the settings of a resource it would create come with it.
+            status = CREATED if stopped.change.creates else UPDATED
+            self.report.record(status, what, "" if status == CREATED else f"starting with {stopped.operation}")
+            return None
+        changes = self.log.changes_since(mark)
+        created = bool(changes) and changes[0].creates
+        changed = [] if created else list(dict.fromkeys(change.operation for change in changes))
+        for label, apply in settings(result):
+            setting_mark = self.log.mark()
+            try:
+                apply()
+            except WouldChange:
+                changed.append(label)
+                continue
+            if self.log.changes_since(setting_mark) and not created:
+                changed.append(label)
+        shown = detail(result)
+        if created:
+            self.report.record(CREATED, what, shown)
+        elif changed:
+            self.report.record(UPDATED, what, ", ".join([*changed, *([shown] if shown else [])]))
         else:
-            progress(f"{label}: unchanged")
-        return True, result
+            self.report.record(UNCHANGED, what, shown)
+        return result
 
-    def note(self, label: str, outcome: str) -> None:
-        """Report a change made, or one a dry run would make."""
-        self.changed.append(label)
-        progress(f"{label}: {outcome}")
-
-    def pending(self, label: str) -> None:
-        """Report a step a dry run cannot check because what it needs does not exist yet."""
-        self.note(label, "would be set up once what it belongs to exists")
+    def pending(self, what: str, parent: str) -> None:
+        """Report a resource a dry run cannot look at because its parent would be created first."""
+        self.report.record(CREATED, what, f"with the {parent}")
 
 
 @dataclass(frozen=True)
@@ -86,26 +127,27 @@ class Outcome:
     issuer: str | None
     pagination_secret_arn: str | None
     token_url: str | None
-    changed: list[str]
+    report: Report
 
 
 def provision_table(steps: Steps, clients: AwsClients, resources: StageResources) -> None:
-    """The table and its settings."""
+    """The table, with its indexes, encryption, point-in-time recovery, TTL, deletion protection and tags."""
     dynamodb, name, tags = clients.dynamodb, resources.table_name, resources.tags
-    if not steps.completed(f"table {name}", lambda: provision.ensure_table(dynamodb, name, tags)):
-        # CreateTable makes the indexes with the table, so only the settings after it are pending.
-        for label in ("encryption", "point-in-time recovery", "TTL", "tags"):
-            steps.pending(f"  {label}")
-        return
     # The catalog list reads an index: a table made before it joined the schema gets it here.
-    indexes = ", ".join(provision.index_names(name))
-    steps.run(f"  indexes ({indexes})", lambda: provision.ensure_indexes(dynamodb, name))
-    steps.run("  encryption", lambda: provision.ensure_table_encryption(dynamodb, name))
-    steps.run("  point-in-time recovery", lambda: provision.ensure_point_in_time_recovery(dynamodb, name))
-    steps.run("  TTL", lambda: provision.ensure_ttl(dynamodb, name))
+    indexes = provision.index_names(name)
+    settings: list[tuple[str, Callable[[], object]]] = [
+        (
+            f"{', '.join(indexes)} index{'es' if len(indexes) > 1 else ''}",
+            lambda: provision.ensure_indexes(dynamodb, name),
+        ),
+        ("encryption", lambda: provision.ensure_table_encryption(dynamodb, name)),
+        ("point-in-time recovery", lambda: provision.ensure_point_in_time_recovery(dynamodb, name)),
+        ("TTL", lambda: provision.ensure_ttl(dynamodb, name)),
+    ]
     if resources.stage in PROTECTED_STAGES:
-        steps.run("  deletion protection", lambda: provision.ensure_deletion_protection(dynamodb, name))
-    steps.run("  tags", lambda: provision.ensure_table_tags(dynamodb, name, tags))
+        settings.append(("deletion protection", lambda: provision.ensure_deletion_protection(dynamodb, name)))
+    settings.append(("tags", lambda: provision.ensure_table_tags(dynamodb, name, tags)))
+    steps.resource(f"table {name}", lambda: provision.ensure_table(dynamodb, name, tags), lambda _: settings)
 
 
 def _domain_prefix(clients: AwsClients, pool_id: str, requested: str | None, default: str) -> str:
@@ -121,38 +163,82 @@ def _domain_prefix(clients: AwsClients, pool_id: str, requested: str | None, def
 def provision_user_pool(
     steps: Steps, clients: AwsClients, resources: StageResources, account: str, domain_prefix: str | None
 ) -> tuple[str | None, str | None]:
-    """The user pool, its tags, resource server and hosted domain; returns (pool id, domain prefix)."""
+    """The user pool with its tags, then its resource server and hosted domain; returns (pool id, domain prefix)."""
     cognito = clients.cognito
     protected = resources.stage in PROTECTED_STAGES
-    pool_id = steps.run(
+
+    def pool_settings(pool_id: str) -> ResourceSettings:
+        settings: list[tuple[str, Callable[[], object]]] = []
+        if protected:
+            # The pool holds every tenant's app client: losing it means onboarding every tenant again.
+            settings.append(
+                ("deletion protection", lambda: provision.ensure_user_pool_deletion_protection(cognito, pool_id))
+            )
+        settings.append(("tags", lambda: provision.ensure_user_pool_tags(cognito, pool_id, resources.tags)))
+        return settings
+
+    pool_id = steps.resource(
         f"user pool {resources.pool_name}",
         lambda: provision.ensure_user_pool(cognito, resources.pool_name, resources.tags, deletion_protection=protected),
+        pool_settings,
+        detail=lambda created_id: f"id {created_id}",
     )
-    if pool_id is None:
-        for label in ("tags", "resource server", "hosted domain"):
-            steps.pending(f"  {label}")
-        return None, None
-    progress(f"  id {pool_id}")
-    if protected:
-        # The pool holds every tenant's app client: losing it means onboarding every tenant again.
-        steps.run("  deletion protection", lambda: provision.ensure_user_pool_deletion_protection(cognito, pool_id))
-    steps.run("  tags", lambda: provision.ensure_user_pool_tags(cognito, pool_id, resources.tags))
     server = resources.config.resource_server_id
-    scopes = steps.run(
-        f"  resource server {server}", lambda: provision.ensure_resource_server(cognito, pool_id, server)
+    if pool_id is None:
+        steps.pending(f"resource server {server}", "user pool")
+        steps.pending(f"hosted domain {domain_prefix or resources.default_domain_prefix(account)}", "user pool")
+        return None, None
+    steps.resource(
+        f"resource server {server}",
+        lambda: provision.ensure_resource_server(cognito, pool_id, server),
+        detail=lambda scopes: f"scopes {', '.join(scopes)}",
     )
-    if scopes:
-        progress(f"  scopes {', '.join(scopes)}")
     prefix = _domain_prefix(clients, pool_id, domain_prefix, resources.default_domain_prefix(account))
-    domain = steps.run(f"  hosted domain {prefix}", lambda: provision.ensure_user_pool_domain(cognito, pool_id, prefix))
+    domain = steps.resource(
+        f"hosted domain {prefix}", lambda: provision.ensure_user_pool_domain(cognito, pool_id, prefix)
+    )
     return pool_id, domain
+
+
+def provision_usage_plans(steps: Steps, clients: AwsClients, resources: StageResources) -> None:
+    """One usage plan per tier, each reported on its own line from the calls made for it."""
+    apigateway = clients.apigateway
+    existing = {plan["name"]: plan["id"] for plan in paginate(apigateway, "get_usage_plans", "items")}
+    mark = steps.log.mark()
+    try:
+        provision.ensure_usage_plans(apigateway, resources.prefix, tags=resources.tags)
+        stopped = None
+    except WouldChange as would:
+        stopped = would.change
+    # The plans' ids only after the calls: a plan made just now has one too.
+    plan_ids = {plan["name"]: plan["id"] for plan in paginate(apigateway, "get_usage_plans", "items")}
+    changes = steps.log.changes_since(mark)
+    unchecked = False
+    for tier in TIERS.values():
+        name = provision.usage_plan_name(resources.prefix, tier)
+        what = f"usage plan {name}"
+        limits = f"{tier.rate_per_second:g} req/s, burst {tier.burst}, {tier.monthly_quota:,} a month"
+        ids = [name, *([plan_ids[name]] if name in plan_ids else [])]
+        mine = [change for change in changes if any(change.names(id_) for id_ in ids)]
+        if stopped is not None and any(stopped.names(id_) for id_ in ids):
+            # A dry run stops at the first change: the plans after this one are not looked at.
+            mine, unchecked = [stopped], True
+        elif unchecked and name in existing:
+            steps.report.record(NOT_CHECKED, what, "the dry run stopped at an earlier plan's change")
+            continue
+        if name not in existing or any(change.creates for change in mine):
+            steps.report.record(CREATED, what, limits)
+        elif mine:
+            steps.report.record(UPDATED, what, ", ".join(dict.fromkeys(change.operation for change in mine)))
+        else:
+            steps.report.record(UNCHANGED, what, limits)
 
 
 def provision_tenant_access_role(
     steps: Steps, clients: AwsClients, resources: StageResources, account: str
 ) -> str | None:
     """The role the API function assumes for one tenant at a time; returns its ARN."""
-    return steps.run(
+    return steps.resource(
         f"role {resources.tenant_access_role_name}",
         lambda: provision.ensure_tenant_access_role(
             clients.iam,
@@ -168,18 +254,17 @@ def provision_tenant_access_role(
 
 def write_stage_settings(steps: Steps, resources: StageResources, values: dict[str, str | None], dry_run: bool) -> None:
     """Write the settings the app reads into the stage's section of config.json."""
-    label = f"{resources.config_file.name} stage {resources.stage}"
+    what = f"{resources.config_file.name} stage {resources.stage}"
     current = resources.config.environment
     differing = [name for name, value in values.items() if value is None or current.get(name) != value]
     if not differing:
-        progress(f"{label}: unchanged")
-    elif dry_run:
-        steps.note(label, f"would write {', '.join(differing)}")
-    else:
+        steps.report.record(UNCHANGED, what)
+        return
+    if not dry_run:
         update_stage_environment(
             resources.stage, {k: v for k, v in values.items() if v is not None}, resources.config_file
         )
-        steps.note(label, f"wrote {', '.join(differing)}")
+    steps.report.record(UPDATED, what, ", ".join(differing))
 
 
 def stage_policy_files(resources: StageResources) -> list[Path]:
@@ -220,50 +305,49 @@ def narrow_stage_policy(
     """Narrow the stage's policy files to the region, account and pagination secret."""
     for path in policy_files:
         if secret_arn is None:
-            steps.pending(f"{path.name}")
+            steps.report.record(UPDATED, path.name, "once the pagination secret exists")
             continue
         narrowed = update_policy_file(
             path, region=region, account=account, pagination_secret_arn=secret_arn, write=not dry_run
         )
         if narrowed:
-            outcome = f"{'would narrow' if dry_run else 'narrowed'} resources to {region}, account {account}"
-            steps.note(path.name, outcome)
+            steps.report.record(UPDATED, path.name, f"resources narrowed to {region}, account {account}")
         else:
-            progress(f"{path.name}: unchanged")
+            steps.report.record(UNCHANGED, path.name)
 
 
 def bootstrap(resources: StageResources, clients: AwsClients, *, domain_prefix: str | None, dry_run: bool) -> Outcome:
-    """Provision the stage and write its settings; every step reports what it changed."""
+    """Provision the stage and write its settings; every resource gets one line: created, updated or unchanged."""
     # Checked first, so that a misnamed file stops the run before it has made anything.
     policy_files = existing_policy_files(resources)
     account = clients.sts.get_caller_identity()["Account"]
     progress(f"stage {resources.stage} in {clients.region}, account {account}{' (dry run)' if dry_run else ''}")
     log = ChangeLog(dry_run=dry_run)
-    steps = Steps(log)
+    steps = Steps(log, Report(dry_run=dry_run))
     with log.watching(clients.all()):
         provision_table(steps, clients, resources)
         pool_id, domain = provision_user_pool(steps, clients, resources, account, domain_prefix)
-        secret_arn = steps.run(
+        secret_arn = steps.resource(
             f"secret {resources.pagination_secret_name}",
             lambda: provision.ensure_generated_secret(
                 clients.secretsmanager, resources.pagination_secret_name, resources.tags
             ),
         )
-        steps.run(
-            f"usage plans ({', '.join(TIERS)})",
-            lambda: provision.ensure_usage_plans(clients.apigateway, resources.prefix, tags=resources.tags),
-        )
+        provision_usage_plans(steps, clients, resources)
         role_arn = provision_tenant_access_role(steps, clients, resources, account)
     issuer = issuer_url(clients.region, pool_id) if pool_id else None
+    # The OpenAPI document's tokenUrl: a Cognito issuer's host is not the pool's domain, so the API cannot derive it.
+    token_endpoint = token_url(domain, clients.region) if domain else None
     values = {
         "TABLE_NAME": resources.table_name,
         "TOKEN_ISSUER": issuer,
+        "TOKEN_URL": token_endpoint,
         "PAGINATION_SECRET_ARN": secret_arn,
         "TENANT_ACCESS_ROLE_ARN": role_arn,
     }
     write_stage_settings(steps, resources, values, dry_run)
     narrow_stage_policy(steps, policy_files, clients.region, account, secret_arn, dry_run)
-    return Outcome(issuer, secret_arn, token_url(domain, clients.region) if domain else None, steps.changed)
+    return Outcome(issuer, secret_arn, token_endpoint, steps.report)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -303,12 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if outcome.token_url:
         progress(f"token URL: {outcome.token_url}")
-    if args.dry_run:
-        progress(f"dry run: {len(outcome.changed)} step(s) would change; nothing was changed")
-    elif outcome.changed:
-        progress(f"done: {len(outcome.changed)} step(s) changed; next: chalice deploy --stage {args.stage}")
-    else:
-        progress("no changes: everything was already in place")
+    progress(outcome.report.summary(args.stage))
     return 0
 
 

@@ -2,12 +2,12 @@
 
 Without --apply it prints the role's trust policy. With --apply it creates GitHub's OIDC identity
 provider in the account if the account has none, and creates the role `tenant-api-<stage>-github-deploy`
-or puts back whatever of it drifted (trust, policy, description, session length, tags), printing
-created / updated / unchanged for each. The trust admits one kind of caller only: a token GitHub
-issued for sts.amazonaws.com to a job of the repository that runs on the branch in the GitHub
-environment named after the stage, which is how .github/workflows/deploy.yml deploys. The role's
-one inline policy is the stage's operator policy (scripts.operator_policy, the document kept in
-policies/operator-<stage>.json).
+or puts back whatever of it drifted (trust, policy, description, session length, tags) and removes
+any policy added to it by hand, inline or managed, printing created / updated / unchanged for each.
+The trust admits one kind of caller only: a token GitHub issued for sts.amazonaws.com to a job of
+the repository that runs on the branch in the GitHub environment named after the stage, which is
+how .github/workflows/deploy.yml deploys. The role's one policy is an inline copy of the stage's
+operator policy (scripts.operator_policy, the document kept in policies/operator-<stage>.json).
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def ensure_github_provider(iam: Any, arn: str) -> str:
 def ensure_deploy_role(
     iam: Any, resources: StageResources, *, provider: str, repository: str, branch: str, policy: dict[str, Any]
 ) -> str:
-    """The ARN of the stage's deploy role, with exactly its trust and the operator policy as its inline policy."""
+    """The ARN of the stage's deploy role, with exactly its trust and the operator policy as its one policy."""
     environment = resources.stage
     return provision.ensure_role(
         iam,

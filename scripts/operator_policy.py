@@ -75,13 +75,15 @@ SCRIPT_ACTIONS: dict[str, tuple[str, ...]] = {
         "UpdateTable",
         "UpdateTimeToLive",
     ),
-    # bootstrap makes the tenant-access role and teardown removes it.
+    # bootstrap makes the tenant-access role (removing any policy added to it by hand) and teardown removes it.
     "iam": (
         "CreateRole",
         "DeleteRole",
         "DeleteRolePolicy",
+        "DetachRolePolicy",
         "GetRole",
         "GetRolePolicy",
+        "ListAttachedRolePolicies",
         "ListRolePolicies",
         "PutRolePolicy",
         "TagRole",

@@ -473,7 +473,9 @@ def ensure_role(
     """The ARN of the role called name, with exactly this trust policy and this inline policy.
 
     A role that exists keeps its identity (sessions and CloudTrail history refer to it); only a
-    trust, policy, session length, description or tag that differs is corrected.
+    trust, policy, session length, description or tag that differs is corrected, and any other
+    inline policy or attached managed policy is removed, so that the role may do what policy allows
+    and nothing more.
     """
     try:
         role = iam.get_role(RoleName=name)["Role"]
@@ -504,7 +506,19 @@ def ensure_role(
         current = None
     if current != policy:
         iam.put_role_policy(RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(policy))
+    _remove_other_policies(iam, name, keep=policy_name)
     return role["Arn"]
+
+
+def _remove_other_policies(iam: Any, name: str, *, keep: str) -> None:
+    # A policy added by hand, inline or managed (AdministratorAccess, say), widens what the role may
+    # do however right its own policy is. A managed policy is detached, never deleted: it is not the
+    # role's, and may be attached elsewhere.
+    for policy_name in list(paginate(iam, "list_role_policies", "PolicyNames", RoleName=name)):
+        if policy_name != keep:
+            iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
+    for attached in list(paginate(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=name)):
+        iam.detach_role_policy(RoleName=name, PolicyArn=attached["PolicyArn"])
 
 
 def ensure_tenant_access_role(
@@ -527,7 +541,7 @@ def ensure_tenant_access_role(
 
 
 def delete_role(iam: Any, name: str) -> bool:
-    """Delete the role and its inline policies; False if there was no such role."""
+    """Delete the role, its inline policies and its managed policies' attachments; False if there was no such role."""
     try:
         policy_names = list(paginate(iam, "list_role_policies", "PolicyNames", RoleName=name))
     except ClientError as error:
@@ -536,6 +550,9 @@ def delete_role(iam: Any, name: str) -> bool:
         return False
     for policy_name in policy_names:
         iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
+    # IAM refuses to delete a role with a policy still attached; the policy itself may serve others, so it stays.
+    for attached in paginate(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=name):
+        iam.detach_role_policy(RoleName=name, PolicyArn=attached["PolicyArn"])
     iam.delete_role(RoleName=name)
     return True
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any, Iterator
@@ -150,10 +151,11 @@ def test_the_stage_config_gets_the_table_issuer_secret_and_role_arns_and_nothing
     secret_arn = client("secretsmanager").describe_secret(SecretId="tenant-api-dev/pagination")["ARN"]
     assert environment["TABLE_NAME"] == "tenant-api-dev"
     assert environment["TOKEN_ISSUER"] == f"https://cognito-idp.{REGION}.amazonaws.com/{pool_id()}"
+    assert environment["TOKEN_URL"] == f"https://tenant-api-dev-{ACCOUNT}.auth.{REGION}.amazoncognito.com/oauth2/token"
     assert environment["PAGINATION_SECRET_ARN"] == secret_arn
     assert environment["TENANT_ACCESS_ROLE_ARN"] == f"arn:aws:iam::{ACCOUNT}:role/tenant-api-dev-tenant-access"
     after = json.loads((project / ".chalice" / "config.json").read_text())
-    for name in ("TOKEN_ISSUER", "PAGINATION_SECRET_ARN", "TENANT_ACCESS_ROLE_ARN"):
+    for name in ("TOKEN_ISSUER", "TOKEN_URL", "PAGINATION_SECRET_ARN", "TENANT_ACCESS_ROLE_ARN"):
         del after["stages"]["dev"]["environment_variables"][name]
         del before["stages"]["dev"]["environment_variables"][name]
     assert after == before
@@ -202,9 +204,48 @@ def test_a_second_run_changes_nothing_and_says_so(project: Path, calls: list[str
     assert [name for name in calls if is_mutating(name)] == []
     assert snapshot(project) == files
     assert client("secretsmanager").get_secret_value(SecretId="tenant-api-dev/pagination")["SecretString"] == secret
-    assert "changed (" not in out
-    assert out.strip().splitlines()[-1] == "[bootstrap] no changes: everything was already in place"
+    assert "created: " not in out and "updated: " not in out
+    assert out.strip().splitlines()[-1] == "[bootstrap] no changes: everything was already in place (12 unchanged)"
     assert f"token URL: {TOKEN_URL}" in out
+
+
+# The README ("Deploy to AWS"): every script prints one line per resource, created / updated / unchanged.
+README_STATUSES = ("created", "updated", "unchanged")
+RESOURCE_LINE = re.compile(r"\[bootstrap\] (?P<status>[a-z ]+): (?P<what>.+?)(?: \((?P<detail>.*)\))?")
+
+
+def resource_lines(out: str) -> dict[str, str]:
+    """Each resource bootstrap reported, with its status; fails on a resource reported twice."""
+    reported: dict[str, str] = {}
+    for line in out.splitlines():
+        match = RESOURCE_LINE.fullmatch(line)
+        if match and match["status"] in README_STATUSES:
+            assert match["what"] not in reported, f"{match['what']} reported twice"
+            reported[match["what"]] = match["status"]
+    return reported
+
+
+def test_each_resource_is_one_line_created_then_unchanged_in_the_readmes_words(project: Path, calls, capsys):
+    made = [
+        "table tenant-api-dev",
+        "user pool tenant-api-dev",
+        "resource server tenant-api",
+        f"hosted domain {DOMAIN}",
+        "secret tenant-api-dev/pagination",
+        *(f"usage plan {provision.usage_plan_name('tenant-api-dev', tier)}" for tier in TIERS.values()),
+        f"role {tenant_access_role.role_name('tenant-api-dev')}",
+    ]
+    # Files of the project, which exist before the first run: it fills them in.
+    written = ["config.json stage dev", "policy-dev.json", "policy-dev-authorizer.json"]
+
+    code, first, _ = run(project, capsys)
+    assert code == 0, first
+    assert resource_lines(first) == {**dict.fromkeys(made, "created"), **dict.fromkeys(written, "updated")}
+    code, second, _ = run(project, capsys)
+    assert code == 0, second
+    assert resource_lines(second) == dict.fromkeys([*made, *written], "unchanged")
+    assert first.splitlines()[-1] == "[bootstrap] done: 9 created, 3 updated; next: chalice deploy --stage dev"
+    assert second.splitlines()[-1] == "[bootstrap] no changes: everything was already in place (12 unchanged)"
 
 
 def test_a_dry_run_on_a_new_account_says_what_it_would_make_and_makes_nothing(project: Path, calls, capsys):
@@ -217,8 +258,13 @@ def test_a_dry_run_on_a_new_account_says_what_it_would_make_and_makes_nothing(pr
     assert client("cognito-idp").list_user_pools(MaxResults=60)["UserPools"] == []
     assert client("secretsmanager").list_secrets()["SecretList"] == []
     assert client("apigateway").get_usage_plans()["items"] == []
-    assert "table tenant-api-dev: would change (starting with CreateTable)" in out
-    assert "config.json stage dev: would write TOKEN_ISSUER, PAGINATION_SECRET_ARN, TENANT_ACCESS_ROLE_ARN" in out
+    assert "[bootstrap] would be created: table tenant-api-dev\n" in out
+    assert "[bootstrap] would be created: hosted domain tenant-api-dev-123456789012 (with the user pool)" in out
+    assert (
+        "[bootstrap] would be updated: config.json stage dev "
+        "(TOKEN_ISSUER, TOKEN_URL, PAGINATION_SECRET_ARN, TENANT_ACCESS_ROLE_ARN)" in out
+    )
+    assert "[bootstrap] dry run: 9 would be created, 3 would be updated; nothing was changed" in out
     assert client("iam").list_roles()["Roles"] == []
     assert "nothing was changed" in out
 
@@ -230,10 +276,10 @@ def test_a_dry_run_after_a_change_by_hand_names_it(project: Path, calls, capsys)
     )
     code, out, _ = run(project, capsys, "--dry-run")
     assert code == 0
-    assert "point-in-time recovery: would change (starting with UpdateContinuousBackups)" in out
-    assert "[bootstrap] dry run: 1 step(s) would change; nothing was changed" in out
+    assert "[bootstrap] would be updated: table tenant-api-dev (point-in-time recovery)" in out
+    assert "[bootstrap] dry run: 1 would be updated, 11 unchanged; nothing was changed" in out
     code, out, _ = run(project, capsys)
-    assert "point-in-time recovery: changed (UpdateContinuousBackups)" in out
+    assert "[bootstrap] updated: table tenant-api-dev (point-in-time recovery)" in out
 
 
 def create_legacy_table(name: str = "tenant-api-dev") -> None:
@@ -251,22 +297,24 @@ def test_a_table_made_before_the_catalog_index_gets_it_and_a_rerun_leaves_it(pro
     create_legacy_table()
     code, out, _ = run(project, capsys)
     assert code == 0, out
-    assert "[bootstrap]   indexes (catalog): changed (UpdateTable)" in out
+    assert "[bootstrap] updated: table tenant-api-dev (catalog index, point-in-time recovery, TTL, tags)" in out
     table = client("dynamodb").describe_table(TableName="tenant-api-dev")["Table"]
     assert [(index["IndexName"], index["IndexStatus"]) for index in table["GlobalSecondaryIndexes"]] == [
         ("catalog", "ACTIVE")
     ]
     code, out, _ = run(project, capsys)
     assert code == 0
-    assert "[bootstrap]   indexes (catalog): unchanged" in out
-    assert out.strip().splitlines()[-1] == "[bootstrap] no changes: everything was already in place"
+    assert "[bootstrap] unchanged: table tenant-api-dev" in out
+    assert out.strip().splitlines()[-1] == "[bootstrap] no changes: everything was already in place (12 unchanged)"
 
 
 def test_a_dry_run_on_a_table_without_the_catalog_index_says_it_would_add_it(project: Path, calls, capsys):
     create_legacy_table()
     code, out, _ = run(project, capsys, "--dry-run")
     assert code == 0, out
-    assert "[bootstrap]   indexes (catalog): would change (starting with UpdateTable)" in out
+    assert (
+        "[bootstrap] would be updated: table tenant-api-dev (catalog index, point-in-time recovery, TTL, tags)" in out
+    )
     table = client("dynamodb").describe_table(TableName="tenant-api-dev")["Table"]
     assert table.get("GlobalSecondaryIndexes", []) == []
 
@@ -288,7 +336,7 @@ def test_a_prod_pool_made_before_protection_is_protected_on_the_next_run(project
     pool_id = provision.ensure_user_pool(cognito, "tenant-api-prod", TAGS | {"stage": "prod"})
     code, out, _ = run(project, capsys, stage="prod")
     assert code == 0, out
-    assert "  deletion protection: changed (UpdateUserPool)" in out
+    assert "[bootstrap] updated: user pool tenant-api-prod (deletion protection, id " in out
     pool = cognito.describe_user_pool(UserPoolId=pool_id)["UserPool"]
     assert pool["DeletionProtection"] == "ACTIVE"
     assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
@@ -296,7 +344,9 @@ def test_a_prod_pool_made_before_protection_is_protected_on_the_next_run(project
 
 def test_an_explicit_domain_prefix_is_used_once_and_then_kept(project: Path, calls, capsys):
     assert run(project, capsys, "--domain-prefix", "acme-tenant-api")[0] == 0
-    assert run(project, capsys, "--domain-prefix", "acme-tenant-api")[1].count("changed (") == 0
+    assert (
+        "no changes: everything was already in place" in run(project, capsys, "--domain-prefix", "acme-tenant-api")[1]
+    )
     code, _, err = run(project, capsys, "--domain-prefix", "another-prefix")
     assert code == 1
     assert "already has the domain 'acme-tenant-api'" in err
@@ -419,7 +469,7 @@ def test_a_tenant_access_policy_widened_by_hand_is_put_back(project: Path, calls
     code, out, _ = run(project, capsys)
 
     assert code == 0
-    assert f"role {name}: changed (UpdateAssumeRolePolicy, UpdateRole, TagRole, PutRolePolicy)" in out
+    assert f"updated: role {name} (UpdateAssumeRolePolicy, UpdateRole, TagRole, PutRolePolicy)" in out
     role = iam.get_role(RoleName=name)["Role"]
     assert (role["Description"], role["MaxSessionDuration"]) == (tenant_access_role.DESCRIPTION, 3600)
     assert {tag["Key"] for tag in iam.list_role_tags(RoleName=name)["Tags"]} == {"project", "stage"}
@@ -428,6 +478,53 @@ def test_a_tenant_access_policy_widened_by_hand_is_put_back(project: Path, calls
     assert iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"] == tenant_access_role.trust_policy(
         f"arn:aws:iam::{ACCOUNT}:root", f"arn:aws:iam::{ACCOUNT}:role/tenant-api-dev-api_handler"
     )
+
+
+def grant_everything_by_hand(iam: Any, role: str) -> str:
+    """Attach a managed policy allowing everything to role and add such an inline one, as by hand; the former's ARN."""
+    everything = json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    )
+    # moto loads none of AWS's managed policies; a customer-managed one is attached the same way.
+    managed = iam.create_policy(PolicyName="AdministratorAccess", PolicyDocument=everything)["Policy"]["Arn"]
+    iam.attach_role_policy(RoleName=role, PolicyArn=managed)
+    iam.put_role_policy(RoleName=role, PolicyName="debugging", PolicyDocument=everything)
+    return managed
+
+
+def test_policies_added_to_the_tenant_access_role_by_hand_are_removed(project: Path, calls: list[str], capsys):
+    assert run(project, capsys)[0] == 0
+    iam = client("iam")
+    name = tenant_access_role.role_name("tenant-api-dev")
+    managed = grant_everything_by_hand(iam, name)
+
+    code, out, _ = run(project, capsys)
+
+    assert code == 0, out
+    assert f"updated: role {name} (DeleteRolePolicy, DetachRolePolicy)" in out
+    assert iam.list_role_policies(RoleName=name)["PolicyNames"] == [tenant_access_role.POLICY_NAME]
+    assert iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"] == []
+    # The managed policy is not the role's: it is detached, never deleted.
+    assert iam.get_policy(PolicyArn=managed)["Policy"]["AttachmentCount"] == 0
+    code, out, _ = run(project, capsys)
+    assert code == 0, out
+    assert f"unchanged: role {name}" in out
+
+
+def test_a_dry_run_names_a_managed_policy_attached_by_hand_and_leaves_it(project: Path, calls: list[str], capsys):
+    assert run(project, capsys)[0] == 0
+    iam = client("iam")
+    name = tenant_access_role.role_name("tenant-api-dev")
+    managed = grant_everything_by_hand(iam, name)
+    iam.delete_role_policy(RoleName=name, PolicyName="debugging")
+
+    code, out, _ = run(project, capsys, "--dry-run")
+
+    assert code == 0, out
+    assert f"would be updated: role {name} (starting with DetachRolePolicy)" in out
+    assert [policy["PolicyArn"] for policy in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]] == [
+        managed
+    ]
 
 
 def test_the_trust_policy_admits_the_api_functions_role_only_and_the_tenant_tag_only():

@@ -73,13 +73,13 @@ def test_each_functions_own_policy_file_is_narrowed_too(project: Path, capsys: p
     assert resources(project, "policy-worker.json") == [NARROWED_TABLE_ARN]
     assert (project / ".chalice" / "policy-not-used.json").read_bytes() == untouched
     for name in ("policy-dev.json", "policy-dev-authorizer.json", "policy-worker.json"):
-        assert f"[bootstrap] {name}: narrowed resources to {REGION}, account {ACCOUNT}" in out
+        assert f"[bootstrap] updated: {name} (resources narrowed to {REGION}, account {ACCOUNT})" in out
     assert "policy-not-used.json" not in out
 
     code, out, _ = run(project, capsys)
     assert code == 0
-    assert "[bootstrap] policy-dev-authorizer.json: unchanged" in out
-    assert out.strip().splitlines()[-1] == "[bootstrap] no changes: everything was already in place"
+    assert "[bootstrap] unchanged: policy-dev-authorizer.json" in out
+    assert out.strip().splitlines()[-1].startswith("[bootstrap] no changes: everything was already in place (")
 
 
 def test_a_policy_file_named_but_missing_is_an_error_that_says_which(project: Path, capsys: pytest.CaptureFixture):

@@ -18,15 +18,18 @@ REPO = "octo-org/octo-repo"
 ACCOUNT = "123456789012"  # moto's account
 PROVIDER = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
 ROLE = "tenant-api-dev-github-deploy"
+EVERYTHING = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str, stage: str = "dev") -> tuple[int, str, str]:
+    """Run the command for the stage and REPO; its exit code, stdout and stderr."""
     code = github_deploy_role.main(["--stage", stage, "--repo", REPO, *argv])
     out, err = capsys.readouterr()
     return code, out, err
 
 
 def expected_trust(account: str, subject: str, ref: str = "refs/heads/main") -> dict[str, Any]:
+    """The trust policy the role should have in account, for a token with this subject and ref."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -54,11 +57,21 @@ def iam(aws: None) -> Any:
 
 
 def trust_of(iam: Any) -> dict[str, Any]:
+    """The deploy role's trust policy as IAM holds it."""
     return iam.get_role(RoleName=ROLE)["Role"]["AssumeRolePolicyDocument"]
 
 
 def operator_policy_file(stage: str = "dev") -> dict[str, Any]:
+    """The stage's operator policy as checked in under policies/."""
     return json.loads(policy_path(PROJECT_DIR, stage).read_text())
+
+
+def attach_administrator_access(iam: Any) -> str:
+    """Attach a managed policy allowing everything to the role, as by hand; its ARN."""
+    # moto loads none of AWS's managed policies; a customer-managed one is attached the same way.
+    policy = iam.create_policy(PolicyName="AdministratorAccess", PolicyDocument=json.dumps(EVERYTHING))["Policy"]
+    iam.attach_role_policy(RoleName=ROLE, PolicyArn=policy["Arn"])
+    return policy["Arn"]
 
 
 @pytest.mark.parametrize("stage", ["dev", "prod"])
@@ -121,6 +134,24 @@ def test_the_subject_names_the_environment_the_deploy_workflow_runs_in() -> None
     assert workflow[True]["push"] == {"branches": ["main"]}
 
 
+def test_a_queued_deploy_is_never_dropped_for_a_later_run() -> None:
+    workflows = PROJECT_DIR / ".github" / "workflows"
+    deploy = yaml.safe_load((workflows / "deploy.yml").read_text())
+    # GitHub keeps one pending run per group unless told to queue, cancelling the older one. The
+    # group is the whole run's, so runs of a stage wait in the order they started, tests included.
+    assert deploy["concurrency"] == {
+        "group": "deploy-${{ inputs.stage || 'dev' }}",
+        "cancel-in-progress": False,
+        "queue": "max",
+    }
+    assert [name for name, job in deploy["jobs"].items() if "concurrency" in job] == []
+    # ci.yml, called by the deploy, sees the deploy's github context: grouped by branch, the next
+    # push to main would cancel a deploy's tests while they wait.
+    ci = yaml.safe_load((workflows / "ci.yml").read_text())["concurrency"]
+    assert "github.run_id" in ci["group"] and "github.ref" not in ci["group"]
+    assert ci["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
+
+
 def test_apply_creates_the_provider_and_the_role_with_the_operator_policy(
     iam: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -175,13 +206,43 @@ def test_a_trust_policy_edited_by_hand_is_put_back(iam: Any, capsys: pytest.Capt
 
 def test_a_permission_policy_edited_by_hand_is_put_back(iam: Any, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, "--apply")[0] == 0
-    everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-    iam.put_role_policy(RoleName=ROLE, PolicyName="operator", PolicyDocument=json.dumps(everything))
+    iam.put_role_policy(RoleName=ROLE, PolicyName="operator", PolicyDocument=json.dumps(EVERYTHING))
 
     code, _, err = run(capsys, "--apply")
     assert code == 0, err
     assert f"role {ROLE}: updated (PutRolePolicy)" in err
     assert iam.get_role_policy(RoleName=ROLE, PolicyName="operator")["PolicyDocument"] == operator_policy_file()
+
+
+def test_permissions_added_by_hand_are_removed_and_a_rerun_leaves_the_role(
+    iam: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "--apply")[0] == 0
+    administrator = attach_administrator_access(iam)
+    iam.put_role_policy(RoleName=ROLE, PolicyName="debugging", PolicyDocument=json.dumps(EVERYTHING))
+
+    code, _, err = run(capsys, "--apply")
+    assert code == 0, err
+    assert f"role {ROLE}: updated (DeleteRolePolicy, DetachRolePolicy)" in err
+    assert iam.list_role_policies(RoleName=ROLE)["PolicyNames"] == ["operator"]
+    assert iam.list_attached_role_policies(RoleName=ROLE)["AttachedPolicies"] == []
+    assert iam.get_role_policy(RoleName=ROLE, PolicyName="operator")["PolicyDocument"] == operator_policy_file()
+    # The managed policy itself is left: it may be attached elsewhere, and is not the role's to delete.
+    assert iam.get_policy(PolicyArn=administrator)["Policy"]["AttachmentCount"] == 0
+
+    code, _, err = run(capsys, "--apply")
+    assert code == 0, err
+    assert f"role {ROLE}: unchanged" in err
+
+
+def test_a_managed_policy_attached_by_hand_alone_is_detached(iam: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "--apply")[0] == 0
+    attach_administrator_access(iam)
+
+    code, _, err = run(capsys, "--apply")
+    assert code == 0, err
+    assert f"role {ROLE}: updated (DetachRolePolicy)" in err
+    assert iam.list_attached_role_policies(RoleName=ROLE)["AttachedPolicies"] == []
 
 
 def test_another_repository_or_branch_is_written_over_the_old_trust(

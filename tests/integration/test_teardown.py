@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -167,6 +168,25 @@ def test_everything_the_stage_had_is_removed_and_a_rerun_finds_it_absent(project
     assert code == 0
     assert [name for name in calls if is_mutating(name)] == []
     assert set(statuses(out).values()) <= {"absent", teardown.UNSUPPORTED}, out
+
+
+def test_a_role_with_a_managed_policy_attached_by_hand_is_still_deleted(project: Path, calls, capsys: Capture):
+    set_up(project, capsys)
+    iam = client("iam")
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}],
+    }
+    policy = iam.create_policy(PolicyName="hand-made", PolicyDocument=json.dumps(document))
+    iam.attach_role_policy(RoleName="tenant-api-dev-tenant-access", PolicyArn=policy["Policy"]["Arn"])
+
+    code, out, err = run(project, capsys)
+
+    assert code == 0, out + err
+    assert statuses(out)["role tenant-api-dev-tenant-access"] == "deleted"
+    assert iam.list_roles()["Roles"] == []
+    # Detached, not deleted: a managed policy may serve other roles.
+    assert iam.get_policy(PolicyArn=policy["Policy"]["Arn"])["Policy"]["AttachmentCount"] == 0
 
 
 def test_a_dry_run_says_what_it_would_remove_and_removes_nothing(project: Path, calls, capsys: Capture):
