@@ -234,9 +234,3 @@ tenant_clients = TenantClients()
 def tenant_dynamodb(tenant_id: str) -> Any:
     """The DynamoDB client that serves tenant_id's requests, signed with credentials that reach its items only."""
     return tenant_clients.dynamodb(tenant_id)
-
-
-def reset() -> None:
-    """Forget every tenant's credentials and the STS client (settings changed, or a test starts)."""
-    tenant_clients.forget()
-    _sts_client.cache_clear()

@@ -168,13 +168,14 @@ class Bench:
         import app as application
         from chalicelib import repository, schema, tenant_access
         from chalicelib.models import Product
+        from chalicelib.process_caches import reset_process_caches
         from chalicelib.repository import CatalogRepository
         from scripts.call_recorder import CallRecorder
         from scripts.dynamodb_units import TableShape
 
         self.app = application.app
         self.random = random.Random(seed)
-        repository.dynamodb_client.cache_clear()
+        reset_process_caches()
         client = repository.dynamodb_client()
         client.create_table(**schema.table_definition(TABLE))
         self.product_ids = [f"prod-{number:04d}" for number in range(1, catalog_size + 1)]
@@ -186,7 +187,6 @@ class Bench:
             catalog.put(Product(product_id, name, Decimal("19.99") + number, "USD", STOCK, description))
         image_client = boto3.client("dynamodb", region_name="us-east-1")
         shapes = {TABLE: TableShape.from_definition(schema.table_definition(TABLE))}
-        tenant_access.reset()
         self.recorder = CallRecorder(tenant_access.tenant_dynamodb(TENANT), image_client, shapes)
         # The authorizer reads the registry with the function's own client, not the tenant's.
         self.registry_recorder = CallRecorder(client, image_client, shapes)

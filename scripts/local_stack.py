@@ -124,11 +124,10 @@ def configure_application(stage: StageConfig, issuer: str, pagination_secret: st
             "TENANT_ACCESS_ROLE_ARN": tenant_access_role_arn,
         }
     )
-    from chalicelib import config, repository
+    from chalicelib.process_caches import reset_process_caches
 
-    # Settings and the DynamoDB client are cached on first use; start from this environment.
-    config.get_settings.cache_clear()
-    repository.dynamodb_client.cache_clear()
+    # Settings and clients are cached on first use; start from this environment.
+    reset_process_caches()
 
 
 @dataclass(frozen=True)

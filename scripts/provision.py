@@ -422,6 +422,13 @@ def _ensure_apigateway_tags(apigateway: Any, resource: dict[str, Any], path: str
         apigateway.tag_resource(resourceArn=_apigateway_arn(apigateway, path), tags=missing)
 
 
+def find_usage_plans(apigateway: Any, prefix: str) -> dict[str, str]:
+    """The ids of the tiers' usage plans that exist, by tier name; a tier without one is left out. Only reads."""
+    existing = {plan["name"]: plan["id"] for plan in paginate(apigateway, "get_usage_plans", "items")}
+    names = {tier.name: usage_plan_name(prefix, tier) for tier in TIERS.values()}
+    return {tier: existing[name] for tier, name in names.items() if name in existing}
+
+
 def ensure_usage_plans(
     apigateway: Any, prefix: str, api_stages: Iterable[str] = (), tags: dict[str, str] | None = None
 ) -> dict[str, str]:

@@ -185,8 +185,6 @@ def application_settings(resources: StageResources, region: str) -> Iterator[Non
     The registry and repositories read their table and region from the environment (as the
     deployed functions do), so the scripts set it for them and put the previous one back after.
     """
-    from chalicelib import config, repository
-
     values = {
         **resources.config.environment,
         "TABLE_NAME": resources.table_name,
@@ -198,7 +196,7 @@ def application_settings(resources: StageResources, region: str) -> Iterator[Non
     }
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
-    _reset_application_clients(config, repository)
+    _reset_application_caches()
     try:
         yield
     finally:
@@ -207,12 +205,14 @@ def application_settings(resources: StageResources, region: str) -> Iterator[Non
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-        _reset_application_clients(config, repository)
+        _reset_application_caches()
 
 
-def _reset_application_clients(config: Any, repository: Any) -> None:
-    config.get_settings.cache_clear()
+def _reset_application_caches() -> None:
+    from chalicelib import repository
+    from chalicelib.process_caches import reset_process_caches
+
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     # The DynamoDB client is cached for the process; only one made for another region must go.
-    if repository.dynamodb_client.cache_info().currsize and repository.dynamodb_client().meta.region_name != region:
-        repository.dynamodb_client.cache_clear()
+    made = repository.dynamodb_client.cache_info().currsize
+    reset_process_caches(keep_dynamodb_client=bool(made) and repository.dynamodb_client().meta.region_name == region)

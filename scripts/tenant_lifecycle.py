@@ -60,9 +60,17 @@ class Tenancy:
 
 
 def open_tenancy(
-    resources: StageResources, clients: AwsClients, pool_id: str, token_endpoint: str | None = None
+    resources: StageResources,
+    clients: AwsClients,
+    pool_id: str,
+    token_endpoint: str | None = None,
+    *,
+    read_only: bool = False,
 ) -> Tenancy:
-    """The stage's tenancy; the usage plans are made if bootstrap has not made them yet."""
+    """The stage's tenancy; the usage plans are made if bootstrap has not made them yet.
+
+    With read_only nothing is made: the plans that exist are looked up (missing_plans names the others).
+    """
     try:
         clients.cognito.describe_user_pool(UserPoolId=pool_id)
     except clients.cognito.exceptions.ResourceNotFoundException:
@@ -70,8 +78,20 @@ def open_tenancy(
             f"the user pool {pool_id} named by TOKEN_ISSUER does not exist; run scripts.bootstrap"
         ) from None
     scopes = [f"{resources.config.resource_server_id}/{scope}" for scope in SCOPES]
-    plan_ids = provision.ensure_usage_plans(clients.apigateway, resources.prefix, tags=resources.tags)
+    if read_only:
+        plan_ids = provision.find_usage_plans(clients.apigateway, resources.prefix)
+    else:
+        plan_ids = provision.ensure_usage_plans(clients.apigateway, resources.prefix, tags=resources.tags)
     return Tenancy(resources, clients, pool_id, scopes, plan_ids, TenantRegistry(), token_endpoint)
+
+
+def missing_plans(tenancy: Tenancy) -> list[str]:
+    """The names of the usage plans the stage lacks, one per tier without a plan."""
+    return [
+        provision.usage_plan_name(tenancy.resources.prefix, tier)
+        for tier in TIERS.values()
+        if tier.name not in tenancy.plan_ids
+    ]
 
 
 def check_tenant_id(tenant_id: str) -> str:

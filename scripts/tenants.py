@@ -68,6 +68,18 @@ def print_details(details: lifecycle.TenantDetails) -> None:
         print(f"{name + ':':15}{value}", flush=True)
 
 
+def warn_of_missing_plans(tenancy: lifecycle.Tenancy) -> None:
+    """Say which tiers' usage plans the stage lacks; list and show only read, so they leave making them to others."""
+    missing = lifecycle.missing_plans(tenancy)
+    if missing:
+        print(
+            f"[tenants] warning: stage {tenancy.resources.stage} has no usage plan {', '.join(missing)}; "
+            "scripts.bootstrap makes them (so does any command that changes tenants)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 def _run_command(args: argparse.Namespace, tenancy: lifecycle.Tenancy) -> None:
     commands: dict[str, Callable[[], object]] = {
         "create": lambda: lifecycle.create_tenant(tenancy, args.tenant_id, args.tier, args.name, args.adopt_data),
@@ -87,20 +99,20 @@ def _run_command(args: argparse.Namespace, tenancy: lifecycle.Tenancy) -> None:
 def local_aws(endpoint_url: str) -> Iterator[None]:
     """boto3 in this process pointed at the local stack's emulated AWS, with the settings the stack's own processes use.
 
-    The environment is put back afterwards, and the application's cached DynamoDB client is
-    dropped on both sides, so nothing made for one AWS is used against the other.
+    The environment is put back afterwards, and the process's caches are emptied on both sides,
+    so nothing made for one AWS is used against the other.
     """
-    from chalicelib import repository
+    from chalicelib.process_caches import reset_process_caches
 
     saved = dict(os.environ)
     local_stack.isolate_aws_environment(endpoint_url)
-    repository.dynamodb_client.cache_clear()
+    reset_process_caches()
     try:
         yield
     finally:
         os.environ.clear()
         os.environ.update(saved)
-        repository.dynamodb_client.cache_clear()
+        reset_process_caches()
 
 
 def local_stage(project_dir: Path) -> StageResources:
@@ -149,9 +161,13 @@ def run(args: argparse.Namespace) -> None:
 
             log = ChangeLog()
             with log.watching([*clients.all(), dynamodb_client()]):
-                tenancy = lifecycle.open_tenancy(resources, clients, user_pool(resources, clients), token_url)
+                tenancy = lifecycle.open_tenancy(
+                    resources, clients, user_pool(resources, clients), token_url, read_only=args.command in READ_ONLY
+                )
                 _run_command(args, tenancy)
-    if args.command not in READ_ONLY and not log.operations:
+    if args.command in READ_ONLY:
+        warn_of_missing_plans(tenancy)
+    elif not log.operations:
         lifecycle.progress("nothing changed")
 
 

@@ -20,8 +20,9 @@ from chalice.test import Client
 from moto import mock_aws
 
 import app as application
-from chalicelib import auth, config, observability, repository, schema, tenant_access, tracing
+from chalicelib import config, observability, repository, schema, tracing
 from chalicelib.models import Product
+from chalicelib.process_caches import reset_process_caches
 from chalicelib.ratelimit import TenantRateLimiter
 from chalicelib.registry import ACTIVE, TenantRecord, TenantRegistry
 from chalicelib.repository import CatalogRepository, dynamodb_client
@@ -170,15 +171,12 @@ def rate_limit_middleware() -> RateLimitMiddleware:
 
 
 def clear_caches() -> None:
-    """Forget the settings, the authorizer's caches and the rate-limit buckets kept by the process.
+    """Forget the process's caches and the app's rate-limit buckets.
 
     The DynamoDB client is kept: it holds no data (moto's state lives in its backends, reset by
     each mock_aws) and making one costs about 0.1 s, which every integration test would pay.
     """
-    config.get_settings.cache_clear()
-    config.pagination_secret.cache_clear()
-    auth.get_authorizer.cache_clear()
-    tenant_access.reset()
+    reset_process_caches(keep_dynamodb_client=True)
     rate_limit_middleware().limiter = TenantRateLimiter()
 
 

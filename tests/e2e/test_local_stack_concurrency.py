@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from chalicelib import config, repository
 from chalicelib.models import Product
+from chalicelib.process_caches import reset_process_caches
 from chalicelib.repository import CatalogRepository, dynamodb_client
 from scripts.stage_config import read_stage_config
 from tests.e2e.conftest import HTTP_TIMEOUT_SECONDS, RunningStack, http_session
@@ -67,8 +67,7 @@ def put_product(stack: RunningStack) -> Iterator[PutProduct]:
         }
         for name, value in settings.items():
             env.setenv(name, value)
-        config.get_settings.cache_clear()
-        repository.dynamodb_client.cache_clear()
+        reset_process_caches()
         catalog = CatalogRepository(stack.tenant(TIER)["tenant_id"], dynamodb_client())
 
         def put(prefix: str, stock: int) -> str:
@@ -89,8 +88,7 @@ def put_product(stack: RunningStack) -> Iterator[PutProduct]:
             yield put
         finally:
             # The next tests in this process must not reach the stack, which is gone by then.
-            config.get_settings.cache_clear()
-            repository.dynamodb_client.cache_clear()
+            reset_process_caches()
 
 
 def _all_at_once(calls: list[Callable[[], T]]) -> list[T]:

@@ -25,8 +25,8 @@ import boto3
 import pytest
 import requests
 
-from chalicelib import config, repository
 from chalicelib.models import Product
+from chalicelib.process_caches import reset_process_caches
 from chalicelib.repository import CatalogRepository, dynamodb_client
 from chalicelib.tiers import TIERS
 from scripts import tenant_data
@@ -174,14 +174,12 @@ def stack_table(stack: RunningStack) -> Iterator[None]:
         }
         for name, value in settings.items():
             env.setenv(name, value)
-        config.get_settings.cache_clear()
-        repository.dynamodb_client.cache_clear()
+        reset_process_caches()
         try:
             yield
         finally:
             # Later tests in this process must not reach the stack, which is gone by then.
-            config.get_settings.cache_clear()
-            repository.dynamodb_client.cache_clear()
+            reset_process_caches()
 
 
 # --- no stack -----------------------------------------------------------------------------------

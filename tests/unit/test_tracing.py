@@ -14,6 +14,7 @@ from aws_xray_sdk.core.emitters.udp_emitter import UDPEmitter
 
 from chalicelib import tracing
 from chalicelib.observability import logger
+from chalicelib.process_caches import reset_process_caches
 from chalicelib.repository import dynamodb_client
 from tests.conftest import CapturedLogs, InMemoryEmitter
 
@@ -165,11 +166,11 @@ def in_lambda(monkeypatch) -> Iterator[pytest.MonkeyPatch]:
     """The environment Lambda gives a traced, sampled invocation; the recorder set up for it."""
     monkeypatch.setenv("LAMBDA_TASK_ROOT", "/var/task")
     monkeypatch.setenv("_X_AMZN_TRACE_ID", f"Root={LAMBDA_TRACE_ID};Parent={LAMBDA_PARENT_ID};Sampled=1")
-    tracing.recorder.cache_clear()
+    reset_process_caches()
     yield monkeypatch
     monkeypatch.delenv("LAMBDA_TASK_ROOT")
     monkeypatch.delenv("_X_AMZN_TRACE_ID")
-    tracing.recorder.cache_clear()
+    reset_process_caches()
     tracing.recorder()
 
 

@@ -1,0 +1,80 @@
+"""The one reset of the process's caches: it knows every functools cache in chalicelib and empties the right ones."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from typing import Any
+
+import chalicelib
+from chalicelib import auth, config, repository, tenant_access, tracing
+from chalicelib.process_caches import CODE_CACHES, ENVIRONMENT_CACHES, reset_process_caches
+
+
+def qualified_name(cache: Any) -> str:
+    return f"{cache.__module__}.{cache.__qualname__}"
+
+
+def chalicelib_caches() -> dict[str, Any]:
+    """Every functools cache defined at the top level of a chalicelib module, by qualified name."""
+    found = {}
+    for module_info in pkgutil.iter_modules(chalicelib.__path__):
+        module = importlib.import_module(f"chalicelib.{module_info.name}")
+        for value in vars(module).values():
+            is_cache = callable(getattr(value, "cache_clear", None)) and not isinstance(value, type)
+            if is_cache and getattr(value, "__module__", None) == module.__name__:
+                found[qualified_name(value)] = value
+    return found
+
+
+def warm_every_cache() -> None:
+    config.get_settings()
+    config.pagination_secret()
+    auth.get_authorizer()
+    tenant_access._sts_client()
+    tracing.recorder()
+    repository.dynamodb_client()
+    tenant_access.tenant_dynamodb("acme")
+
+
+def test_every_cache_in_chalicelib_is_either_reset_or_declared_to_depend_on_the_code_alone():
+    found = chalicelib_caches()
+    reset = {qualified_name(cache) for cache in ENVIRONMENT_CACHES}
+    assert reset.isdisjoint(CODE_CACHES)
+    assert sorted(found) == sorted(reset | set(CODE_CACHES))
+    # The discovery does see the caches it is meant to find.
+    assert found["chalicelib.config.get_settings"] is config.get_settings
+
+
+def test_a_reset_empties_the_settings_clients_authorizer_and_tenant_credentials(aws: None):
+    warm_every_cache()
+    assert all(cache.cache_info().currsize == 1 for cache in ENVIRONMENT_CACHES)
+    assert tenant_access.tenant_clients.cached() == ["acme"]
+
+    reset_process_caches()
+
+    assert {qualified_name(cache): cache.cache_info().currsize for cache in ENVIRONMENT_CACHES} == {
+        qualified_name(cache): 0 for cache in ENVIRONMENT_CACHES
+    }
+    assert tenant_access.tenant_clients.cached() == []
+
+
+def test_a_reset_can_keep_the_processs_own_dynamodb_client_and_only_that(aws: None):
+    warm_every_cache()
+    client = repository.dynamodb_client()
+
+    reset_process_caches(keep_dynamodb_client=True)
+
+    assert repository.dynamodb_client() is client
+    others = [cache for cache in ENVIRONMENT_CACHES if cache is not repository.dynamodb_client]
+    assert [cache.cache_info().currsize for cache in others] == [0] * len(others)
+    assert tenant_access.tenant_clients.cached() == []
+
+
+def test_the_reset_lives_below_every_module_it_resets():
+    # Nothing in chalicelib imports the reset, so it can import the modules that own caches.
+    for module_info in pkgutil.iter_modules(chalicelib.__path__):
+        if module_info.name != "process_caches":
+            source = inspect.getsource(importlib.import_module(f"chalicelib.{module_info.name}"))
+            assert "process_caches" not in source, module_info.name
