@@ -9,6 +9,7 @@ from chalicelib.observability import lambda_request_keys, observe_request, reque
 from chalicelib.openapi import openapi_document, served_addresses
 from chalicelib.responses import RateLimitMiddleware, error_middleware, ok
 from chalicelib.tenancy import CATALOG_READ, ORDERS_READ, ORDERS_WRITE, tenant_from_request
+from chalicelib.tenant_repositories import repositories_for
 
 app = Chalice(app_name="tenant-api")
 # Outermost first: Lambda's request id in every log line, the error envelope, the request's deadline,
@@ -67,7 +68,7 @@ def list_catalog():
     """A page of the caller's catalog."""
     request = app.current_request
     tenant = tenant_from_request(request, CATALOG_READ)
-    page = services.list_products(tenant, *validation.page_params(request.query_params))
+    page = services.list_products(tenant, repositories_for(tenant), *validation.page_params(request.query_params))
     return ok(request, tenant, {"items": page.items, "next_token": page.next_token})
 
 
@@ -76,7 +77,7 @@ def get_product(product_id):
     """One product of the caller's catalog."""
     request = app.current_request
     tenant = tenant_from_request(request, CATALOG_READ)
-    product = services.get_product(tenant, validation.check_product_id(product_id))
+    product = services.get_product(repositories_for(tenant), validation.check_product_id(product_id))
     return ok(request, tenant, product.to_json())
 
 
@@ -87,7 +88,7 @@ def place_order():
     tenant = tenant_from_request(request, ORDERS_WRITE)
     order_request = validation.read_order_request(request.headers.get("content-type"), request.raw_body)
     idempotency_key = validation.check_idempotency_key(request.headers.get("idempotency-key"))
-    order, replayed = services.place_order(tenant, order_request, idempotency_key)
+    order, replayed = services.place_order(tenant, repositories_for(tenant), order_request, idempotency_key)
     headers = {"Location": f"/orders/{order.order_id}", "Idempotent-Replayed": str(replayed).lower()}
     return ok(request, tenant, order.to_json(), status=201, headers=headers)
 
@@ -97,7 +98,7 @@ def list_orders():
     """A page of the caller's orders, newest first."""
     request = app.current_request
     tenant = tenant_from_request(request, ORDERS_READ)
-    page = services.list_orders(tenant, *validation.page_params(request.query_params))
+    page = services.list_orders(tenant, repositories_for(tenant), *validation.page_params(request.query_params))
     return ok(request, tenant, {"items": page.items, "next_token": page.next_token})
 
 
@@ -106,5 +107,5 @@ def get_order(order_id):
     """One of the caller's orders."""
     request = app.current_request
     tenant = tenant_from_request(request, ORDERS_READ)
-    order = services.get_order(tenant, validation.check_order_id(order_id))
+    order = services.get_order(repositories_for(tenant), validation.check_order_id(order_id))
     return ok(request, tenant, order.to_json())

@@ -1,4 +1,9 @@
-"""The API's use cases: list and read the catalog, place, list and read orders, for one tenant."""
+"""The API's use cases: list and read the catalog, place, list and read orders, for one tenant.
+
+Each use case is handed the tenant's repositories (the routes build them with
+chalicelib.tenant_repositories) and asks of them only what the protocols below name, so that
+unit tests can hand it in-memory ones.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import hashlib
 import random
 import time
 from datetime import datetime, timezone
+from typing import Protocol, Sequence
 
 from chalicelib import deadline, keys, pagination
 from chalicelib.config import pagination_secret
@@ -22,14 +28,60 @@ from chalicelib.errors import (
 from chalicelib.ids import new_order_id
 from chalicelib.models import Order, OrderLine, OrderRequest, Page, Product
 from chalicelib.observability import order_placed
-from chalicelib.repository import CatalogRepository, IdempotencyRecord, OrderConflict, OrderRepository
+from chalicelib.repository import IdempotencyRecord, OrderConflict, OrderInputs
 from chalicelib.tenancy import TenantContext
-from chalicelib.tenant_access import tenant_dynamodb
 
 CATALOG_LIST = "catalog"
 ORDERS_LIST = "orders"
 MAX_PLACE_ATTEMPTS = 3
 RETRY_PAUSE_SECONDS = 0.02
+
+
+class Catalog(Protocol):
+    """One tenant's products, as the catalog use cases read them (chalicelib.repository.CatalogRepository)."""
+
+    def list(self, limit: int, after_sort_key: str | None = None) -> tuple[list[Product], str | None]:
+        """A page of products in id order, and the sort key to resume after (None at the end)."""
+
+    def get(self, product_id: str) -> Product | None:
+        """One product, or None if this tenant has no such product."""
+
+
+class Orders(Protocol):
+    """One tenant's orders and Idempotency-Key records, as the order use cases use them.
+
+    chalicelib.repository.OrderRepository is the real one; its docstrings hold the full contract.
+    """
+
+    def list(self, limit: int, after_sort_key: str | None = None) -> tuple[list[Order], str | None]:
+        """A page of orders, newest first, and the sort key to resume after (None at the end)."""
+
+    def get(self, order_id: str) -> Order | None:
+        """One order, or None if this tenant has no such order."""
+
+    def read_inputs(self, product_ids: Sequence[str], key_digest: str | None) -> OrderInputs:
+        """The named products that exist and the key's unexpired record, read together and consistently."""
+
+    def get_idempotency_record(self, key_digest: str) -> IdempotencyRecord | None:
+        """The unexpired record of an Idempotency-Key's first use, if any."""
+
+    def place(self, order: Order, key_digest: str | None = None, fingerprint: str | None = None) -> None:
+        """Write the order, take its stock and bind the key at once, or OrderConflict and nothing written.
+
+        ServiceUnavailable when DynamoDB is busy, OrderOutcomeUnknown when the answer was lost.
+        """
+
+
+class Repositories(Protocol):
+    """One tenant's repositories, as the routes hand them to a use case."""
+
+    @property
+    def catalog(self) -> Catalog:
+        """The tenant's products."""
+
+    @property
+    def orders(self) -> Orders:
+        """The tenant's orders and Idempotency-Key records."""
 
 
 def _resume_after(tenant: TenantContext, list_name: str, next_token: str | None, prefix: str) -> str | None:
@@ -44,41 +96,31 @@ def _next_token(tenant: TenantContext, list_name: str, last_sort_key: str | None
     return pagination.encode_token(pagination_secret(), tenant.tenant_id, list_name, last_sort_key)
 
 
-def _catalog(tenant: TenantContext) -> CatalogRepository:
-    """The tenant's catalog, reached with the tenant's own credentials."""
-    return CatalogRepository(tenant.tenant_id, tenant_dynamodb(tenant.tenant_id))
-
-
-def _orders(tenant: TenantContext) -> OrderRepository:
-    """The tenant's orders, reached with the tenant's own credentials."""
-    return OrderRepository(tenant.tenant_id, tenant_dynamodb(tenant.tenant_id))
-
-
-def list_products(tenant: TenantContext, limit: int, next_token: str | None) -> Page:
+def list_products(tenant: TenantContext, repositories: Repositories, limit: int, next_token: str | None) -> Page:
     """A page of the tenant's catalog in product id order."""
     after = _resume_after(tenant, CATALOG_LIST, next_token, keys.PRODUCT_PREFIX)
-    products, last = _catalog(tenant).list(limit, after)
+    products, last = repositories.catalog.list(limit, after)
     return Page([product.to_json() for product in products], _next_token(tenant, CATALOG_LIST, last))
 
 
-def get_product(tenant: TenantContext, product_id: str) -> Product:
+def get_product(repositories: Repositories, product_id: str) -> Product:
     """One product of the tenant's catalog; another tenant's product is simply not found."""
-    product = _catalog(tenant).get(product_id)
+    product = repositories.catalog.get(product_id)
     if product is None:
         raise ProductNotFound()
     return product
 
 
-def list_orders(tenant: TenantContext, limit: int, next_token: str | None) -> Page:
+def list_orders(tenant: TenantContext, repositories: Repositories, limit: int, next_token: str | None) -> Page:
     """A page of the tenant's orders, newest first."""
     after = _resume_after(tenant, ORDERS_LIST, next_token, keys.ORDER_PREFIX)
-    orders, last = _orders(tenant).list(limit, after)
+    orders, last = repositories.orders.list(limit, after)
     return Page([order.to_json() for order in orders], _next_token(tenant, ORDERS_LIST, last))
 
 
-def get_order(tenant: TenantContext, order_id: str) -> Order:
+def get_order(repositories: Repositories, order_id: str) -> Order:
     """One of the tenant's orders; another tenant's order is simply not found."""
-    order = _orders(tenant).get(order_id)
+    order = repositories.orders.get(order_id)
     if order is None:
         raise OrderNotFound()
     return order
@@ -110,7 +152,9 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> Order:
     return record.order
 
 
-def place_order(tenant: TenantContext, request: OrderRequest, idempotency_key: str | None = None) -> tuple[Order, bool]:
+def place_order(
+    tenant: TenantContext, repositories: Repositories, request: OrderRequest, idempotency_key: str | None = None
+) -> tuple[Order, bool]:
     """Place an order priced from the catalog, taking stock atomically.
 
     Returns the order and whether it is the replay of an earlier request with the same
@@ -118,7 +162,7 @@ def place_order(tenant: TenantContext, request: OrderRequest, idempotency_key: s
     products and the key's record together; one transaction writes the order, takes the
     stock and binds the key, so a replay costs one read and a new order two calls.
     """
-    orders = _orders(tenant)
+    orders = repositories.orders
     fingerprint = request.fingerprint()
     # The key is hashed so that any client-chosen string becomes a fixed-shape key.
     key_digest = hashlib.sha256(idempotency_key.encode()).hexdigest() if idempotency_key else None

@@ -145,7 +145,7 @@ def counting(self, operation_name, api_params):
 BaseClient._make_api_call = counting
 
 import app
-from chalicelib import repository, services, tenant_access
+from chalicelib import repository, tenant_access, tenant_repositories
 
 def request(tenant_id):
     authorizer = {"tenant_id": tenant_id, "tier": "basic", "scopes": "tenant-api/catalog.read", "principalId": tenant_id}
@@ -164,18 +164,18 @@ first_b, first_b_calls = first_request("tenant-b")
 
 # The baseline: the same request, its repository handed the process's own client (what the API
 # used before tenant credentials), so that the difference is the tenant-credential path alone.
-tenant_scoped = services.tenant_dynamodb
+tenant_scoped = tenant_repositories.tenant_dynamodb
 def own_client(tenant_id):
     return repository.dynamodb_client()
-services.tenant_dynamodb = own_client
+tenant_repositories.tenant_dynamodb = own_client
 request("tenant-a")  # makes the process's own client, which the warm baseline then reuses
-services.tenant_dynamodb = tenant_scoped
+tenant_repositories.tenant_dynamodb = tenant_scoped
 
 # Interleaved, and in alternating order, so that drift on a noisy machine falls on both alike.
 scoped, own, warm_calls = [], [], 0
 for i in range(%(requests)d):
     for variant in ((tenant_scoped, own_client) if i %% 2 else (own_client, tenant_scoped)):
-        services.tenant_dynamodb = variant
+        tenant_repositories.tenant_dynamodb = variant
         before = assume_role_calls
         seconds = request("tenant-a")
         if variant is tenant_scoped:
@@ -183,7 +183,7 @@ for i in range(%(requests)d):
             warm_calls += assume_role_calls - before
         else:
             own.append(seconds)
-services.tenant_dynamodb = tenant_scoped
+tenant_repositories.tenant_dynamodb = tenant_scoped
 
 # The warm path's two additions, each against what the baseline does in its place; best of five,
 # the least disturbed timing. Finding the client: the tenant's through tenant_dynamodb, as the

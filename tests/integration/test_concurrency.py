@@ -15,6 +15,7 @@ from chalicelib.errors import ApiError
 from chalicelib.models import OrderLineRequest, OrderRequest
 from chalicelib.repository import CatalogRepository, OrderRepository, dynamodb_client
 from chalicelib.tenancy import TenantContext
+from chalicelib.tenant_repositories import repositories_for
 from tests.conftest import ACME, GLOBEX
 
 # moto's in-process DynamoDB is not thread-safe: its TransactWriteItems checks and writes without a
@@ -82,7 +83,9 @@ def order(*lines: tuple[str, int]) -> OrderRequest:
 def test_many_threads_ordering_one_product_never_oversell(table, monkeypatch):
     CatalogRepository("acme", dynamodb_client()).put(ACME.product(1, stock=20))
     AtomicDynamoDB(monkeypatch, THREADS)
-    results = run_threads(THREADS, lambda _: services.place_order(context(ACME), order(("prod-001", 3))))
+    results = run_threads(
+        THREADS, lambda _: services.place_order(context(ACME), repositories_for(context(ACME)), order(("prod-001", 3)))
+    )
     placed = [result[0] for result in results if isinstance(result, tuple)]
     refused = Counter(result.code for result in results if isinstance(result, ApiError))
     stock = CatalogRepository("acme", dynamodb_client()).get("prod-001").stock
@@ -110,7 +113,12 @@ def test_random_concurrent_orders_over_several_products_and_tenants_match_the_st
             (generator.choice(tenants), order(*((f"prod-{n:03d}", generator.randint(1, 6)) for n in numbers)))
         )
     AtomicDynamoDB(monkeypatch, THREADS)
-    results = run_threads(THREADS, lambda index: services.place_order(context(requests[index][0]), requests[index][1]))
+    results = run_threads(
+        THREADS,
+        lambda index: services.place_order(
+            context(requests[index][0]), repositories_for(context(requests[index][0])), requests[index][1]
+        ),
+    )
     for tenant in tenants:
         taken: Counter[str] = Counter()
         for (who, request), result in zip(requests, results):
@@ -136,7 +144,9 @@ def test_random_concurrent_orders_over_several_products_and_tenants_match_the_st
 def test_concurrent_retries_with_one_idempotency_key_make_one_order(table, monkeypatch):
     AtomicDynamoDB(monkeypatch, THREADS)
     request = order(("prod-002", 2))
-    results = run_threads(THREADS, lambda _: services.place_order(context(ACME), request, "same-key"))
+    results = run_threads(
+        THREADS, lambda _: services.place_order(context(ACME), repositories_for(context(ACME)), request, "same-key")
+    )
     assert all(isinstance(result, tuple) for result in results), results
     order_ids = {result[0].order_id for result in results}
     assert len(order_ids) == 1

@@ -20,6 +20,7 @@ from chalicelib.models import Order, OrderLine, OrderLineRequest, OrderRequest, 
 from chalicelib.registry import TenantRegistry
 from chalicelib.repository import CatalogRepository, OrderRepository, dynamodb_client, to_item
 from chalicelib.tenancy import SCOPES, TenantContext
+from chalicelib.tenant_repositories import repositories_for
 from scripts import bootstrap, migrate_layout, provision
 from scripts.change_log import is_mutating
 from tests.conftest import PROJECT_DIR, Environment
@@ -276,7 +277,9 @@ def assert_migrated(tenant: LegacyTenant) -> None:
 
     context = TenantContext(tenant.tenant_id, "basic", frozenset())
     for number in tenant.live:
-        replayed, replay = services.place_order(context, tenant.request(number), tenant.idempotency_key(number))
+        replayed, replay = services.place_order(
+            context, repositories_for(context), tenant.request(number), tenant.idempotency_key(number)
+        )
         assert (replayed, replay) == (tenant.order(number), True)
     assert every_page(catalog.list) == products, "a replay takes no stock"
 
@@ -532,7 +535,9 @@ def test_an_order_placed_by_the_new_code_before_the_migration_is_listed_with_the
     provision.ensure_indexes(client("dynamodb"), TABLE)
     context = TenantContext("globex", "standard", frozenset())
     CatalogRepository("globex", dynamodb_client()).put(GLOBEX.product(1))
-    placed, _ = services.place_order(context, OrderRequest((OrderLineRequest("prod-001", 1),)), "after-the-deploy")
+    placed, _ = services.place_order(
+        context, repositories_for(context), OrderRequest((OrderLineRequest("prod-001", 1),)), "after-the-deploy"
+    )
 
     migrate.ok()
 
@@ -540,7 +545,7 @@ def test_an_order_placed_by_the_new_code_before_the_migration_is_listed_with_the
     assert orders[0] == placed
     assert orders[1:] == [GLOBEX.order(number) for number in reversed(range(GLOBEX.orders))]
     replayed, replay = services.place_order(
-        context, OrderRequest((OrderLineRequest("prod-001", 1),)), "after-the-deploy"
+        context, repositories_for(context), OrderRequest((OrderLineRequest("prod-001", 1),)), "after-the-deploy"
     )
     assert (replayed, replay) == (placed, True)
 
@@ -652,7 +657,8 @@ def test_a_record_the_legacy_code_rebinds_to_another_order_during_the_move_moves
     assert done == [digest]
     assert "[migrate] acme idempotency records: 5 moved, 0 kept newer, 2 dropped expired, 2 dropped orphaned" in out
     context = TenantContext("acme", "basic", frozenset())
-    assert services.place_order(context, ACME.request(40), ACME.idempotency_key(0)) == (rebound, True)
+    replayed = services.place_order(context, repositories_for(context), ACME.request(40), ACME.idempotency_key(0))
+    assert replayed == (rebound, True)
     marked = {item["order_id"]["S"] for item in data_of(ACME) if "idempotency_key_digest" in item}
     assert marked == {rebound.order_id, *(ACME.order(number).order_id for number in ACME.live if number != 0)}
     assert legacy_left(ACME) == []

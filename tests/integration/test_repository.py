@@ -13,6 +13,7 @@ from chalicelib.errors import CatalogChanged, InsufficientStock, ServiceUnavaila
 from chalicelib.models import Order, OrderLineRequest, OrderRequest, Product
 from chalicelib.repository import CatalogRepository, OrderConflict, OrderRepository, dynamodb_client, to_item
 from chalicelib.tenancy import TenantContext
+from chalicelib.tenant_repositories import repositories_for
 from tests.conftest import ACME, GLOBEX, Api
 
 ACME_CONTEXT = TenantContext("acme", "basic", frozenset())
@@ -76,7 +77,9 @@ def test_the_api_lists_every_product_when_dynamodb_cuts_pages_short(api: Api, mo
 
 
 def test_orders_are_all_listed_when_dynamodb_cuts_pages_short(table, monkeypatch):
-    placed = [services.place_order(ACME_CONTEXT, one_line())[0].order_id for _ in range(5)]
+    placed = [
+        services.place_order(ACME_CONTEXT, repositories_for(ACME_CONTEXT), one_line())[0].order_id for _ in range(5)
+    ]
     intercept(monkeypatch, short_pages(1))
     orders, last = OrderRepository("acme", dynamodb_client()).list(3)
     assert [o.order_id for o in orders] == placed[::-1][:3]
@@ -163,7 +166,7 @@ def test_an_order_priced_before_a_price_change_is_repriced_at_the_new_price(tabl
         return found
 
     monkeypatch.setattr(OrderRepository, "read_inputs", read_then_change_price)
-    order, replayed = services.place_order(ACME_CONTEXT, one_line(quantity=2))
+    order, replayed = services.place_order(ACME_CONTEXT, repositories_for(ACME_CONTEXT), one_line(quantity=2))
     assert not replayed
     assert len(reads) == 2
     assert order.lines[0].unit_price == Decimal("25.00")
@@ -184,7 +187,7 @@ def test_stock_taken_between_pricing_and_writing_ends_in_insufficient_stock(tabl
 
     monkeypatch.setattr(OrderRepository, "read_inputs", read_then_sell_out)
     with pytest.raises(InsufficientStock):
-        services.place_order(ACME_CONTEXT, one_line(quantity=2))
+        services.place_order(ACME_CONTEXT, repositories_for(ACME_CONTEXT), one_line(quantity=2))
     assert CatalogRepository("acme", dynamodb_client()).get("prod-001").stock == 1
     assert OrderRepository("acme", dynamodb_client()).list(10)[0] == []
 
@@ -200,7 +203,7 @@ def test_a_catalog_that_keeps_changing_ends_in_catalog_changed(table, monkeypatc
 
     monkeypatch.setattr(OrderRepository, "read_inputs", read_then_change_price)
     with pytest.raises(CatalogChanged):
-        services.place_order(ACME_CONTEXT, one_line())
+        services.place_order(ACME_CONTEXT, repositories_for(ACME_CONTEXT), one_line())
     assert CatalogRepository("acme", dynamodb_client()).get("prod-001").stock == 10
     assert OrderRepository("acme", dynamodb_client()).list(10)[0] == []
 
@@ -222,13 +225,15 @@ def test_a_product_removed_before_writing_is_an_unknown_product(table, monkeypat
 
     monkeypatch.setattr(OrderRepository, "read_inputs", read_then_delete)
     with pytest.raises(UnknownProduct):
-        services.place_order(ACME_CONTEXT, one_line())
+        services.place_order(ACME_CONTEXT, repositories_for(ACME_CONTEXT), one_line())
     assert OrderRepository("acme", dynamodb_client()).list(10)[0] == []
 
 
 def test_stored_money_is_exact_decimal(table):
     order, _ = services.place_order(
-        ACME_CONTEXT, OrderRequest((OrderLineRequest("prod-001", 3), OrderLineRequest("prod-002", 7)))
+        ACME_CONTEXT,
+        repositories_for(ACME_CONTEXT),
+        OrderRequest((OrderLineRequest("prod-001", 3), OrderLineRequest("prod-002", 7))),
     )
     item = dynamodb_client().get_item(
         TableName="tenant-api-local", Key=to_item(keys.order_key("acme", order.order_id))
@@ -242,7 +247,7 @@ def test_the_idempotency_record_holds_the_whole_answer(table):
     import hashlib
 
     digest = hashlib.sha256(b"key").hexdigest()
-    order, _ = services.place_order(ACME_CONTEXT, one_line(), "key")
+    order, _ = services.place_order(ACME_CONTEXT, repositories_for(ACME_CONTEXT), one_line(), "key")
     orders = OrderRepository("acme", dynamodb_client())
     record = orders.get_idempotency_record(digest)
     assert record.order == order

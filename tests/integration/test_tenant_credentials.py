@@ -22,7 +22,7 @@ from botocore.client import BaseClient
 from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 
-from chalicelib import keys, services, tenant_access
+from chalicelib import keys, services, tenant_access, tenant_repositories
 from chalicelib.errors import TenantAccessUnavailable
 from chalicelib.models import OrderLineRequest, OrderRequest
 from chalicelib.tenancy import TenantContext
@@ -189,7 +189,7 @@ def test_concurrent_first_requests_of_one_tenant_assume_its_role_once(table, wir
     def first_request() -> None:
         start.wait()
         try:
-            services.get_product(tenant, "prod-001")
+            services.get_product(tenant_repositories.repositories_for(tenant), "prod-001")
         except BaseException as error:  # noqa: BLE001 - reported below, with the thread's failure
             failures.append(error)
 
@@ -356,21 +356,22 @@ def test_without_a_role_no_tenant_data_is_served_at_all(api: Api, wire: Wire, en
 
 
 def test_a_repository_cannot_be_reached_through_the_service_layer_with_the_functions_own_client(monkeypatch):
-    """The services take each tenant's client from tenant_access and nowhere else."""
+    """The repositories the routes hand the services take each tenant's client from tenant_access and nowhere else."""
     handed_out: list[str] = []
 
     def recording(tenant_id: str) -> Any:
         handed_out.append(tenant_id)
         raise TenantAccessUnavailable()
 
-    monkeypatch.setattr(services, "tenant_dynamodb", recording)
+    monkeypatch.setattr(tenant_repositories, "tenant_dynamodb", recording)
     tenant = TenantContext("acme", "basic", frozenset())
+    repositories = tenant_repositories.repositories_for
     calls: list[Callable[[], Any]] = [
-        lambda: services.list_products(tenant, 10, None),
-        lambda: services.get_product(tenant, "prod-001"),
-        lambda: services.list_orders(tenant, 10, None),
-        lambda: services.get_order(tenant, "ord_01ARZ3NDEKTSV4RRFFQ69G5FAV"),
-        lambda: services.place_order(tenant, OrderRequest((OrderLineRequest("prod-001", 1),))),
+        lambda: services.list_products(tenant, repositories(tenant), 10, None),
+        lambda: services.get_product(repositories(tenant), "prod-001"),
+        lambda: services.list_orders(tenant, repositories(tenant), 10, None),
+        lambda: services.get_order(repositories(tenant), "ord_01ARZ3NDEKTSV4RRFFQ69G5FAV"),
+        lambda: services.place_order(tenant, repositories(tenant), OrderRequest((OrderLineRequest("prod-001", 1),))),
     ]
     for call in calls:
         with pytest.raises(TenantAccessUnavailable):
@@ -402,7 +403,7 @@ def test_a_container_keeps_its_most_recently_used_tenants_and_assumes_again_for_
     monkeypatch.setattr(tenant_access, "tenant_clients", tenant_access.TenantClients(max_tenants=2))
     contexts = {t.tenant_id: TenantContext(t.tenant_id, t.tier, frozenset()) for t in TENANTS}
     for tenant_id in ("acme", "globex", "acme", "initech"):
-        services.get_product(contexts[tenant_id], "prod-001")
+        services.get_product(tenant_repositories.repositories_for(contexts[tenant_id]), "prod-001")
     assert tenant_access.tenant_clients.cached() == ["acme", "initech"]
-    services.get_product(contexts["globex"], "prod-001")
+    services.get_product(tenant_repositories.repositories_for(contexts["globex"]), "prod-001")
     assert wire.assumed == ["acme", "globex", "initech", "globex"]

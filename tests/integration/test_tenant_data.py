@@ -12,6 +12,7 @@ from chalicelib.models import Order, OrderLineRequest, OrderRequest
 from chalicelib.repository import dynamodb_client, to_item
 from chalicelib.services import place_order
 from chalicelib.tenancy import TenantContext
+from chalicelib.tenant_repositories import repositories_for
 from scripts import tenant_data
 from tests.conftest import PRODUCTS_PER_TENANT, TABLE_NAME
 
@@ -20,7 +21,9 @@ PRODUCTS, ORDERS, RECORDS = "products", "orders", "idempotency records"
 
 
 def place(idempotency_key: str | None, product_id: str = "prod-001") -> Order:
-    order, replayed = place_order(ACME, OrderRequest((OrderLineRequest(product_id, 1),)), idempotency_key)
+    order, replayed = place_order(
+        ACME, repositories_for(ACME), OrderRequest((OrderLineRequest(product_id, 1),)), idempotency_key
+    )
     assert not replayed
     return order
 

@@ -20,6 +20,7 @@ from chalicelib.registry import ACTIVE, SUSPENDED, TenantRegistry
 from chalicelib.repository import CatalogRepository, dynamodb_client
 from chalicelib.services import place_order
 from chalicelib.tenancy import SCOPES, TenantContext
+from chalicelib.tenant_repositories import repositories_for
 from scripts import bootstrap, provision, seed, smoke, tenants
 from scripts.change_log import is_mutating
 from scripts.token_server import TokenServer
@@ -252,6 +253,38 @@ def test_show_hides_the_client_secret_unless_asked_to_reveal_it(cli: Cli):
     assert f"client secret: {secret}" in cli.ok("show", "acme", "--reveal-secret")
 
 
+@pytest.mark.parametrize("removed", [(), ("premium",), ("basic", "standard", "premium")])
+def test_list_and_show_only_read_and_name_the_usage_plans_the_stage_lacks(
+    cli: Cli, calls: list[str], removed: tuple[str, ...]
+):
+    cli.ok("create", "acme", "--tier", "basic")
+    apigateway = aws("apigateway")
+    for tier in removed:
+        plan_id = plan_ids()[tier]
+        for key in apigateway.get_usage_plan_keys(usagePlanId=plan_id)["items"]:
+            apigateway.delete_usage_plan_key(usagePlanId=plan_id, keyId=key["id"])
+        apigateway.delete_usage_plan(usagePlanId=plan_id)
+    calls.clear()
+
+    assert "acme" in cli.ok("list")
+    warnings = [cli.err]
+    assert "tier:          basic" in cli.ok("show", "acme")
+    warnings.append(cli.err)
+    cli.ok("show", "acme", "--reveal-secret")
+    warnings.append(cli.err)
+
+    # The stage's plans, pool and registry were read, and nothing was changed or made.
+    assert {"GetUsagePlans", "DescribeUserPool", "ListUserPoolClients", "GetItem"} <= set(calls)
+    assert mutations(calls) == []
+    assert sorted(plan_ids()) == sorted({"basic", "standard", "premium"} - set(removed))
+    for err in warnings:
+        if removed:
+            missing = ", ".join(f"{PREFIX}-{tier}" for tier in ("basic", "standard", "premium") if tier in removed)
+            assert f"[tenants] warning: stage dev has no usage plan {missing};" in err
+        else:
+            assert err == ""
+
+
 # --- suspend, resume, change-tier -------------------------------------------------------------
 
 
@@ -404,7 +437,9 @@ def test_rotation_removes_a_client_left_by_an_interrupted_rotation(cli: Cli):
 
 def place_an_order(tenant_id: str, tier: str) -> None:
     context = TenantContext(tenant_id, tier, frozenset(FULL_SCOPES))
-    place_order(context, OrderRequest((OrderLineRequest("prod-001", 2),)), idempotency_key="order-1")
+    place_order(
+        context, repositories_for(context), OrderRequest((OrderLineRequest("prod-001", 2),)), idempotency_key="order-1"
+    )
 
 
 def test_delete_with_purge_data_leaves_nothing_of_the_tenant_behind(cli: Cli):
