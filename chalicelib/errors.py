@@ -1,8 +1,20 @@
-"""Every failure a client can cause, each with its HTTP status, error code and message."""
+"""Every failure a client can cause, with its HTTP status, error code and message, and the envelope it is sent in.
+
+The ApiError classes are the API's own refusals; the Refusal constants at the end are those only
+API Gateway gives (chalicelib.gateway renders both into its gateway responses).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from chalice.app import ChaliceUnhandledError
+
+
+def error_body(code: str, message: str, request_id: str) -> dict[str, Any]:
+    """The one error envelope, the API's and API Gateway's alike."""
+    return {"error": {"code": code, "message": message}, "request_id": request_id}
 
 
 class ApiError(ChaliceUnhandledError):
@@ -198,3 +210,20 @@ class OrderOutcomeUnknown(DeadlineExceeded):
         "The order could not be confirmed in time and may have been placed; "
         "retry with the same Idempotency-Key to get its outcome."
     )
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A refusal API Gateway gives without calling the function: its status (None keeps API Gateway's), code and message."""
+
+    status: int | None
+    code: str
+    message: str
+
+
+NO_SUCH_ROUTE = Refusal(404, "not_found", "No such route.")
+QUOTA_EXCEEDED = Refusal(429, "quota_exceeded", "The monthly request quota of this tenant's tier is used up.")
+# Any other 4xx of API Gateway's (a malformed request, say) keeps its own status.
+GATEWAY_REFUSED = Refusal(None, "bad_request", "The request was refused by the gateway.")
+# API Gateway's own 5xx (an integration that failed or timed out) keep their status and say what our 500 says.
+GATEWAY_FAILURE = Refusal(None, ApiError.code, ApiError.message)

@@ -17,12 +17,23 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.errors import ServiceUnavailable
+from chalicelib.errors import (
+    GATEWAY_FAILURE,
+    GATEWAY_REFUSED,
+    NO_SUCH_ROUTE,
+    QUOTA_EXCEEDED,
+    ApiError,
+    Forbidden,
+    PayloadTooLarge,
+    RateLimited,
+    Refusal,
+    ServiceUnavailable,
+    Unauthenticated,
+    error_body,
+)
 
+# The exception message API Gateway reads as "answer 401" (its contract, not our envelope's text).
 UNAUTHORIZED_MESSAGE = "Unauthorized"
-FORBIDDEN_MESSAGE = "Forbidden"
-SERVICE_UNAVAILABLE_MESSAGE = ServiceUnavailable.message
-RETRY_AFTER_SECONDS = ServiceUnavailable.RETRY_AFTER_SECONDS
 HEADER = "gatewayresponse.header."
 # Every gateway response: a browser must never sniff an error body into something executable.
 NOSNIFF = {f"{HEADER}X-Content-Type-Options": "'nosniff'"}
@@ -160,20 +171,47 @@ def api_wide_arn(method_arn: str) -> str:
     return f"{prefix}:execute-api:{region}:{account}:{api_id}/{stage}/*/*"
 
 
-def _envelope(code: str, message: str) -> dict[str, str]:
-    body = {"error": {"code": code, "message": message}, "request_id": "$context.requestId"}
-    return {"application/json": json.dumps(body)}
+@dataclass(frozen=True)
+class GatewayAnswer:
+    """What one gateway response type answers: a refusal (an ApiError type or a Refusal) and any Retry-After."""
+
+    refusal: type[ApiError] | Refusal
+    retry_after: int | None = None
 
 
-def _response(code: str, message: str, status: int | None = None, retry_after: int | None = None) -> dict[str, Any]:
+# Usage plans refill every second; the header matches the local limiter's answer.
+THROTTLED_RETRY_AFTER_SECONDS = 1
+# Each gateway response type the project defines, in the order they are applied. DEFAULT_4XX and
+# DEFAULT_5XX keep API Gateway's status for the types not named here.
+GATEWAY_ANSWERS: dict[str, GatewayAnswer] = {
+    "UNAUTHORIZED": GatewayAnswer(Unauthenticated),
+    "ACCESS_DENIED": GatewayAnswer(Forbidden),
+    "MISSING_AUTHENTICATION_TOKEN": GatewayAnswer(NO_SUCH_ROUTE),
+    "INVALID_API_KEY": GatewayAnswer(Forbidden),
+    **{
+        response_type: GatewayAnswer(ServiceUnavailable, ServiceUnavailable.RETRY_AFTER_SECONDS)
+        for response_type in AUTHORIZER_FAILURE_TYPES
+    },
+    "THROTTLED": GatewayAnswer(RateLimited, THROTTLED_RETRY_AFTER_SECONDS),
+    "QUOTA_EXCEEDED": GatewayAnswer(QUOTA_EXCEEDED),
+    "REQUEST_TOO_LARGE": GatewayAnswer(PayloadTooLarge),
+    "DEFAULT_4XX": GatewayAnswer(GATEWAY_REFUSED),
+    "DEFAULT_5XX": GatewayAnswer(GATEWAY_FAILURE),
+}
+
+
+def _response(answer: GatewayAnswer) -> dict[str, Any]:
+    refusal = answer.refusal
     response: dict[str, Any] = {}
-    if status is not None:
-        response["statusCode"] = str(status)
+    if refusal.status is not None:
+        response["statusCode"] = str(refusal.status)
     parameters = dict(NOSNIFF)
-    if retry_after is not None:
-        parameters[f"{HEADER}Retry-After"] = f"'{retry_after}'"
+    if answer.retry_after is not None:
+        parameters[f"{HEADER}Retry-After"] = f"'{answer.retry_after}'"
     response["responseParameters"] = parameters
-    response["responseTemplates"] = _envelope(code, message)
+    # API Gateway fills $context.requestId in when it renders the template.
+    body = error_body(refusal.code, refusal.message, "$context.requestId")
+    response["responseTemplates"] = {"application/json": json.dumps(body)}
     return response
 
 
@@ -184,19 +222,4 @@ def gateway_responses() -> dict[str, dict[str, Any]]:
     the API's own errors, as they do locally. DEFAULT_4XX and DEFAULT_5XX keep API Gateway's
     status for the types not named here.
     """
-    unavailable = _response("service_unavailable", SERVICE_UNAVAILABLE_MESSAGE, 503, retry_after=RETRY_AFTER_SECONDS)
-    return {
-        "UNAUTHORIZED": _response("unauthorized", UNAUTHORIZED_MESSAGE, 401),
-        "ACCESS_DENIED": _response("forbidden", FORBIDDEN_MESSAGE, 403),
-        "MISSING_AUTHENTICATION_TOKEN": _response("not_found", "No such route.", 404),
-        "INVALID_API_KEY": _response("forbidden", FORBIDDEN_MESSAGE, 403),
-        **{response_type: dict(unavailable) for response_type in AUTHORIZER_FAILURE_TYPES},
-        # Usage plans refill every second; the header matches the local limiter's answer.
-        "THROTTLED": _response("too_many_requests", "Too Many Requests", 429, retry_after=1),
-        "QUOTA_EXCEEDED": _response(
-            "quota_exceeded", "The monthly request quota of this tenant's tier is used up.", 429
-        ),
-        "REQUEST_TOO_LARGE": _response("payload_too_large", "The request body is too large.", 413),
-        "DEFAULT_4XX": _response("bad_request", "The request was refused by the gateway."),
-        "DEFAULT_5XX": _response("internal_error", "An internal error occurred."),
-    }
+    return {response_type: _response(answer) for response_type, answer in GATEWAY_ANSWERS.items()}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import math
 import os
 import re
@@ -179,18 +178,16 @@ def _first_line(text: str | None) -> str:
 def _gateway_answers() -> list[tuple[str, str, str]]:
     """(response type, status, code) of each of API Gateway's own error responses, as chalicelib.gateway defines them."""
     answers = []
-    for response_type, definition in gateway.gateway_responses().items():
-        body = json.loads(definition["responseTemplates"]["application/json"])
+    for response_type, answer in gateway.GATEWAY_ANSWERS.items():
         # A response without a status keeps API Gateway's own: some 4xx or 5xx.
-        status = definition.get("statusCode") or ("5xx" if response_type == "DEFAULT_5XX" else "4xx")
-        answers.append((response_type, status, body["error"]["code"]))
+        status = answer.refusal.status or ("5xx" if response_type == "DEFAULT_5XX" else "4xx")
+        answers.append((response_type, str(status), answer.refusal.code))
     return answers
 
 
 def gateway_message(response_type: str) -> str:
     """The message of API Gateway's own error response of response_type."""
-    template = gateway.gateway_responses()[response_type]["responseTemplates"]["application/json"]
-    return str(json.loads(template)["error"]["message"])
+    return gateway.GATEWAY_ANSWERS[response_type].refusal.message
 
 
 def gateway_codes(status: int) -> set[str]:
@@ -242,9 +239,6 @@ def _tier_table() -> str:
     return "\n".join(rows)
 
 
-THROTTLED_RETRY_AFTER = gateway.gateway_responses()["THROTTLED"]["responseParameters"][
-    f"{gateway.HEADER}Retry-After"
-].strip("'")
 IDEMPOTENCY_HOURS = _hours(OrderRepository.IDEMPOTENCY_TTL_SECONDS)
 PAGINATION_TOKEN_HOURS = _hours(pagination.TOKEN_LIFETIME_SECONDS)
 
@@ -488,14 +482,10 @@ def _error(*cases: ErrorCase, intro: str = "") -> dict[str, Any]:
     lines = []
     examples = {}
     for source, why in cases:
-        if isinstance(source, str):
-            code = next(code for response_type, _, code in _gateway_answers() if response_type == source)
-            message = gateway_message(source)
-        else:
-            code, message = source.code, source.message
+        refusal = gateway.GATEWAY_ANSWERS[source].refusal if isinstance(source, str) else source
+        code, message = refusal.code, refusal.message
         lines.append(f"- `{code}`: {why}")
-        body = {"error": {"code": code, "message": message}, "request_id": EXAMPLE_REQUEST_ID}
-        examples[code] = {"summary": code, "value": body}
+        examples[code] = {"summary": code, "value": errors.error_body(code, message, EXAMPLE_REQUEST_ID)}
     media: dict[str, Any] = {"schema": _ref("Error")}
     if len(examples) == 1:
         media["example"] = next(iter(examples.values()))["value"]
@@ -532,7 +522,7 @@ RETRY_AFTER_DESCRIPTION = (
 RETRY_AFTER = {
     "schema": {"type": "integer", "minimum": 1},
     "description": RETRY_AFTER_DESCRIPTION,
-    "example": int(THROTTLED_RETRY_AFTER),
+    "example": gateway.THROTTLED_RETRY_AFTER_SECONDS,
 }
 # Every answer carries it, the gateway's own included (chalicelib.gateway, chalicelib.responses).
 NOSNIFF = {

@@ -8,7 +8,14 @@ from typing import Any, Callable
 from chalice.app import Request, Response
 
 from chalicelib.config import ConfigurationError, get_settings, report_misconfiguration
-from chalicelib.errors import ApiError, InvalidRequest, MethodNotAllowed, RateLimited, UnsupportedMediaType
+from chalicelib.errors import (
+    ApiError,
+    InvalidRequest,
+    MethodNotAllowed,
+    RateLimited,
+    UnsupportedMediaType,
+    error_body,
+)
 from chalicelib.observability import logger, request_id
 from chalicelib.ratelimit import TenantRateLimiter
 from chalicelib.tenancy import TenantContext
@@ -35,11 +42,6 @@ def ok(
     """A success response: the payload plus the tenant and request it belongs to."""
     payload = {**body, "tenant_id": tenant.tenant_id, "request_id": request_id(request)}
     return Response(body=payload, status_code=status, headers={**JSON_HEADERS, **(headers or {})})
-
-
-def error_body(code: str, message: str, rid: str) -> dict[str, Any]:
-    """The one error envelope."""
-    return {"error": {"code": code, "message": message}, "request_id": rid}
 
 
 def error_response(error: ApiError, rid: str) -> Response:

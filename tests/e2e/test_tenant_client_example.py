@@ -29,8 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from chalicelib.errors import CatalogChanged, InsufficientStock, RateLimited, ServiceUnavailable
-from chalicelib.responses import error_body
+from chalicelib.errors import CatalogChanged, InsufficientStock, RateLimited, ServiceUnavailable, error_body
 from examples import tenant_client
 from examples.tenant_client import (
     RETRY_BACKOFF_SECONDS,

@@ -7,7 +7,7 @@ import json
 import pytest
 from chalice.local import LocalGatewayException
 
-from chalicelib import gateway
+from chalicelib import errors, gateway
 from chalicelib.errors import ServiceUnavailable
 from scripts import terraform_files
 
@@ -44,6 +44,30 @@ def test_an_authorizer_that_fails_or_cannot_run_is_a_503_with_retry_after_never_
             f"'{ServiceUnavailable.RETRY_AFTER_SECONDS}'"
         )
         assert envelope(response)["error"] == {"code": "service_unavailable", "message": ServiceUnavailable.message}
+
+
+@pytest.mark.parametrize(
+    ("response_type", "error_type"),
+    [
+        ("UNAUTHORIZED", errors.Unauthenticated),
+        ("ACCESS_DENIED", errors.Forbidden),
+        ("INVALID_API_KEY", errors.Forbidden),
+        ("THROTTLED", errors.RateLimited),
+        ("REQUEST_TOO_LARGE", errors.PayloadTooLarge),
+        ("AUTHORIZER_FAILURE", errors.ServiceUnavailable),
+    ],
+)
+def test_the_gateways_refusals_say_what_the_apis_own_errors_of_that_kind_say(response_type, error_type):
+    response = RESPONSES[response_type]
+    assert response["statusCode"] == str(error_type.status)
+    assert envelope(response) == errors.error_body(error_type.code, error_type.message, "$context.requestId")
+
+
+def test_api_gateways_own_5xx_keep_their_status_and_say_what_the_apis_500_says():
+    assert envelope(RESPONSES["DEFAULT_5XX"])["error"] == {
+        "code": errors.ApiError.code,
+        "message": errors.ApiError.message,
+    }
 
 
 def test_only_unauthorized_and_deny_are_not_503():
