@@ -8,7 +8,7 @@ ClientErrors, ServerErrors, Throttled and Latency, and for a newly placed order 
 and OrderValue, all under the dimensions (service, tier). Every distinct dimension value is a
 separately billed custom metric, so there is no tenant dimension: per-tenant requests, errors
 and time come from Contributor Insights rules over these same lines
-(chalicelib.monitoring.contributor_rules), whose price does not grow with the tenants.
+(scripts.monitoring.contributor_rules), whose price does not grow with the tenants.
 The line is written at INFO: a log level above it would drop the metrics with the access line.
 """
 
@@ -30,7 +30,7 @@ from chalice.app import ChaliceUnhandledError, ChaliceViewError, Request, Respon
 
 from chalicelib import tracing
 from chalicelib.errors import ApiError
-from chalicelib.monitoring import (
+from chalicelib.metrics import (
     ACCESS_LINE_MESSAGE,
     CLIENT_ERRORS,
     LATENCY,

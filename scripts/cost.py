@@ -375,7 +375,7 @@ def emf_series(output: bytes) -> set[tuple[str, str, tuple[tuple[str, str], ...]
 
 def series_counts(series: set[tuple[str, str, tuple[tuple[str, str], ...]]]) -> dict[str, Any]:
     """How many series each tenant adds and each tier adds (and the stage once), with their names."""
-    from chalicelib.monitoring import TENANT_FIELD, TIER_DIMENSION
+    from chalicelib.metrics import TENANT_FIELD, TIER_DIMENSION
 
     groups: dict[str, list[tuple[str, str, tuple[tuple[str, str], ...]]]] = defaultdict(list)
     for entry in series:
@@ -517,7 +517,7 @@ def measure_authorizer(
 def derived_inputs(config: StageConfig) -> dict[str, Any]:
     """What the project's own definitions say: sampling, authorizer cache, tokens, alarms, secrets, log retention."""
     import app as application
-    from chalicelib.monitoring import alarm_definitions, contributor_rules, sampling_rule
+    from scripts.monitoring import alarm_definitions, contributor_rules, sampling_rule
     from scripts.terraform_files import LOG_RETENTION_DAYS
 
     # As post-deploy and the Terraform package build it, so the rule and alarms are the deployed ones.
@@ -562,7 +562,7 @@ def measure(stage: str, requests: int, seed: int, catalog_size: int, authorizer_
     """Run the application and the authorizer in-process on moto and return the snapshot of what they cost."""
     from moto import mock_aws
 
-    from chalicelib.monitoring import contributor_rules
+    from scripts.monitoring import contributor_rules
     from scripts.token_issuer import TokenIssuer
 
     config = read_stage_config(stage)

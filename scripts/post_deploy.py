@@ -27,7 +27,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import keys
 from chalicelib.gateway import gateway_responses
-from chalicelib.monitoring import (
+from chalicelib.repository import from_item
+from chalicelib.tiers import TIERS, Tier
+from scripts.aws_calls import endpoint_lacks, error_code, lack_detail, paginate, paginate_by_token
+from scripts.monitoring import (
     Deployment,
     alarm_definitions,
     alarm_topic_name,
@@ -37,9 +40,6 @@ from chalicelib.monitoring import (
     sampling_rule,
     saved_queries,
 )
-from chalicelib.repository import from_item
-from chalicelib.tiers import TIERS, Tier
-from scripts.aws_calls import endpoint_lacks, error_code, lack_detail, paginate, paginate_by_token
 from scripts.provision import attach_api_key, ensure_usage_plans, usage_plan_name
 from scripts.resource_report import ResourceReport
 from scripts.stage_config import PROJECT_DIR, StageConfig, StageConfigError, read_stage_config

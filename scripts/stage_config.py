@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chalicelib.monitoring import Deployment
+from scripts.monitoring import Deployment
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CONFIG_FILE = PROJECT_DIR / ".chalice" / "config.json"
@@ -84,7 +84,7 @@ class StageConfig:
     def tracing(self) -> dict[str, Any]:
         """The X-Ray sampling rule's size: "xray_traced_share" (0 to 1) after "xray_reservoir_per_second".
 
-        Given as the keyword arguments of chalicelib.monitoring.Deployment.
+        Given as the keyword arguments of scripts.monitoring.Deployment.
         """
         share = self.settings.get("xray_traced_share", 0.05)
         reservoir = self.settings.get("xray_reservoir_per_second", 0)

@@ -27,7 +27,10 @@ from typing import Any, Callable, Iterator
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.monitoring import (
+from chalicelib.tiers import TIERS
+from scripts import provision
+from scripts.aws_calls import endpoint_lacks, error_code, lack_detail, paginate, paginate_by_token
+from scripts.monitoring import (
     Deployment,
     alarm_definitions,
     alarm_topic_name,
@@ -35,10 +38,7 @@ from chalicelib.monitoring import (
     insight_rules,
     sampling_rule,
 )
-from chalicelib.monitoring import saved_queries as saved_query_definitions
-from chalicelib.tiers import TIERS
-from scripts import provision
-from scripts.aws_calls import endpoint_lacks, error_code, lack_detail, paginate, paginate_by_token
+from scripts.monitoring import saved_queries as saved_query_definitions
 from scripts.post_deploy import deployment_of
 from scripts.resource_report import ResourceReport
 from scripts.stage_config import PROJECT_DIR, PROTECTED_STAGES, StageConfigError

@@ -15,14 +15,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from typing import Any
 
-from chalicelib import keys, monitoring
+from chalicelib import keys
 from chalicelib.gateway import gateway_responses
 from chalicelib.registry import ACTIVE, STATUSES, TenantRecord
 from chalicelib.repository import to_item
 from chalicelib.schema import TTL_ATTRIBUTE, table_definition
 from chalicelib.tenancy import SCOPES
 from chalicelib.tiers import TIERS, Tier
-from scripts import tenant_access_role
+from scripts import monitoring, tenant_access_role
 
 # Chalice's own resource names in chalice.tf.json, and the local holding the REST API's body.
 REST_API = "rest_api"
@@ -779,7 +779,7 @@ def function_log_groups(deployment: monitoring.Deployment, functions: dict[str, 
     """A log group with the design's retention per function (Chalice's resource name -> function name)."""
     if sorted(functions.values()) != sorted(deployment.function_names):
         raise ValueError(
-            f"chalice packaged functions {sorted(functions.values())} but chalicelib.monitoring.Deployment "
+            f"chalice packaged functions {sorted(functions.values())} but scripts.monitoring.Deployment "
             f"expects {sorted(deployment.function_names)}: update Deployment.authorizer_names"
         )
     return {
@@ -795,7 +795,7 @@ def function_log_groups(deployment: monitoring.Deployment, functions: dict[str, 
 def contributor_insight_rules(
     deployment: monitoring.Deployment, functions: dict[str, str]
 ) -> dict[str, dict[str, Any]]:
-    """chalicelib.monitoring's Contributor Insights rules, each made after the API function's log group."""
+    """scripts.monitoring's Contributor Insights rules, each made after the API function's log group."""
     (log_group,) = [name for name, function_name in functions.items() if function_name == deployment.api_function]
     return {
         _resource_name(rule["RuleName"], deployment.prefix): {
@@ -826,7 +826,7 @@ SAMPLING_RULE_ARGUMENTS = {
 
 
 def sampling_rule(stage: TerraformStage) -> dict[str, Any]:
-    """chalicelib.monitoring's X-Ray sampling rule, for this stack's REST API."""
+    """scripts.monitoring's X-Ray sampling rule, for this stack's REST API."""
     rule = monitoring.sampling_rule(stage.deployment, ref("aws_api_gateway_rest_api", REST_API, "id"), _partition())
     unknown = set(rule) - set(SAMPLING_RULE_ARGUMENTS)
     if unknown:
@@ -874,7 +874,7 @@ def monitoring_document(stage: TerraformStage, functions: dict[str, str]) -> dic
 
 
 def saved_queries(deployment: monitoring.Deployment) -> dict[str, dict[str, Any]]:
-    """The saved Logs Insights queries of chalicelib.monitoring as query definitions."""
+    """The saved Logs Insights queries of scripts.monitoring as query definitions."""
     return {
         query["name"].rsplit("/", 1)[-1].replace("-", "_"): {
             "name": query["name"],

@@ -4,10 +4,13 @@
 compiled dependency (cryptography for RS256, cffi); a wheel built for the machine running the
 packager would load on x86 only. This reads every shared object in the package's zip, and the
 versions of every distribution in it, which must be requirements.txt's: the versions the tests ran with.
+Chalice packages app.py and all of chalicelib/, so the deploy-time definitions (the dashboard and
+alarms of scripts.monitoring) live outside it, and nothing the function runs may import scripts.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -107,3 +110,50 @@ def test_chalice_fetches_an_aarch64_wheel_only_when_its_hash_is_locked(tmp_path:
     unknown = tmp_path / "unknown-hash.txt"
     unknown.write_text(f"{wanted} --hash=sha256:{hashlib.sha256(b'no such wheel').hexdigest()}\n")
     assert fetch(unknown, tmp_path / "unknown") == []
+
+
+def test_the_package_carries_the_metric_names_but_not_the_deploy_time_definitions(sam_package: Path):
+    with zipfile.ZipFile(sam_package / "deployment.zip") as archive:
+        names = set(archive.namelist())
+    assert {"app.py", "chalicelib/observability.py", "chalicelib/metrics.py"} <= names
+    assert "chalicelib/monitoring.py" not in names
+    assert not any(name.startswith("scripts/") for name in names)
+
+
+def test_importing_the_app_imports_the_metric_names_and_not_the_scripts_definitions():
+    imported = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json, sys, app; print(json.dumps([name in sys.modules for name in "
+            "('chalicelib.metrics', 'scripts.monitoring')]))",
+        ],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert imported.returncode == 0, imported.stderr
+    assert json.loads(imported.stdout.splitlines()[-1]) == [True, False]
+
+
+def imported_modules(source: Path) -> set[str]:
+    """Every module a Python file imports, absolute names only (chalicelib imports absolutely)."""
+    found = set()
+    for node in ast.walk(ast.parse(source.read_text(), filename=str(source))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def test_nothing_the_function_runs_imports_from_scripts():
+    # scripts/ is not in the package: an import of it would fail in Lambda only.
+    sources = [PROJECT_DIR / "app.py", *sorted((PROJECT_DIR / "chalicelib").glob("*.py"))]
+    imports = {source.name: imported_modules(source) for source in sources}
+    assert "chalicelib.metrics" in imports["observability.py"]
+    assert {
+        name: sorted(module for module in modules if module == "scripts" or module.startswith("scripts."))
+        for name, modules in imports.items()
+    } == {name: [] for name in imports}

@@ -17,12 +17,13 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib import keys, monitoring, observability, services
-from chalicelib.monitoring import METRICS_NAMESPACE, Deployment
+from chalicelib import keys, observability, services
+from chalicelib.metrics import METRICS_NAMESPACE
 from chalicelib.ratelimit import TenantRateLimiter
 from chalicelib.registry import SUSPENDED, TenantRegistry
 from chalicelib.repository import CatalogRepository, dynamodb_client
-from scripts import contributor_insights
+from scripts import contributor_insights, monitoring
+from scripts.monitoring import Deployment
 from scripts.token_issuer import TokenIssuer
 from scripts.token_server import TokenServer
 from tests.conftest import (

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib.monitoring import insight_rules
 from scripts import operator_policy
 from scripts.chalice_calls import client_methods, operations_of, resource_types
 from scripts.iam_permissions import Permission, allows, matches
+from scripts.monitoring import insight_rules
 from scripts.post_deploy import deployment_of
 from scripts.stage_config import read_stage_config
 from tests.conftest import PROJECT_DIR

@@ -13,11 +13,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib.gateway import gateway_responses
-from chalicelib.monitoring import alarm_definitions, contributor_rules, dashboard_json, dashboard_name, insight_rules
 from chalicelib.registry import ACTIVE, TenantRecord, TenantRegistry
 from chalicelib.schema import table_definition
 from chalicelib.tiers import TIERS
 from scripts import aws_calls, post_deploy
+from scripts.monitoring import alarm_definitions, contributor_rules, dashboard_json, dashboard_name, insight_rules
 from scripts.post_deploy import UNSUPPORTED, AwsClients, Report
 from scripts.provision import usage_plan_name
 from scripts.stage_config import CONFIG_FILE, read_stage_config

@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from chalicelib import keys, monitoring
+from chalicelib import keys
 from chalicelib.gateway import gateway_responses
 from chalicelib.registry import ACTIVE, TenantRecord, TenantRegistry
 from chalicelib.repository import dynamodb_client, table_name
 from chalicelib.schema import TTL_ATTRIBUTE
 from chalicelib.tenancy import SCOPES
 from chalicelib.tiers import TIERS
-from scripts import package_terraform, post_deploy, provision, tenant_access_role
+from scripts import monitoring, package_terraform, post_deploy, provision, tenant_access_role
 from scripts import terraform_files as terraform
 from scripts.package_terraform import apply_overrides
 from scripts.stage_config import read_stage_config
@@ -496,13 +496,13 @@ def test_gateway_responses_are_in_the_body_not_beside_it(package: Package) -> No
 # --- monitoring ----------------------------------------------------------------------------
 
 
-def test_the_dashboard_is_chalicelib_monitoring(package: Package, deployment: monitoring.Deployment) -> None:
+def test_the_dashboard_is_scripts_monitoring(package: Package, deployment: monitoring.Deployment) -> None:
     dashboard = package.resources("aws_cloudwatch_dashboard")["main"]
     assert dashboard["dashboard_name"] == monitoring.dashboard_name(deployment)
     assert unescaped(dashboard["dashboard_body"]) == monitoring.dashboard_json(deployment)
 
 
-def test_alarms_are_chalicelib_monitoring_and_notify_the_topic(
+def test_alarms_are_scripts_monitoring_and_notify_the_topic(
     package: Package, deployment: monitoring.Deployment
 ) -> None:
     topic = "${aws_sns_topic.alarms.arn}"

@@ -15,7 +15,7 @@ from chalice.app import Request, Response
 
 from chalicelib import observability
 from chalicelib.errors import OrderNotFound, RateLimited
-from chalicelib.monitoring import METRICS_NAMESPACE
+from chalicelib.metrics import METRICS_NAMESPACE
 from tests.conftest import CapturedLogs
 
 # The units CloudWatch accepts (PutMetricData's StandardUnit).

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import monitoring
+from scripts import monitoring
 from scripts.stage_config import StageConfigError, read_stage_config
 from tests.conftest import PROJECT_DIR
 from tests.unit.alarm_evaluator import Datapoints, evaluate

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib import monitoring
-from scripts import tenant_access_role
+from scripts import monitoring, tenant_access_role
 from scripts import terraform_files as terraform
 from scripts.package_terraform import apply_overrides
 

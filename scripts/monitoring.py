@@ -1,7 +1,9 @@
 """The CloudWatch dashboard, alarms, Contributor Insights rules and saved Logs Insights queries, as data built by functions.
 
 The post-deploy script sends these through boto3 and the Terraform package renders the same
-data, so both ways of deploying produce one dashboard and one set of alarms.
+data, so both ways of deploying produce one dashboard and one set of alarms. They are deploy-time
+definitions, kept out of the Lambda package; the metric names they read are the function's own
+(chalicelib.metrics).
 """
 
 from __future__ import annotations
@@ -10,22 +12,20 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-# Names of the embedded-metric-format metrics the application emits (namespace, dimensions).
-METRICS_NAMESPACE = "TenantApi"
-SERVICE_DIMENSION = "service"
-TIER_DIMENSION = "tier"
-# The access line's tenant: a log field the Contributor Insights rules key on, not a metric
-# dimension (each tenant would be five more billed metrics).
-TENANT_FIELD = "tenant_id"
-REQUESTS = "Requests"
-CLIENT_ERRORS = "ClientErrors"
-SERVER_ERRORS = "ServerErrors"
-LATENCY = "Latency"
-THROTTLED = "Throttled"
-ORDERS_PLACED = "OrdersPlaced"
-ORDER_VALUE = "OrderValue"
-# The message of the one line the API function writes per request (access fields and metrics).
-ACCESS_LINE_MESSAGE = "request"
+from chalicelib.metrics import (
+    ACCESS_LINE_MESSAGE,
+    CLIENT_ERRORS,
+    LATENCY,
+    METRICS_NAMESPACE,
+    ORDER_VALUE,
+    ORDERS_PLACED,
+    REQUESTS,
+    SERVER_ERRORS,
+    SERVICE_DIMENSION,
+    TENANT_FIELD,
+    THROTTLED,
+    TIER_DIMENSION,
+)
 
 FIVE_XX_RATE_PERCENT = 5
 P99_LATENCY_MS = 3000
