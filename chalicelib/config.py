@@ -18,7 +18,8 @@ ALTERNATIVES = {"PAGINATION_SECRET": "PAGINATION_SECRET (or PAGINATION_SECRET_AR
 # What a developer running plain `chalice local` needs: the local stack's settings in the shell that starts it.
 LOCAL_STACK_HINT = (
     "For chalice local: run `make run` in another terminal, then "
-    '`eval "$(.venv/bin/python -m scripts.stack_env --server)"` in this one and start chalice local again.'
+    '`eval "$(.venv/bin/python -m scripts.stack_env --server)"` in this one and start '
+    "`chalice local --stage local` (the default stage, dev, holds the deployed stage's settings)."
 )
 
 
