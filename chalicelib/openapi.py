@@ -19,8 +19,13 @@ from urllib.parse import urlsplit
 
 from chalicelib import errors, gateway, pagination, validation
 from chalicelib.config import ConfigurationError, get_settings
-from chalicelib.keys import ORDER_ID, PRODUCT_ID
-from chalicelib.repository import OrderRepository
+from chalicelib.ids import (
+    IDEMPOTENCY_KEY,
+    IDEMPOTENCY_KEY_LIFETIME_SECONDS,
+    MAX_IDEMPOTENCY_KEY_LENGTH,
+    ORDER_ID,
+    PRODUCT_ID,
+)
 from chalicelib.tenancy import CATALOG_READ, ORDERS_READ, ORDERS_WRITE
 from chalicelib.tiers import TIERS
 
@@ -48,8 +53,6 @@ MONEY = {
 # the unpadded base64url of its HMAC-SHA256: the signature part always has the same length.
 SIGNATURE_CHARACTERS = math.ceil(hashlib.sha256().digest_size * 4 / 3)
 PAGINATION_TOKEN = rf"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{{{SIGNATURE_CHARACTERS}}}"
-# The Idempotency-Key rule of validation.check_idempotency_key: printable ASCII, no spaces.
-IDEMPOTENCY_KEY = rf"^[!-~]{{1,{validation.MAX_IDEMPOTENCY_KEY_LENGTH}}}$"
 
 # One coherent set of sample values, shared by the examples of every operation.
 EXAMPLE_TENANT = "tenant-premium"
@@ -239,7 +242,7 @@ def _tier_table() -> str:
     return "\n".join(rows)
 
 
-IDEMPOTENCY_HOURS = _hours(OrderRepository.IDEMPOTENCY_TTL_SECONDS)
+IDEMPOTENCY_HOURS = _hours(IDEMPOTENCY_KEY_LIFETIME_SECONDS)
 PAGINATION_TOKEN_HOURS = _hours(pagination.TOKEN_LIFETIME_SECONDS)
 
 LIMITS = f"""Each tenant has its own limits, set by its tier; no tenant's traffic counts against another's.
@@ -264,7 +267,7 @@ the request ran out of time: the request changed nothing and may be retried, exc
 `Idempotency-Key`, which answers with the order if it was placed and places it if it was not."""
 
 IDEMPOTENCY = f"""`POST /orders` takes an optional `Idempotency-Key` header: a string of 1 to
-{validation.MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters without spaces, chosen by the
+{MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters without spaces, chosen by the
 client, for example a UUID. The first order placed with a key binds the key to that order for
 {IDEMPOTENCY_HOURS}. Until then, a request with the same key and the same body (the same products
 and quantities, in any order) places nothing and is answered `201` with the first order, as it was
@@ -702,7 +705,7 @@ def _paths() -> dict[str, Any]:
         "name": "Idempotency-Key",
         "in": "header",
         "required": False,
-        "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY},
+        "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY.pattern},
         "description": f"Makes retrying this request safe. For {IDEMPOTENCY_HOURS} after the first order placed "
         "with the key, the same key and body answer that order again without placing another; the same key "
         "with another body is a 422 idempotency_key_reused. See Idempotent orders.",

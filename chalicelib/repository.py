@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectionClosedErro
 from chalicelib import deadline, keys
 from chalicelib.config import get_settings
 from chalicelib.errors import DeadlineExceeded, OrderOutcomeUnknown, ServiceUnavailable
+from chalicelib.ids import IDEMPOTENCY_KEY_LIFETIME_SECONDS
 from chalicelib.models import Order, OrderLine, Product
 from chalicelib.tracing import carry_trace
 
@@ -331,7 +332,7 @@ def _answer_lost(error: ServiceUnavailable) -> bool:
 class OrderRepository:
     """The orders of one tenant and the Idempotency-Key records that replay them, reached with the client it is given."""
 
-    IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+    IDEMPOTENCY_TTL_SECONDS = IDEMPOTENCY_KEY_LIFETIME_SECONDS
 
     def __init__(self, tenant_id: str, dynamodb: Any):
         self.tenant_id = tenant_id

@@ -6,8 +6,8 @@ import json
 import re
 from typing import Any, TypeGuard
 
-from chalicelib import keys
 from chalicelib.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from chalicelib.ids import IDEMPOTENCY_KEY, MAX_IDEMPOTENCY_KEY_LENGTH, ORDER_ID, PRODUCT_ID
 from chalicelib.models import OrderLineRequest, OrderRequest
 
 DEFAULT_LIMIT = 20
@@ -15,7 +15,6 @@ MAX_LIMIT = 100
 MAX_BODY_BYTES = 16 * 1024
 MAX_ORDER_LINES = 50
 MAX_QUANTITY = 1_000
-MAX_IDEMPOTENCY_KEY_LENGTH = 128
 MAX_PAGINATION_TOKEN_LENGTH = 512
 ORDER_FIELDS = {"items"}
 LINE_FIELDS = {"product_id", "quantity"}
@@ -47,14 +46,14 @@ def parse_next_token(raw: str | None) -> str | None:
 
 def check_product_id(product_id: str) -> str:
     """Accept a product id only if it has the strict product id shape."""
-    if not keys.PRODUCT_ID.fullmatch(product_id or ""):
+    if not PRODUCT_ID.fullmatch(product_id or ""):
         raise InvalidRequest("product_id must be 1 to 63 lowercase letters, digits or hyphens.")
     return product_id
 
 
 def check_order_id(order_id: str) -> str:
     """Accept an order id only if it has the strict order id shape."""
-    if not keys.ORDER_ID.fullmatch(order_id or ""):
+    if not ORDER_ID.fullmatch(order_id or ""):
         raise InvalidRequest("order_id is not a valid order id.")
     return order_id
 
@@ -63,7 +62,7 @@ def check_idempotency_key(raw: str | None) -> str | None:
     """The Idempotency-Key header: absent, or 1 to 128 printable ASCII characters."""
     if raw is None:
         return None
-    if not 1 <= len(raw) <= MAX_IDEMPOTENCY_KEY_LENGTH or not all(" " < ch <= "~" for ch in raw):
+    if not IDEMPOTENCY_KEY.fullmatch(raw):
         raise InvalidRequest(
             f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters without spaces."
         )
@@ -147,7 +146,7 @@ def _line_problems(index: int, line: Any) -> list[str]:
         return [f"{where} must be an object with product_id and quantity."]
     problems = _unknown_field_problems(where, set(line), LINE_FIELDS)
     product_id = line.get("product_id")
-    if not isinstance(product_id, str) or not keys.PRODUCT_ID.fullmatch(product_id):
+    if not isinstance(product_id, str) or not PRODUCT_ID.fullmatch(product_id):
         problems.append(f"{where}.product_id must be a product id (lowercase letters, digits, hyphens).")
     quantity = line.get("quantity")
     if not _is_int(quantity) or not 1 <= quantity <= MAX_QUANTITY:
@@ -172,7 +171,7 @@ def parse_order_request(document: Any) -> OrderRequest:
         {
             pid
             for pid in product_ids
-            if isinstance(pid, str) and keys.PRODUCT_ID.fullmatch(pid) and product_ids.count(pid) > 1
+            if isinstance(pid, str) and PRODUCT_ID.fullmatch(pid) and product_ids.count(pid) > 1
         }
     )
     if duplicates:
