@@ -45,7 +45,8 @@ from chalicelib.tiers import TIERS
 from scripts import localstack_python
 from scripts.post_deploy import deployment_description
 from scripts.provision import usage_plan_name
-from tests.e2e.conftest import PROJECT_DIR, free_port, http_session
+from tests.support.project import PROJECT_DIR
+from tests.support.stack import free_port, http_session
 
 pytestmark = pytest.mark.e2e
 

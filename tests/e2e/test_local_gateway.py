@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from chalicelib.gateway import gateway_responses
-from tests.e2e.conftest import HTTP_TIMEOUT_SECONDS, RunningStack
+from tests.support.stack import HTTP_TIMEOUT_SECONDS, RunningStack
 
 pytestmark = pytest.mark.e2e
 

@@ -20,7 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 import jwt
 import pytest
 
-from tests.e2e.conftest import HTTP_TIMEOUT_SECONDS, PROJECT_DIR, STOP_TIMEOUT_SECONDS, RunningStack
+from tests.support.project import PROJECT_DIR
+from tests.support.stack import HTTP_TIMEOUT_SECONDS, STOP_TIMEOUT_SECONDS, RunningStack
 
 pytestmark = pytest.mark.e2e
 

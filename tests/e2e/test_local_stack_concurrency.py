@@ -26,7 +26,7 @@ from chalicelib.models import Product
 from chalicelib.process_caches import reset_process_caches
 from chalicelib.repository import CatalogRepository, dynamodb_client
 from scripts.stage_config import read_stage_config
-from tests.e2e.conftest import HTTP_TIMEOUT_SECONDS, RunningStack, http_session
+from tests.support.stack import HTTP_TIMEOUT_SECONDS, RunningStack, http_session
 
 pytestmark = pytest.mark.e2e
 

@@ -17,7 +17,8 @@ from typing import Callable, Iterator
 import pytest
 import requests
 
-from tests.e2e.conftest import HTTP_TIMEOUT_SECONDS, PROJECT_DIR, STOP_TIMEOUT_SECONDS, RunningStack, free_port
+from tests.support.project import PROJECT_DIR
+from tests.support.stack import HTTP_TIMEOUT_SECONDS, STOP_TIMEOUT_SECONDS, RunningStack, free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -21,7 +21,7 @@ import pytest
 
 from scripts import openapi_document
 from tests.e2e import schemathesis_hooks
-from tests.e2e.conftest import HTTP_TIMEOUT_SECONDS, RunningStack
+from tests.support.stack import HTTP_TIMEOUT_SECONDS, RunningStack
 
 pytestmark = pytest.mark.e2e
 

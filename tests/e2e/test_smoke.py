@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from tests.e2e.conftest import PROJECT_DIR, RunningStack, free_port
+from tests.support.project import PROJECT_DIR
+from tests.support.stack import RunningStack, free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -39,7 +39,8 @@ from examples.tenant_client import (
     main,
     require_secure_url,
 )
-from tests.e2e.conftest import PROJECT_DIR, RunningStack
+from tests.support.project import PROJECT_DIR
+from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.e2e
 

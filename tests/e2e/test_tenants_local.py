@@ -31,8 +31,8 @@ from chalicelib.repository import CatalogRepository, dynamodb_client
 from chalicelib.tiers import TIERS
 from scripts import tenant_data
 from scripts.stage_config import read_stage_config
-from tests.conftest import keep_tenant_secrets
-from tests.e2e.conftest import HTTP_TIMEOUT_SECONDS, PROJECT_DIR, RunningStack, http_session
+from tests.support.project import PROJECT_DIR, keep_tenant_secrets
+from tests.support.stack import HTTP_TIMEOUT_SECONDS, RunningStack, http_session
 
 pytestmark = pytest.mark.e2e
 

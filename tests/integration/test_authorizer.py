@@ -8,7 +8,11 @@ from chalice.local import ARNMatcher, LocalARNBuilder
 import app as application
 from chalicelib.ratelimit import TenantRateLimiter
 from chalicelib.registry import SUSPENDED, TenantRegistry
-from tests.conftest import ACME, ALL_SCOPES, GLOBEX, Api, FakeClock, JwksServer, assert_error, rate_limit_middleware
+from tests.support.api import Api, assert_error
+from tests.support.clock import FakeClock
+from tests.support.jwks import JwksServer
+from tests.support.settings import rate_limit_middleware
+from tests.support.tenants import ACME, ALL_SCOPES, GLOBEX
 
 METHOD_ARN = "arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/prod/GET/catalog"
 

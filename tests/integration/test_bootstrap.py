@@ -18,7 +18,8 @@ from scripts import bootstrap, provision, tenant_access_role
 from scripts.change_log import is_mutating
 from scripts.stage_config import read_stage_config
 from scripts.stage_resources import AwsClients
-from tests.conftest import PROJECT_DIR, Environment
+from tests.support.project import PROJECT_DIR
+from tests.support.settings import Environment
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's account

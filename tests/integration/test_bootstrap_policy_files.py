@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from scripts import bootstrap
-from tests.conftest import PROJECT_DIR
+from tests.support.project import PROJECT_DIR
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's account

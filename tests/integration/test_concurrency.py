@@ -16,7 +16,7 @@ from chalicelib.models import OrderLineRequest, OrderRequest
 from chalicelib.repository import CatalogRepository, OrderRepository, dynamodb_client
 from chalicelib.tenancy import TenantContext
 from chalicelib.tenant_repositories import repositories_for
-from tests.conftest import ACME, GLOBEX
+from tests.support.tenants import ACME, GLOBEX
 
 # moto's in-process DynamoDB is not thread-safe: its TransactWriteItems checks and writes without a
 # lock and rolls back by restoring a copy of the whole table, so concurrent calls can oversell or lose

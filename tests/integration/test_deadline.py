@@ -23,7 +23,10 @@ import app as application
 from chalicelib import repository, tenant_access
 from chalicelib.errors import DeadlineExceeded, OrderOutcomeUnknown
 from chalicelib.repository import CatalogRepository, OrderRepository, dynamodb_client
-from tests.conftest import ACME, PROJECT_DIR, Api, Reply, assert_error, dynamodb_calls_through
+from tests.support.api import Api, Reply, assert_error
+from tests.support.aws import dynamodb_calls_through
+from tests.support.project import PROJECT_DIR
+from tests.support.tenants import ACME
 
 LAMBDA_TIMEOUT_SECONDS = 3
 ONE_LINE = [{"product_id": "prod-001", "quantity": 1}]

@@ -13,16 +13,11 @@ from chalicelib.models import Product
 from chalicelib.ratelimit import TenantRateLimiter
 from chalicelib.registry import SUSPENDED, TenantRegistry
 from chalicelib.repository import CatalogRepository, OrderRepository, dynamodb_client
-from tests.conftest import (
-    ACME,
-    GLOBEX,
-    INITECH,
-    Api,
-    FakeClock,
-    assert_error,
-    dynamodb_calls_through,
-    rate_limit_middleware,
-)
+from tests.support.api import Api, assert_error
+from tests.support.aws import dynamodb_calls_through
+from tests.support.clock import FakeClock
+from tests.support.settings import rate_limit_middleware
+from tests.support.tenants import ACME, GLOBEX, INITECH
 
 MISSING_ORDER = "ord_01HZY3M9K8V6T5R4Q3P2N1M0AB"
 ONE_LINE = [{"product_id": "prod-001", "quantity": 1}]

@@ -34,7 +34,10 @@ from scripts.iam_permissions import (
 )
 from scripts.operation_recorder import Operation, OperationRecorder
 from scripts.stage_config import LOCKED_PACKAGING
-from tests.conftest import GLOBEX, PROJECT_DIR, TABLE_NAME, TENANT_ACCESS_ROLE_ARN, TENANTS, Api, Environment
+from tests.support.api import Api
+from tests.support.project import PROJECT_DIR
+from tests.support.settings import Environment
+from tests.support.tenants import GLOBEX, TABLE_NAME, TENANT_ACCESS_ROLE_ARN, TENANTS
 
 STAGES = ("dev", "prod")
 ACCOUNT = "123456789012"

@@ -12,7 +12,7 @@ from botocore.stub import Stubber
 
 from scripts import github_deploy_role
 from scripts.operator_policy import policy_path
-from tests.conftest import PROJECT_DIR
+from tests.support.project import PROJECT_DIR
 
 REPO = "octo-org/octo-repo"
 ACCOUNT = "123456789012"  # moto's account

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from chalicelib import keys
 from chalicelib.repository import CatalogRepository, OrderRepository, dynamodb_client, to_item
-from tests.conftest import ACME, GLOBEX, TABLE_NAME, Api, assert_error
+from tests.support.api import Api, assert_error
+from tests.support.tenants import ACME, GLOBEX, TABLE_NAME
 
 LINES = [{"product_id": "prod-001", "quantity": 2}, {"product_id": "prod-002", "quantity": 1}]
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.repository import OrderRepository, dynamodb_client
-from tests.conftest import ACME, Api, assert_error
+from tests.support.api import Api, assert_error
+from tests.support.tenants import ACME
 
 JSON = {"Content-Type": "application/json"}
 

@@ -9,7 +9,8 @@ import pytest
 
 from chalicelib.models import Product
 from chalicelib.repository import CatalogRepository, OrderRepository, dynamodb_client
-from tests.conftest import ACME, GLOBEX, INITECH, TENANTS, Api, Reply, assert_error
+from tests.support.api import Api, Reply, assert_error
+from tests.support.tenants import ACME, GLOBEX, INITECH, TENANTS
 
 ONE_LINE = [{"product_id": "prod-001", "quantity": 1}]
 MISSING_ORDER = "ord_01HZY3M9K8V6T5R4Q3P2N1M0AB"

@@ -26,7 +26,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from scripts.stage_config import LOCKED_PACKAGING
-from tests.conftest import PROJECT_DIR
+from tests.support.project import PROJECT_DIR
 from tests.unit.test_locks import RUNTIME_LOCK, locked
 
 ELF_MAGIC = b"\x7fELF"

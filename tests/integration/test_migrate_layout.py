@@ -23,7 +23,8 @@ from chalicelib.tenancy import SCOPES, TenantContext
 from chalicelib.tenant_repositories import repositories_for
 from scripts import bootstrap, migrate_layout, provision
 from scripts.change_log import is_mutating
-from tests.conftest import PROJECT_DIR, Environment
+from tests.support.project import PROJECT_DIR
+from tests.support.settings import Environment
 
 REGION = "us-east-1"
 TABLE = "tenant-api-dev"

@@ -18,7 +18,10 @@ from chalice.local import LambdaContext
 
 import app as application
 from chalicelib import gateway, repository
-from tests.conftest import ACME, Api, CapturedLogs, JwksServer, assert_error
+from tests.support.api import Api, assert_error
+from tests.support.capture import CapturedLogs
+from tests.support.jwks import JwksServer
+from tests.support.tenants import ACME
 
 METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/api/GET/catalog"
 UNAVAILABLE_MESSAGE = "The service is temporarily unavailable; retry later."

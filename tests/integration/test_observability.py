@@ -26,25 +26,21 @@ from scripts import contributor_insights, monitoring
 from scripts.monitoring import Deployment
 from scripts.token_issuer import TokenIssuer
 from scripts.token_server import TokenServer
-from tests.conftest import (
+from tests.support.api import Api, Reply, assert_error
+from tests.support.aws import dynamodb_calls_through
+from tests.support.capture import CapturedLogs, InMemoryEmitter
+from tests.support.clock import FakeClock
+from tests.support.project import PROJECT_DIR
+from tests.support.settings import Environment, rate_limit_middleware
+from tests.support.tenants import (
     ACME,
     ALL_SCOPES,
     GLOBEX,
     INITECH,
     PAGINATION_SECRET,
-    PROJECT_DIR,
     RESOURCE_SERVER,
     TENANTS,
-    Api,
-    CapturedLogs,
-    Environment,
-    FakeClock,
-    InMemoryEmitter,
-    Reply,
     SeedTenant,
-    assert_error,
-    dynamodb_calls_through,
-    rate_limit_middleware,
 )
 from tests.unit.test_emf import dimension_sets, emf_documents, emf_problems, metric_values
 

@@ -19,7 +19,8 @@ from chalicelib.errors import InvalidRequest
 from chalicelib.openapi import StageAddresses, local_token_url, openapi_document, served_addresses
 from chalicelib.repository import OrderRepository
 from chalicelib.tiers import TIERS
-from tests.conftest import ACME, GLOBEX, Api, Reply
+from tests.support.api import Api, Reply
+from tests.support.tenants import ACME, GLOBEX
 
 MISSING_ORDER = "ord_01HZY3M9K8V6T5R4Q3P2N1M0AB"
 ONE_LINE = [{"product_id": "prod-001", "quantity": 1}]

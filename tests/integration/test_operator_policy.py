@@ -22,7 +22,7 @@ from scripts.iam_permissions import Permission, allows, matches
 from scripts.monitoring import insight_rules
 from scripts.post_deploy import deployment_of
 from scripts.stage_config import read_stage_config
-from tests.conftest import PROJECT_DIR
+from tests.support.project import PROJECT_DIR
 
 # The recording subprocess and its output file, once started for this session.
 RECORDING = pytest.StashKey[tuple[subprocess.Popen, Path]]()

@@ -21,7 +21,7 @@ from scripts.monitoring import alarm_definitions, contributor_rules, dashboard_j
 from scripts.post_deploy import UNSUPPORTED, AwsClients, Report
 from scripts.provision import usage_plan_name
 from scripts.stage_config import CONFIG_FILE, read_stage_config
-from tests.conftest import Environment
+from tests.support.settings import Environment
 
 REGION = "us-east-1"
 STAGE = "dev"

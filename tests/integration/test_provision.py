@@ -20,7 +20,9 @@ from chalicelib.tenancy import SCOPES
 from chalicelib.tiers import TIERS
 from scripts import provision, seed
 from scripts.token_server import TokenServer
-from tests.conftest import RESOURCE_SERVER, TABLE_NAME, Api, Environment
+from tests.support.api import Api
+from tests.support.settings import Environment
+from tests.support.tenants import RESOURCE_SERVER, TABLE_NAME
 
 PREFIX = "tenant-api-test"
 POOL_NAME = f"{PREFIX}-pool"

@@ -14,7 +14,8 @@ from chalicelib.models import Order, OrderLineRequest, OrderRequest, Product
 from chalicelib.repository import CatalogRepository, OrderConflict, OrderRepository, dynamodb_client, to_item
 from chalicelib.tenancy import TenantContext
 from chalicelib.tenant_repositories import repositories_for
-from tests.conftest import ACME, GLOBEX, Api
+from tests.support.api import Api
+from tests.support.tenants import ACME, GLOBEX
 
 ACME_CONTEXT = TenantContext("acme", "basic", frozenset())
 

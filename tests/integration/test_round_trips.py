@@ -11,7 +11,8 @@ from chalicelib import keys, schema
 from chalicelib.tenant_access import tenant_dynamodb
 from scripts.call_recorder import CallRecorder
 from scripts.dynamodb_units import RecordedCall, TableShape, consumption
-from tests.conftest import ACME, TABLE_NAME, Api, Reply
+from tests.support.api import Api, Reply
+from tests.support.tenants import ACME, TABLE_NAME
 
 LINES = [{"product_id": "prod-001", "quantity": 1}, {"product_id": "prod-002", "quantity": 2}]
 

@@ -10,7 +10,8 @@ import pytest
 from chalicelib import keys
 from chalicelib.models import Product
 from chalicelib.repository import CatalogRepository, dynamodb_client
-from tests.conftest import ACME, GLOBEX, INITECH, PRODUCTS_PER_TENANT, Api
+from tests.support.api import Api
+from tests.support.tenants import ACME, GLOBEX, INITECH, PRODUCTS_PER_TENANT
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 

@@ -16,7 +16,7 @@ from scripts import bootstrap, post_deploy, provision, teardown, tenants
 from scripts.change_log import is_mutating
 from scripts.monitoring import alarm_definitions, alarm_topic_name, dashboard_name, insight_rules
 from scripts.stage_config import read_stage_config
-from tests.conftest import PROJECT_DIR, keep_tenant_secrets
+from tests.support.project import PROJECT_DIR, keep_tenant_secrets
 
 REGION = "us-east-1"
 Capture = pytest.CaptureFixture[str]

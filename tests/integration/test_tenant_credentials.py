@@ -29,7 +29,9 @@ from chalicelib.tenancy import TenantContext
 from scripts import tenant_access_role
 from scripts.iam_permissions import allows, required_permissions, with_principal_tags
 from scripts.operation_recorder import Operation
-from tests.conftest import ACME, GLOBEX, INITECH, TABLE_NAME, TENANTS, Api, FakeClock, assert_error
+from tests.support.api import Api, assert_error
+from tests.support.clock import FakeClock
+from tests.support.tenants import ACME, GLOBEX, INITECH, TABLE_NAME, TENANTS
 
 ACCOUNT = "123456789012"
 TENANT_POLICY = tenant_access_role.access_policy(f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{TABLE_NAME}")

@@ -14,7 +14,7 @@ from chalicelib.services import place_order
 from chalicelib.tenancy import TenantContext
 from chalicelib.tenant_repositories import repositories_for
 from scripts import tenant_data
-from tests.conftest import PRODUCTS_PER_TENANT, TABLE_NAME
+from tests.support.tenants import PRODUCTS_PER_TENANT, TABLE_NAME
 
 ACME = TenantContext("acme", "basic", frozenset())
 PRODUCTS, ORDERS, RECORDS = "products", "orders", "idempotency records"

@@ -24,7 +24,9 @@ from chalicelib.tenant_repositories import repositories_for
 from scripts import bootstrap, provision, seed, smoke, tenants
 from scripts.change_log import is_mutating
 from scripts.token_server import TokenServer
-from tests.conftest import PROJECT_DIR, Environment, FakeClock, keep_tenant_secrets, set_stage_settings
+from tests.support.clock import FakeClock
+from tests.support.project import PROJECT_DIR, keep_tenant_secrets, set_stage_settings
+from tests.support.settings import Environment
 
 REGION = "us-east-1"
 TABLE = "tenant-api-dev"

@@ -20,7 +20,9 @@ from chalicelib.auth import JwksCache, TokenRejected, verify_access_token
 from chalicelib.config import get_settings
 from scripts.token_issuer import TokenIssuer
 from scripts.token_server import TokenServer
-from tests.conftest import ALL_SCOPES, RESOURCE_SERVER, Environment, Reply
+from tests.support.api import Reply
+from tests.support.settings import Environment
+from tests.support.tenants import ALL_SCOPES, RESOURCE_SERVER
 
 FORM = "application/x-www-form-urlencoded"
 READ = f"{RESOURCE_SERVER}/catalog.read"

@@ -19,7 +19,7 @@ from chalicelib.repository import CatalogRepository, OrderRepository
 from scripts import tenant_access_role
 from scripts.iam_permissions import Permission, allows, required_permissions, with_principal_tags
 from scripts.operation_recorder import Operation
-from tests.conftest import TABLE_NAME
+from tests.support.tenants import TABLE_NAME
 
 ACCOUNT = "123456789012"
 TABLE = TABLE_NAME  # the repositories name the table the settings give them

@@ -22,7 +22,8 @@ from chalicelib import schema
 from chalicelib.models import Product
 from chalicelib.registry import TenantRegistry
 from chalicelib.repository import CatalogRepository, dynamodb_client
-from tests.conftest import TABLE_NAME, TENANTS, Api, SeedTenant
+from tests.support.api import Api
+from tests.support.tenants import TABLE_NAME, TENANTS, SeedTenant
 
 PRODUCT_NUMBERS = st.integers(min_value=1, max_value=5)
 TENANT_CHOICES = st.sampled_from(TENANTS)

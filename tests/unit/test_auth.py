@@ -20,7 +20,9 @@ from chalicelib.config import get_settings
 from chalicelib.errors import ServiceUnavailable
 from chalicelib.registry import SUSPENDED, TenantRecord
 from scripts.token_issuer import TokenIssuer
-from tests.conftest import ACME, ALL_SCOPES, GLOBEX, FakeClock, JwksServer
+from tests.support.clock import FakeClock
+from tests.support.jwks import JwksServer
+from tests.support.tenants import ACME, ALL_SCOPES, GLOBEX
 
 METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/prod/GET/catalog/prod-001"
 API_WIDE_ARN = "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/prod/*/*"

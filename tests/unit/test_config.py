@@ -7,7 +7,7 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.config import ConfigurationError, get_settings, pagination_secret
-from tests.conftest import PAGINATION_SECRET, TABLE_NAME
+from tests.support.tenants import PAGINATION_SECRET, TABLE_NAME
 
 
 def test_the_settings_come_from_the_environment(env, jwks_server):

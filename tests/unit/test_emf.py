@@ -16,7 +16,7 @@ from chalice.app import Request, Response
 from chalicelib import observability
 from chalicelib.errors import OrderNotFound, RateLimited
 from chalicelib.metrics import METRICS_NAMESPACE
-from tests.conftest import CapturedLogs
+from tests.support.capture import CapturedLogs
 
 # The units CloudWatch accepts (PutMetricData's StandardUnit).
 CLOUDWATCH_UNITS = frozenset(

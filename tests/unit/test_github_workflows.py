@@ -17,7 +17,7 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
-from tests.conftest import PROJECT_DIR
+from tests.support.project import PROJECT_DIR
 
 GITHUB_DIR = PROJECT_DIR / ".github"
 # An action or reusable workflow of another repository, pinned by full commit SHA.

@@ -19,7 +19,7 @@ from scripts.iam_permissions import (
 )
 from scripts.operation_recorder import Operation
 from scripts.stage_policy import narrow_policy
-from tests.conftest import PROJECT_DIR
+from tests.support.project import PROJECT_DIR
 
 ACCOUNT = "123456789012"
 TABLE = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/t"

@@ -19,7 +19,7 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from tests.conftest import PROJECT_DIR
+from tests.support.project import PROJECT_DIR
 
 RUNTIME_LOCK = PROJECT_DIR / "requirements.txt"
 DEV_LOCK = PROJECT_DIR / "requirements-dev.txt"

@@ -9,7 +9,7 @@ import pytest
 
 from scripts import monitoring
 from scripts.stage_config import StageConfigError, read_stage_config
-from tests.conftest import PROJECT_DIR
+from tests.support.project import PROJECT_DIR
 from tests.unit.alarm_evaluator import Datapoints, evaluate
 
 DEPLOYMENT = monitoring.Deployment("tenant-api", "dev", "us-east-1", "tenant-api-dev")

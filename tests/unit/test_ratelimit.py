@@ -6,7 +6,7 @@ import pytest
 
 from chalicelib.ratelimit import TenantRateLimiter
 from chalicelib.tiers import TIERS
-from tests.conftest import FakeClock
+from tests.support.clock import FakeClock
 
 BASIC, STANDARD, PREMIUM = TIERS["basic"], TIERS["standard"], TIERS["premium"]
 

@@ -11,7 +11,7 @@ from chalicelib.errors import InsufficientStock, RateLimited
 from chalicelib.ratelimit import TenantRateLimiter
 from chalicelib.responses import RateLimitMiddleware, error_middleware, ok, request_id
 from chalicelib.tenancy import TenantContext
-from tests.conftest import FakeClock
+from tests.support.clock import FakeClock
 
 
 def event(context: dict | None = None) -> SimpleNamespace:

@@ -16,7 +16,7 @@ from chalicelib import tracing
 from chalicelib.observability import logger
 from chalicelib.process_caches import reset_process_caches
 from chalicelib.repository import dynamodb_client
-from tests.conftest import CapturedLogs, InMemoryEmitter
+from tests.support.capture import CapturedLogs, InMemoryEmitter
 
 TRACE_ID = re.compile(r"^1-[0-9a-f]{8}-[0-9a-f]{24}$")
 LAMBDA_TRACE_ID = "1-5759e988-bd862e3fe1be46a994272793"

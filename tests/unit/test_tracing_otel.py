@@ -27,7 +27,10 @@ from packaging.requirements import Requirement
 from chalicelib import auth, keys, observability, repository, tracing_otel
 from chalicelib.repository import CatalogRepository, dynamodb_client
 from scripts import bench, tracing_cold_start
-from tests.conftest import ACME, PROJECT_DIR, TABLE_NAME, Api, CapturedLogs
+from tests.support.api import Api
+from tests.support.capture import CapturedLogs
+from tests.support.project import PROJECT_DIR
+from tests.support.tenants import ACME, TABLE_NAME
 
 XRAY_TRACE_ID = re.compile(r"^1-[0-9a-f]{8}-[0-9a-f]{24}$")
 LAMBDA_TRACE_ID = "1-5759e988-bd862e3fe1be46a994272793"

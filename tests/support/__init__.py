@@ -1,0 +1,1 @@
+"""What the tests share besides fixtures: seed tenants, the API client, AWS set-up, captured output."""
