@@ -257,15 +257,19 @@ class SmokeRun:
         """A basic-tier tenant gets 429 once it has spent its burst."""
         basic = self._needs(self.target.basic, "a basic-tier tenant's credentials")
         token, _ = request_token(self.target.token_url, basic)
+        # One product read is one GetItem, so the burst arrives faster than the bucket refills even where
+        # a catalog page is slow (the local stack's emulator serves a page's Queries one at a time). The
+        # basic tenant may not have that product: its 404 has passed the limiter all the same.
+        path, answered = (f"/catalog/{self.product_id}", {200, 404}) if self.product_id else ("/catalog?limit=1", {200})
         sent, statuses, limited = 0, [], None
         with ThreadPoolExecutor(max_workers=RATE_LIMIT_WORKERS) as pool:
             while sent < RATE_LIMIT_MAX_REQUESTS and 429 not in statuses:
-                batch = list(pool.map(lambda _: self._get("/catalog?limit=1", token), range(RATE_LIMIT_WORKERS * 2)))
+                batch = list(pool.map(lambda _: self._get(path, token), range(RATE_LIMIT_WORKERS * 2)))
                 sent += len(batch)
                 statuses.extend(reply.status for reply in batch)
-                unexpected = sorted({reply.status for reply in batch} - {200, 429})
+                unexpected = sorted({reply.status for reply in batch} - answered - {429})
                 if unexpected:
-                    raise StepFailed(f"{basic.label}'s burst got HTTP {unexpected} besides 200 and 429")
+                    raise StepFailed(f"{basic.label}'s burst got HTTP {unexpected} besides {sorted(answered)} and 429")
                 limited = next((reply for reply in batch if reply.status == 429), None)
         if limited is None:
             raise StepFailed(f"no 429 after {sent} requests from {basic.label}")

@@ -271,7 +271,8 @@ def test_each_request_is_one_line_with_its_access_fields_and_a_valid_document_pe
     values = metric_values(document)
     assert set(values) == REQUEST_METRICS
     assert {name: values[name] for name in expected} == expected
-    assert 0 <= values["Latency"] < 1000
+    # Milliseconds, not seconds or microseconds: a unit check; speed is measured by make bench, not here.
+    assert 0 <= values["Latency"] < 10_000
     assert metric_units(document) == {
         "Requests": "Count",
         "ClientErrors": "Count",
