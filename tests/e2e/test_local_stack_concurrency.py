@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import threading
 import uuid
 from collections import Counter
@@ -23,10 +22,8 @@ import pytest
 import requests
 
 from chalicelib.models import Product
-from chalicelib.process_caches import reset_process_caches
 from chalicelib.repository import CatalogRepository, dynamodb_client
-from scripts.stage_config import read_stage_config
-from tests.support.stack import HTTP_TIMEOUT_SECONDS, RunningStack, http_session
+from tests.support.stack import HTTP_TIMEOUT_SECONDS, RunningStack, http_session, on_stack_aws
 
 pytestmark = pytest.mark.e2e
 
@@ -47,27 +44,7 @@ PutProduct = Callable[[str, int], str]
 @pytest.fixture(scope="module")
 def put_product(stack: RunningStack) -> Iterator[PutProduct]:
     """put_product(prefix, stock): a new product of the premium tenant on the stack; returns its id."""
-    with pytest.MonkeyPatch.context() as env:
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_DYNAMODB"):
-            env.delenv(name, raising=False)
-        settings = {
-            # The repositories' boto3 client honours AWS_ENDPOINT_URL: the stack's moto, on loopback.
-            "AWS_ENDPOINT_URL": stack.info["aws_endpoint_url"],
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "NO_PROXY": "127.0.0.1,localhost",
-            "TABLE_NAME": read_stage_config("local").table_name,
-            # Required by the settings; this process signs and verifies nothing with them.
-            "TOKEN_ISSUER": stack.info["issuer"],
-            "PAGINATION_SECRET": "unused-by-these-tests-0123456789abcdef",
-        }
-        for name, value in settings.items():
-            env.setenv(name, value)
-        reset_process_caches()
+    with on_stack_aws(stack):
         catalog = CatalogRepository(stack.tenant(TIER)["tenant_id"], dynamodb_client())
 
         def put(prefix: str, stock: int) -> str:
@@ -84,11 +61,7 @@ def put_product(stack: RunningStack) -> Iterator[PutProduct]:
             )
             return product_id
 
-        try:
-            yield put
-        finally:
-            # The next tests in this process must not reach the stack, which is gone by then.
-            reset_process_caches()
+        yield put
 
 
 def _all_at_once(calls: list[Callable[[], T]]) -> list[T]:

@@ -7,7 +7,6 @@ endpoint and API with their credentials, as a tenant would.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -26,13 +25,12 @@ import pytest
 import requests
 
 from chalicelib.models import Product
-from chalicelib.process_caches import reset_process_caches
 from chalicelib.repository import CatalogRepository, dynamodb_client
 from chalicelib.tiers import TIERS
 from scripts import tenant_data
 from scripts.stage_config import read_stage_config
 from tests.support.project import PROJECT_DIR, keep_tenant_secrets
-from tests.support.stack import HTTP_TIMEOUT_SECONDS, RunningStack, http_session
+from tests.support.stack import HTTP_TIMEOUT_SECONDS, RunningStack, http_session, on_stack_aws
 
 pytestmark = pytest.mark.e2e
 
@@ -155,31 +153,8 @@ def usage_plan_of(aws: dict[str, Any], api_key_id: str) -> list[str]:
 @pytest.fixture
 def stack_table(stack: RunningStack) -> Iterator[None]:
     """This process's chalicelib (repositories, tenant_data) on the stack's table, through the stack's moto."""
-    with pytest.MonkeyPatch.context() as env:
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_DYNAMODB"):
-            env.delenv(name, raising=False)
-        settings = {
-            "AWS_ENDPOINT_URL": stack.info["aws_endpoint_url"],
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "NO_PROXY": "127.0.0.1,localhost",
-            "TABLE_NAME": LOCAL.table_name,
-            # Required by the settings; this process signs and verifies nothing with them.
-            "TOKEN_ISSUER": stack.info["issuer"],
-            "PAGINATION_SECRET": "unused-by-these-tests-0123456789abcdef",
-        }
-        for name, value in settings.items():
-            env.setenv(name, value)
-        reset_process_caches()
-        try:
-            yield
-        finally:
-            # Later tests in this process must not reach the stack, which is gone by then.
-            reset_process_caches()
+    with on_stack_aws(stack):
+        yield
 
 
 # --- no stack -----------------------------------------------------------------------------------

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
+import pytest
 import requests
+
+from chalicelib.process_caches import reset_process_caches
+from scripts.stage_config import read_stage_config
 
 STOP_TIMEOUT_SECONDS = 15
 HTTP_TIMEOUT_SECONDS = 10
@@ -76,3 +81,20 @@ class RunningStack:
             timeout=HTTP_TIMEOUT_SECONDS,
             **kwargs,
         )
+
+
+@contextlib.contextmanager
+def on_stack_aws(stack: RunningStack) -> Iterator[None]:
+    """This process's chalicelib on the stack's table and emulated AWS, with the settings its own API runs with."""
+    server = stack.info["server"]
+    with pytest.MonkeyPatch.context() as env:
+        for name in (*server["unset"], "AWS_ENDPOINT_URL_DYNAMODB"):
+            env.delenv(name, raising=False)
+        for name, value in {**server["environment"], "TABLE_NAME": read_stage_config("local").table_name}.items():
+            env.setenv(name, value)
+        reset_process_caches()
+        try:
+            yield
+        finally:
+            # Later tests in this process must not reach the stack, which is gone by then.
+            reset_process_caches()
