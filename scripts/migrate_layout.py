@@ -37,7 +37,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import keys, repository
 from chalicelib.errors import ServiceUnavailable
-from chalicelib.registry import TenantRegistry
 from scripts import provision
 from scripts import tenant_lifecycle as lifecycle
 from scripts.aws_calls import error_code
@@ -467,9 +466,8 @@ def _legacy_key(item: dict[str, Any]) -> dict[str, Any]:
 
 def stage_tenants(resources: StageResources, clients: AwsClients, pool_id: str, extra: list[str]) -> list[str]:
     """The stage's tenants as `tenants list` finds them (app clients and registry), and the extra ids."""
-    # list_tenants reads only the pool and the registry; open_tenancy would also make missing
-    # usage plans, which neither a migration nor its dry run should do.
-    tenancy = lifecycle.Tenancy(resources, clients, pool_id, scopes=[], plan_ids={}, registry=TenantRegistry())
+    # Read-only: neither a migration nor its dry run makes the usage plans a stage lacks.
+    tenancy = lifecycle.open_tenancy(resources, clients, pool_id, read_only=True)
     listed = [row.tenant_id for row in lifecycle.list_tenants(tenancy)]
     return list(dict.fromkeys([*listed, *extra]))
 
