@@ -302,7 +302,7 @@ def authorize(authorization: str | None, method_arn: str) -> dict[str, Any]:
         authorizer = get_authorizer()
     except ConfigurationError as error:
         # A misconfigured deployment refuses every token, with 503: the tokens are not at fault.
-        report_misconfiguration(error, UNDECIDED)
+        report_undecided(error)
         raise gateway.authorizer_failure() from None
     answer = authorizer(authorization, method_arn)
     problem = answer_problem(answer)

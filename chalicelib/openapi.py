@@ -193,11 +193,6 @@ def gateway_message(response_type: str) -> str:
     return gateway.GATEWAY_ANSWERS[response_type].refusal.message
 
 
-def gateway_codes(status: int) -> set[str]:
-    """The codes API Gateway's own responses answer with status."""
-    return {code for _, answered, code in _gateway_answers() if answered == str(status)}
-
-
 @functools.cache
 def error_codes() -> tuple[ErrorCode, ...]:
     """Every code the API (chalicelib.errors) or API Gateway's own responses (chalicelib.gateway) can answer."""

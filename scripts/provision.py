@@ -513,14 +513,15 @@ def ensure_role(
         current = None
     if current != policy:
         iam.put_role_policy(RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(policy))
-    _remove_other_policies(iam, name, keep=policy_name)
+    _remove_policies(iam, name, keep=policy_name)
     return role["Arn"]
 
 
-def _remove_other_policies(iam: Any, name: str, *, keep: str) -> None:
+def _remove_policies(iam: Any, name: str, *, keep: str | None = None) -> None:
     # A policy added by hand, inline or managed (AdministratorAccess, say), widens what the role may
-    # do however right its own policy is. A managed policy is detached, never deleted: it is not the
-    # role's, and may be attached elsewhere.
+    # do however right its own policy is; IAM also refuses to delete a role with a policy still
+    # attached. A managed policy is detached, never deleted: it is not the role's, and may be
+    # attached elsewhere.
     for policy_name in list(paginate(iam, "list_role_policies", "PolicyNames", RoleName=name)):
         if policy_name != keep:
             iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
@@ -550,16 +551,11 @@ def ensure_tenant_access_role(
 def delete_role(iam: Any, name: str) -> bool:
     """Delete the role, its inline policies and its managed policies' attachments; False if there was no such role."""
     try:
-        policy_names = list(paginate(iam, "list_role_policies", "PolicyNames", RoleName=name))
+        _remove_policies(iam, name)
     except ClientError as error:
         if error_code(error) != "NoSuchEntity":
             raise
         return False
-    for policy_name in policy_names:
-        iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
-    # IAM refuses to delete a role with a policy still attached; the policy itself may serve others, so it stays.
-    for attached in paginate(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=name):
-        iam.detach_role_policy(RoleName=name, PolicyArn=attached["PolicyArn"])
     iam.delete_role(RoleName=name)
     return True
 
