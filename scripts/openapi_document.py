@@ -2,7 +2,7 @@
 
 By default the document is fetched from the stage's own GET /openapi.json, so the file is exactly
 what the API serves, with the stage's API and token endpoint in it: for the local stage from the
-running local stack (.local/stack.json names it), for a deployed stage from the API that
+running local stack (.local/stack.json names it, and it must answer /health), for a deployed stage from the API that
 `chalice deploy` recorded in .chalice/deployed/STAGE.json. Given both --api-url and --token-url,
 the document for those addresses is written without calling any API.
 """
@@ -17,10 +17,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from scripts.stack_env import DEFAULT_STATE_DIR, StackNotRunning, running_stack
 from scripts.stage_config import PROJECT_DIR, StageConfigError
+from scripts.stage_resources import LOCAL_STAGE
 
-LOCAL_STAGE = "local"
-STACK_FILE = PROJECT_DIR / ".local" / "stack.json"
 FETCH_TIMEOUT_SECONDS = 10
 START_HINT = "start it with `make run` in another terminal"
 
@@ -34,29 +34,22 @@ def progress(message: str) -> None:
     print(f"[openapi] {message}", flush=True)
 
 
-def local_api_url(stack_file: Path = STACK_FILE) -> str:
-    """The API URL of the local stack that `make run` started."""
+def local_api_url(state_dir: Path = DEFAULT_STATE_DIR) -> str:
+    """The API URL of the local stack that `make run` started, once its API answers."""
     try:
-        return str(json.loads(stack_file.read_text())["api_url"])
-    except FileNotFoundError:
-        raise DocumentError(f"the local stack is not running (no {stack_file}); {START_HINT}") from None
-    except (ValueError, KeyError, TypeError):
-        raise DocumentError(f"{stack_file} is not a local stack's file; restart the stack: {START_HINT}") from None
+        return str(running_stack(state_dir)["api_url"])
+    except StackNotRunning as error:
+        raise DocumentError(str(error)) from None
 
 
 def deployed_api_url(stage: str, project_dir: Path = PROJECT_DIR) -> str:
     """The URL of the REST API `chalice deploy` recorded for a deployed stage."""
     from scripts.stage_resources import load_stage
 
-    deployed_file = load_stage(stage, project_dir).deployed_file
     try:
-        deployed = json.loads(deployed_file.read_text())
-    except FileNotFoundError:
-        raise DocumentError(f"no {deployed_file}: deploy the stage first (make deploy), or pass --api-url") from None
-    urls = [r["rest_api_url"] for r in deployed.get("resources", []) if r.get("resource_type") == "rest_api"]
-    if not urls:
-        raise DocumentError(f"{deployed_file} records no REST API; pass --api-url")
-    return str(urls[0])
+        return load_stage(stage, project_dir).deployed_api_url()
+    except StageConfigError as error:
+        raise DocumentError(str(error)) from None
 
 
 def fetch_document(api_url: str, loopback: bool) -> dict[str, Any]:
@@ -99,7 +92,7 @@ def document_for(args: argparse.Namespace) -> dict[str, Any]:
     if args.api_url:
         api_url, loopback = args.api_url, False
     elif args.stage == LOCAL_STAGE:
-        api_url, loopback = local_api_url(args.stack_file), True
+        api_url, loopback = local_api_url(args.state_dir), True
     else:
         api_url, loopback = deployed_api_url(args.stage), False
     progress(f"fetching the document from {api_url}")
@@ -116,7 +109,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=LOCAL_STAGE,
         help="local (the running local stack, the default) or a deployed stage (dev, prod)",
     )
-    parser.add_argument("--stack-file", type=Path, default=STACK_FILE, help="where `make run` wrote stack.json")
+    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="where `make run` wrote stack.json")
     parser.add_argument("--api-url", help="fetch from the API at this URL instead of the stage's")
     parser.add_argument("--token-url", help="with --api-url: write the document for these addresses, calling no API")
     parser.add_argument("--out", type=Path, required=True, help="the file to write (its folder is created)")

@@ -355,15 +355,11 @@ def target_from_stack_file(path: Path) -> Target:
     )
 
 
-def _deployed_api_url(deployed_file: Path) -> str:
+def _recorded_api_url(resources: Any) -> str:
     try:
-        deployed = json.loads(deployed_file.read_text())
-    except FileNotFoundError:
-        raise SmokeError(f"no {deployed_file}: deploy the stage first, or pass --api-url") from None
-    urls = [r["rest_api_url"] for r in deployed.get("resources", []) if r.get("resource_type") == "rest_api"]
-    if not urls:
-        raise SmokeError(f"{deployed_file} records no REST API; pass --api-url")
-    return urls[0]
+        return str(resources.deployed_api_url())
+    except StageConfigError as error:
+        raise SmokeError(str(error)) from None
 
 
 def target_from_stage(stage: str, project_dir: Path, tenant_ids: dict[str, str | None], api_url: str | None) -> Target:
@@ -396,7 +392,7 @@ def target_from_stage(stage: str, project_dir: Path, tenant_ids: dict[str, str |
         tenant_ids["other"],
     )
     return Target(
-        api_url or _deployed_api_url(resources.deployed_file),
+        api_url or _recorded_api_url(resources),
         token_url(domain, region),
         main,
         credentials(tenant_ids["other"]),

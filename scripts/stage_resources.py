@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -116,6 +117,19 @@ class StageResources:
     def deployed_file(self) -> Path:
         """Where `chalice deploy` records what it deployed for the stage."""
         return self.project_dir / ".chalice" / "deployed" / f"{self.stage}.json"
+
+    def deployed_api_url(self) -> str:
+        """The URL of the REST API `chalice deploy` recorded for the stage; StageConfigError before a deploy."""
+        try:
+            deployed = json.loads(self.deployed_file.read_text())
+        except FileNotFoundError:
+            raise StageConfigError(
+                f"no {self.deployed_file}: deploy the stage first (make deploy), or pass --api-url"
+            ) from None
+        urls = [r["rest_api_url"] for r in deployed.get("resources", []) if r.get("resource_type") == "rest_api"]
+        if not urls:
+            raise StageConfigError(f"{self.deployed_file} records no REST API; pass --api-url")
+        return str(urls[0])
 
     @property
     def issuer(self) -> str:

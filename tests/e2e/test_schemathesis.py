@@ -185,7 +185,7 @@ def test_the_served_document_names_the_stacks_own_addresses(stack: RunningStack,
     assert flow["tokenUrl"] == stack.info["token_url"]
     # What `make docs` renders for the local stage is what the stack serves.
     out = tmp_path / "openapi.json"
-    assert openapi_document.main(["--stack-file", str(stack.state_dir / "stack.json"), "--out", str(out)]) == 0
+    assert openapi_document.main(["--state-dir", str(stack.state_dir), "--out", str(out)]) == 0
     assert json.loads(out.read_text()) == served
 
 

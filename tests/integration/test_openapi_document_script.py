@@ -28,7 +28,9 @@ class DocumentServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # the name http.server dispatches GET to
-                status, body = (api.status, api.body) if self.path == "/openapi.json" else (404, b"{}")
+                # /health as the local stack answers it: the script asks whether the stack runs.
+                routes = {"/openapi.json": (api.status, api.body), "/health": (200, b'{"status": "ok"}')}
+                status, body = routes.get(self.path, (404, b"{}"))
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -65,7 +67,7 @@ def test_the_local_stage_is_fetched_from_the_running_stack(tmp_path: Path, docum
     stack_file = tmp_path / "stack.json"
     stack_file.write_text(json.dumps({"api_url": document_server.url, "token_url": TOKEN_URL, "tenants": []}))
     out = tmp_path / "openapi.json"
-    assert script.main(["--stack-file", str(stack_file), "--out", str(out)]) == 0
+    assert script.main(["--state-dir", str(tmp_path), "--out", str(out)]) == 0
     assert json.loads(out.read_text()) == json.loads(json.dumps(served))
 
 
@@ -82,7 +84,7 @@ def test_an_api_that_does_not_serve_its_document_is_refused(tmp_path: Path, docu
 
 def test_without_a_running_local_stack_it_says_how_to_start_one(tmp_path: Path, capsys):
     out = tmp_path / "openapi.json"
-    assert script.main(["--stack-file", str(tmp_path / "stack.json"), "--out", str(out)]) == 1
+    assert script.main(["--state-dir", str(tmp_path), "--out", str(out)]) == 1
     assert "make run" in capsys.readouterr().err
     assert script.main(["--token-url", TOKEN_URL, "--out", str(out)]) == 1
     assert "--token-url goes with --api-url" in capsys.readouterr().err
