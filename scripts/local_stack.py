@@ -179,8 +179,10 @@ def onboard_seed_tenants(clients: dict[str, Any], stage: StageConfig, shared: Pr
     """Onboard the seed tenants and write their catalogs; returns their credentials."""
     from chalicelib.registry import TenantRegistry
     from scripts import provision, seed
+    from scripts.tenant_lifecycle import tenant_tags
 
     registry = TenantRegistry()
+    tags = stage_tags(stage)
     onboarded = []
     for tenant in seed.SEED_TENANTS:
         credentials = provision.onboard_tenant(
@@ -195,7 +197,7 @@ def onboard_seed_tenants(clients: dict[str, Any], stage: StageConfig, shared: Pr
             tier=tenant.tier,
             display_name=tenant.display_name,
             # As `tenants create` tags a key, so a seed tenant and an onboarded one look alike.
-            tags={**stage_tags(stage), "tenant": tenant.tenant_id},
+            tags=tenant_tags(tags, tenant.tenant_id),
             access_token_minutes=stage.access_token_minutes,
         )
         count = seed.write_catalog(tenant.tenant_id)

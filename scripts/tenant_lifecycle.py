@@ -31,6 +31,11 @@ def progress(message: str) -> None:
     print(f"[tenants] {message}", flush=True)
 
 
+def tenant_tags(stage_tags: dict[str, str], tenant_id: str) -> dict[str, str]:
+    """Cost-allocation tags of a tenant's own resources: the stage's, and the tenant's id."""
+    return {**stage_tags, "tenant": tenant_id}
+
+
 @dataclass(frozen=True)
 class Tenancy:
     """Where a stage's tenants live: its AWS clients, user pool, scopes and usage plans.
@@ -48,7 +53,7 @@ class Tenancy:
 
     def tags(self, tenant_id: str) -> dict[str, str]:
         """Cost-allocation tags of a tenant's own resources."""
-        return {**self.resources.tags, "tenant": tenant_id}
+        return tenant_tags(self.resources.tags, tenant_id)
 
     def secret_name(self, tenant_id: str) -> str:
         """Where the tenant's client id and secret are stored."""
