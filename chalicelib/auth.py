@@ -13,9 +13,9 @@ from typing import Any, Callable
 from chalice.app import ChaliceAuthorizer
 
 from chalicelib import deadline, gateway, keys, tracing
-from chalicelib.config import ConfigurationError, Settings, get_settings, local_stack_hint, report_misconfiguration
+from chalicelib.config import Settings, SettingsError, get_settings, local_stack_hint
 from chalicelib.errors import DeadlineExceeded, ServiceUnavailable
-from chalicelib.observability import logger, security_event
+from chalicelib.observability import logger, misconfigured, report_misconfiguration, security_event
 from chalicelib.registry import TenantRecord, TenantRegistry
 from chalicelib.tenancy import authorizer_context
 from chalicelib.tiers import TIERS
@@ -282,8 +282,8 @@ UNDECIDED = "authorizer could not decide, answering 503"
 
 def report_undecided(error: Exception) -> None:
     """Log, in one line, why the authorizer could not judge a token (it answers 503)."""
-    if isinstance(error, ConfigurationError):
-        report_misconfiguration(error, UNDECIDED)
+    if isinstance(error, SettingsError):
+        report_misconfiguration(misconfigured(error), UNDECIDED)
     elif isinstance(error, DeadlineExceeded):
         logger.error(f"{UNDECIDED}: its time budget ran out")
     elif isinstance(error, JwksUnavailable):
@@ -300,7 +300,7 @@ def authorize(authorization: str | None, method_arn: str) -> dict[str, Any]:
     """The authorizer answer for one request (the entry point app.py's authorizer calls)."""
     try:
         authorizer = get_authorizer()
-    except ConfigurationError as error:
+    except SettingsError as error:
         # A misconfigured deployment refuses every token, with 503: the tokens are not at fault.
         report_undecided(error)
         raise gateway.authorizer_failure() from None

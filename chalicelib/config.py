@@ -1,4 +1,7 @@
-"""Settings read from the environment once, on first use rather than at import."""
+"""Settings read from the environment once, on first use rather than at import.
+
+The bottom of the package: it imports nothing of the project, so that every layer may read it.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,6 @@ import math
 import os
 from dataclasses import dataclass, field
 from typing import Sequence
-
-from chalicelib.errors import ServiceUnavailable
-from chalicelib.gateway import in_aws_lambda
-from chalicelib.observability import logger
 
 RATE_LIMITERS = ("usage-plan", "in-app")
 # A setting that another can stand in for, as a missing one is named in the log.
@@ -23,22 +22,23 @@ LOCAL_STACK_HINT = (
 )
 
 
-class ConfigurationError(ServiceUnavailable):
-    """Required settings are missing or malformed: the deployment is at fault, not the client's token.
+class SettingsError(Exception):
+    """Required settings are missing or malformed: the deployment is at fault, not any request.
 
-    The client gets the plain 503 service_unavailable envelope with Retry-After, never a 401
-    (which would send it after new tokens, each billed by Cognito); which settings are at fault
-    is for the function's log only (report_misconfiguration).
+    The web edge answers it as a 503 (chalicelib.errors.ConfigurationError) and logs which
+    settings are at fault; this module only says what is wrong.
     """
 
     def __init__(self, detail: str, settings: Sequence[str] = ()):
-        super().__init__()
+        super().__init__(detail)
         self.detail = detail
         # The names of the settings at fault, for log queries.
         self.settings = tuple(settings)
 
-    def __str__(self) -> str:
-        return self.detail
+
+def in_aws_lambda() -> bool:
+    """Whether this process is a Lambda function (Lambda always sets AWS_LAMBDA_FUNCTION_NAME)."""
+    return "AWS_LAMBDA_FUNCTION_NAME" in os.environ
 
 
 def served_by_chalice_local() -> bool:
@@ -49,14 +49,6 @@ def served_by_chalice_local() -> bool:
 def local_stack_hint() -> str:
     """How to give chalice local what it lacks, under chalice local only; empty elsewhere."""
     return f" {LOCAL_STACK_HINT}" if served_by_chalice_local() else ""
-
-
-def report_misconfiguration(error: ConfigurationError, lead: str = "answering 503 service_unavailable") -> None:
-    """Log one line: lead, then the settings at fault (and, under chalice local, how to get them)."""
-    logger.error(
-        f"{lead}: the API is not configured: {error.detail}.{local_stack_hint()}",
-        extra={"misconfigured_settings": list(error.settings)},
-    )
 
 
 @dataclass(frozen=True)
@@ -77,6 +69,9 @@ class Settings:
     # The role whose sessions, tagged with one tenant, read and write that tenant's items only.
     # Empty where nothing serves tenant data (the operator scripts); checked where it is used.
     tenant_access_role_arn: str
+    # The stage's OAuth token endpoint, published in the OpenAPI document; set on deployed stages
+    # (a Cognito issuer's host is not its user pool's domain), worked out from the issuer locally.
+    token_url: str
 
 
 @dataclass
@@ -112,7 +107,7 @@ class _EnvironmentReader:
         return value
 
     def check(self) -> None:
-        """Raise one ConfigurationError naming every problem found, if there is any."""
+        """Raise one SettingsError naming every problem found, if there is any."""
         if not self.missing and not self.malformed:
             return
         # Named too, though read only where tenant data is served: one line should list all that is missing.
@@ -121,10 +116,11 @@ class _EnvironmentReader:
         named = [ALTERNATIVES.get(name, name) for name in self.missing]
         problems = [f"not set: {', '.join(named)}"] if self.missing else []
         problems += [problem for _, problem in self.malformed]
-        raise ConfigurationError("; ".join(problems), [*self.missing, *(name for name, _ in self.malformed)])
+        raise SettingsError("; ".join(problems), [*self.missing, *(name for name, _ in self.malformed)])
 
 
-def _long_enough(secret: str) -> bool:
+def secret_long_enough(secret: str) -> bool:
+    """Whether a signing secret is long enough to use."""
     # A short secret would make pagination tokens forgeable by brute force.
     return len(secret) >= 32
 
@@ -133,7 +129,7 @@ def _long_enough(secret: str) -> bool:
 def get_settings() -> Settings:
     """Return the settings, reading the environment on the first call only.
 
-    ConfigurationError (a 503 to the client) names every required setting that is missing or malformed.
+    SettingsError names every required setting that is missing or malformed.
     """
     read = _EnvironmentReader()
     table_name = read.required("TABLE_NAME")
@@ -149,7 +145,7 @@ def get_settings() -> Settings:
     secret_arn = read.optional("PAGINATION_SECRET_ARN")
     if not secret and not secret_arn:
         read.missing.append("PAGINATION_SECRET")
-    elif secret and not _long_enough(secret):
+    elif secret and not secret_long_enough(secret):
         read.malformed.append(("PAGINATION_SECRET", "PAGINATION_SECRET must be at least 32 characters"))
     settings = Settings(
         table_name=table_name,
@@ -164,35 +160,7 @@ def get_settings() -> Settings:
         jwt_leeway_seconds=read.number("JWT_LEEWAY_SECONDS", 30.0),
         region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
         tenant_access_role_arn=read.optional("TENANT_ACCESS_ROLE_ARN"),
+        token_url=read.optional("TOKEN_URL"),
     )
     read.check()
     return settings
-
-
-@functools.lru_cache(maxsize=1)
-def pagination_secret() -> bytes:
-    """The key that signs pagination tokens: PAGINATION_SECRET, or read once from Secrets Manager.
-
-    Deployed stages name a secret (PAGINATION_SECRET_ARN) so that the key is neither in the
-    repository nor in the function's configuration; it is fetched on first use, not at import.
-    """
-    settings = get_settings()
-    if settings.pagination_secret:
-        return settings.pagination_secret
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from chalicelib.repository import bounded_client
-
-    try:
-        client = bounded_client("secretsmanager")
-        value = str(client.get_secret_value(SecretId=settings.pagination_secret_arn)["SecretString"])
-    except (BotoCoreError, ClientError) as error:
-        # Not cached (lru_cache keeps only results): the next request tries again.
-        raise ServiceUnavailable() from error
-    value = value.strip()
-    if not _long_enough(value):
-        raise ConfigurationError(
-            f"the pagination secret {settings.pagination_secret_arn} must be at least 32 characters",
-            ["PAGINATION_SECRET_ARN"],
-        )
-    return value.encode()

@@ -7,7 +7,7 @@ API Gateway gives (chalicelib.gateway renders both into its gateway responses).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from chalice.app import ChaliceUnhandledError
 
@@ -180,6 +180,23 @@ class ServiceUnavailable(ApiError):
     def __init__(self, message: str | None = None, *, headers: dict[str, str] | None = None):
         # Every 503 tells the client when to come back, as API Gateway's own 429 does.
         super().__init__(message, headers={"Retry-After": str(self.RETRY_AFTER_SECONDS), **(headers or {})})
+
+
+class ConfigurationError(ServiceUnavailable):
+    """The deployment lacks settings or has malformed ones (a chalicelib.config.SettingsError).
+
+    The client gets the plain 503 service_unavailable envelope with Retry-After, never a 401
+    (which would send it after new tokens, each billed by Cognito); which settings are at fault
+    is for the function's log only (chalicelib.observability.report_misconfiguration).
+    """
+
+    def __init__(self, detail: str, settings: Sequence[str] = ()):
+        super().__init__()
+        self.detail = detail
+        self.settings = tuple(settings)
+
+    def __str__(self) -> str:
+        return self.detail
 
 
 class DeadlineExceeded(ServiceUnavailable):

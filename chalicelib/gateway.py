@@ -12,11 +12,11 @@ the same refusal is raised as one of those, carrying the very gateway response A
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.config import in_aws_lambda
 from chalicelib.errors import (
     GATEWAY_FAILURE,
     GATEWAY_REFUSED,
@@ -66,11 +66,6 @@ AUTHORIZER_OUTCOMES = (
     AuthorizerOutcome("times out (the function is killed)", AUTHORIZER_FAILURE_TYPES, 503),
     AuthorizerOutcome("is throttled (no concurrency left)", AUTHORIZER_FAILURE_TYPES, 503),
 )
-
-
-def in_aws_lambda() -> bool:
-    """Whether this process is a Lambda function (Lambda always sets AWS_LAMBDA_FUNCTION_NAME)."""
-    return "AWS_LAMBDA_FUNCTION_NAME" in os.environ
 
 
 def render(

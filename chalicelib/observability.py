@@ -29,7 +29,8 @@ from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from chalice.app import ChaliceUnhandledError, ChaliceViewError, Request, Response
 
 from chalicelib import tracing
-from chalicelib.errors import ApiError
+from chalicelib.config import SettingsError, local_stack_hint
+from chalicelib.errors import ApiError, ConfigurationError
 from chalicelib.metrics import (
     ACCESS_LINE_MESSAGE,
     CLIENT_ERRORS,
@@ -87,6 +88,19 @@ def lambda_request_keys(event: Request, get_response: Callable[[Request], Respon
         logger.thread_safe_clear_keys()
 
 
+def misconfigured(error: SettingsError) -> ConfigurationError:
+    """The 503 a request gets when the settings it needs are missing or malformed."""
+    return ConfigurationError(error.detail, error.settings)
+
+
+def report_misconfiguration(error: ConfigurationError, lead: str = "answering 503 service_unavailable") -> None:
+    """Log one line: lead, then the settings at fault (and, under chalice local, how to get them)."""
+    logger.error(
+        f"{lead}: the API is not configured: {error.detail}.{local_stack_hint()}",
+        extra={"misconfigured_settings": list(error.settings)},
+    )
+
+
 class UnexpectedError(ApiError):
     """An exception no code expected, answered as the API's 500 once it is traced and logged."""
 
@@ -97,6 +111,7 @@ def surface_unexpected_errors(view: Callable[..., Any]) -> Callable[..., Any]:
     Chalice answers an unexpected exception from a view with a 500 of its own before any
     middleware runs: the request's span would not record it and its log line would not be
     ours. An UnexpectedError, like every ApiError, passes through Chalice to the middleware.
+    Settings found missing or malformed on the way are the 503 ConfigurationError instead.
     """
 
     @functools.wraps(view)
@@ -105,6 +120,8 @@ def surface_unexpected_errors(view: Callable[..., Any]) -> Callable[..., Any]:
             return view(*args, **kwargs)
         except (ChaliceUnhandledError, ChaliceViewError):
             raise
+        except SettingsError as error:
+            raise misconfigured(error) from error
         except Exception as error:
             raise UnexpectedError() from error
 
@@ -279,6 +296,11 @@ def _observe(event: Request, get_response: Callable[[Request], Response], starte
         except ApiError as error:
             _finish(event, span, endpoint, started, error.status, error=error)
             raise
+        except SettingsError as error:
+            # From the middleware below the views, which read settings too.
+            configuration = misconfigured(error)
+            _finish(event, span, endpoint, started, configuration.status, error=configuration)
+            raise configuration from error
         except Exception as error:  # noqa: BLE001 - from the middleware below the views
             unexpected = UnexpectedError()
             _report_unexpected(event, span, endpoint, error)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from chalicelib import errors, gateway, pagination, validation
-from chalicelib.config import ConfigurationError, get_settings
+from chalicelib.config import SettingsError, get_settings, in_aws_lambda
 from chalicelib.ids import (
     IDEMPOTENCY_KEY,
     IDEMPOTENCY_KEY_LIFETIME_SECONDS,
@@ -143,13 +142,13 @@ def _served_api_url(context: Mapping[str, Any], headers: Mapping[str, str]) -> s
 
 
 def _served_token_url() -> str:
-    if gateway.in_aws_lambda():
+    settings = get_settings()
+    if in_aws_lambda():
         # A Cognito issuer's host is not the user pool's domain, so the stage names its token endpoint.
-        configured = os.environ.get(TOKEN_URL_VARIABLE, "").strip()
-        if not configured:
-            raise ConfigurationError(f"not set: {TOKEN_URL_VARIABLE}", [TOKEN_URL_VARIABLE])
-        return configured
-    return local_token_url(get_settings().issuer)
+        if not settings.token_url:
+            raise SettingsError(f"not set: {TOKEN_URL_VARIABLE}", [TOKEN_URL_VARIABLE])
+        return settings.token_url
+    return local_token_url(settings.issuer)
 
 
 # --- error codes ----------------------------------------------------------------------------

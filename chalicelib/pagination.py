@@ -1,15 +1,20 @@
-"""Opaque pagination tokens, signed and bound to one tenant and one list."""
+"""Opaque pagination tokens, signed and bound to one tenant and one list, and the key that signs them."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
 import time
 
-from chalicelib.errors import InvalidPaginationToken
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.config import SettingsError, get_settings, secret_long_enough
+from chalicelib.errors import InvalidPaginationToken, ServiceUnavailable
+from chalicelib.repository import bounded_client
 
 TOKEN_LIFETIME_SECONDS = 24 * 3600
 
@@ -59,3 +64,28 @@ def decode_token(
     if not isinstance(sort_key, str) or not sort_key.startswith(expected_prefix):
         raise InvalidPaginationToken()
     return sort_key
+
+
+@functools.lru_cache(maxsize=1)
+def pagination_secret() -> bytes:
+    """The key that signs pagination tokens: PAGINATION_SECRET, or read once from Secrets Manager.
+
+    Deployed stages name a secret (PAGINATION_SECRET_ARN) so that the key is neither in the
+    repository nor in the function's configuration; it is fetched on first use, not at import.
+    """
+    settings = get_settings()
+    if settings.pagination_secret:
+        return settings.pagination_secret
+    try:
+        client = bounded_client("secretsmanager")
+        value = str(client.get_secret_value(SecretId=settings.pagination_secret_arn)["SecretString"])
+    except (BotoCoreError, ClientError) as error:
+        # Not cached (lru_cache keeps only results): the next request tries again.
+        raise ServiceUnavailable() from error
+    value = value.strip()
+    if not secret_long_enough(value):
+        raise SettingsError(
+            f"the pagination secret {settings.pagination_secret_arn} must be at least 32 characters",
+            ["PAGINATION_SECRET_ARN"],
+        )
+    return value.encode()

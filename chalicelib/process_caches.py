@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from chalicelib import auth, config, repository, tenant_access, tracing
+from chalicelib import auth, config, pagination, repository, tenant_access, tracing
 
 
 class FunctionCache(Protocol):
@@ -23,7 +23,7 @@ class FunctionCache(Protocol):
 # changes. The authorizer holds the JWKS and the registry's tenant records it has looked up.
 ENVIRONMENT_CACHES: tuple[FunctionCache, ...] = (
     config.get_settings,
-    config.pagination_secret,
+    pagination.pagination_secret,
     auth.get_authorizer,
     tenant_access._sts_client,
     tracing.recorder,

@@ -7,16 +7,17 @@ from typing import Any, Callable
 
 from chalice.app import Request, Response
 
-from chalicelib.config import ConfigurationError, get_settings, report_misconfiguration
+from chalicelib.config import get_settings
 from chalicelib.errors import (
     ApiError,
+    ConfigurationError,
     InvalidRequest,
     MethodNotAllowed,
     RateLimited,
     UnsupportedMediaType,
     error_body,
 )
-from chalicelib.observability import logger, request_id
+from chalicelib.observability import logger, report_misconfiguration, request_id
 from chalicelib.ratelimit import TenantRateLimiter
 from chalicelib.tenancy import TenantContext
 from chalicelib.tiers import TIERS

@@ -14,7 +14,6 @@ from datetime import datetime, timezone
 from typing import Protocol, Sequence
 
 from chalicelib import deadline, keys, pagination
-from chalicelib.config import pagination_secret
 from chalicelib.errors import (
     CatalogChanged,
     IdempotencyKeyReused,
@@ -87,13 +86,15 @@ class Repositories(Protocol):
 def _resume_after(tenant: TenantContext, list_name: str, next_token: str | None, prefix: str) -> str | None:
     if next_token is None:
         return None
-    return pagination.decode_token(pagination_secret(), tenant.tenant_id, list_name, next_token, expected_prefix=prefix)
+    return pagination.decode_token(
+        pagination.pagination_secret(), tenant.tenant_id, list_name, next_token, expected_prefix=prefix
+    )
 
 
 def _next_token(tenant: TenantContext, list_name: str, last_sort_key: str | None) -> str | None:
     if last_sort_key is None:
         return None
-    return pagination.encode_token(pagination_secret(), tenant.tenant_id, list_name, last_sort_key)
+    return pagination.encode_token(pagination.pagination_secret(), tenant.tenant_id, list_name, last_sort_key)
 
 
 def list_products(tenant: TenantContext, repositories: Repositories, limit: int, next_token: str | None) -> Page:

@@ -27,7 +27,7 @@ from botocore.credentials import CredentialProvider, CredentialResolver, Refresh
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import deadline, keys
-from chalicelib.config import ConfigurationError, get_settings
+from chalicelib.config import SettingsError, get_settings
 from chalicelib.errors import DeadlineExceeded, TenantAccessUnavailable
 from chalicelib.observability import logger
 from chalicelib.repository import DYNAMODB_CONFIG, bounded_client, bounded_config
@@ -78,7 +78,7 @@ def assume_tenant_role(tenant_id: str) -> dict[str, Any]:
     """Credentials for tenant_id's session of the tenant-access role, in botocore's refresh format."""
     role_arn = get_settings().tenant_access_role_arn
     if not role_arn:
-        raise ConfigurationError("not set: TENANT_ACCESS_ROLE_ARN", ["TENANT_ACCESS_ROLE_ARN"])
+        raise SettingsError("not set: TENANT_ACCESS_ROLE_ARN", ["TENANT_ACCESS_ROLE_ARN"])
     with _sts_errors():
         response = _sts_client().assume_role(
             RoleArn=role_arn,

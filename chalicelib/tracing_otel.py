@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TypeVar
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from chalicelib.gateway import in_aws_lambda
+from chalicelib.config import in_aws_lambda
 from chalicelib.tracing import (
     MAX_METADATA_CHARS,
     MAX_PARSED_BODY_BYTES,

@@ -11,7 +11,7 @@ from typing import Any, Iterator
 import boto3
 import pytest
 
-from chalicelib import config, schema
+from chalicelib import pagination, schema
 from chalicelib.tenancy import SCOPES
 from chalicelib.tiers import TIERS
 from scripts import bootstrap, provision, tenant_access_role
@@ -168,7 +168,7 @@ def test_the_application_reads_the_pagination_key_bootstrap_stored(project: Path
     environment = dev_environment(project)
     env.set(PAGINATION_SECRET=None, PAGINATION_SECRET_ARN=environment["PAGINATION_SECRET_ARN"], AWS_REGION=REGION)
     stored = client("secretsmanager").get_secret_value(SecretId="tenant-api-dev/pagination")["SecretString"]
-    assert config.pagination_secret() == stored.encode()
+    assert pagination.pagination_secret() == stored.encode()
 
 
 def test_the_policy_file_is_narrowed_to_the_region_account_table_and_secret(project: Path, calls, capsys):

@@ -8,7 +8,7 @@ import pkgutil
 from typing import Any
 
 import chalicelib
-from chalicelib import auth, config, repository, tenant_access, tracing
+from chalicelib import auth, config, pagination, repository, tenant_access, tracing
 from chalicelib.process_caches import CODE_CACHES, ENVIRONMENT_CACHES, reset_process_caches
 
 
@@ -30,7 +30,7 @@ def chalicelib_caches() -> dict[str, Any]:
 
 def warm_every_cache() -> None:
     config.get_settings()
-    config.pagination_secret()
+    pagination.pagination_secret()
     auth.get_authorizer()
     tenant_access._sts_client()
     tracing.recorder()

@@ -6,7 +6,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib.config import ConfigurationError, get_settings, pagination_secret
+from chalicelib.config import SettingsError, get_settings
+from chalicelib.pagination import pagination_secret
 from tests.support.tenants import PAGINATION_SECRET, TABLE_NAME
 
 
@@ -64,13 +65,13 @@ def test_the_settings_are_read_once(env, monkeypatch):
 @pytest.mark.parametrize("value", [None, "", "   "])
 def test_required_values_must_be_set(env, name, value):
     env.set_unread(**{name: value})
-    with pytest.raises(ConfigurationError, match=name):
+    with pytest.raises(SettingsError, match=name):
         get_settings()
 
 
 def test_a_short_pagination_secret_is_refused(env):
     env.set_unread(PAGINATION_SECRET="x" * 31)
-    with pytest.raises(ConfigurationError, match="at least 32"):
+    with pytest.raises(SettingsError, match="at least 32"):
         get_settings()
     env.set(PAGINATION_SECRET="x" * 32)
     assert get_settings().pagination_secret == b"x" * 32
@@ -94,7 +95,7 @@ def test_a_short_secret_from_secrets_manager_is_refused(env):
             Name="tenant-api-dev/pagination", SecretString="short"
         )["ARN"]
         env.set(PAGINATION_SECRET=None, PAGINATION_SECRET_ARN=arn)
-        with pytest.raises(ConfigurationError, match="at least 32"):
+        with pytest.raises(SettingsError, match="at least 32"):
             pagination_secret()
 
 
@@ -109,7 +110,7 @@ def test_the_rate_limiter_must_be_a_known_one(env):
     env.set(RATE_LIMITER="in-app")
     assert get_settings().rate_limiter == "in-app"
     env.set_unread(RATE_LIMITER="nginx")
-    with pytest.raises(ConfigurationError, match="RATE_LIMITER"):
+    with pytest.raises(SettingsError, match="RATE_LIMITER"):
         get_settings()
 
 
@@ -117,7 +118,7 @@ def test_the_rate_limiter_must_be_a_known_one(env):
 @pytest.mark.parametrize("value", ["-1", "ten", "nan", "inf", "-inf", "1e999"])
 def test_durations_must_be_finite_and_not_negative(env, name, value):
     env.set_unread(**{name: value})
-    with pytest.raises(ConfigurationError, match=name):
+    with pytest.raises(SettingsError, match=name):
         get_settings()
 
 

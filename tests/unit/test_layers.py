@@ -66,3 +66,7 @@ def test_the_web_edge_takes_id_shapes_from_ids_not_from_the_store(module):
 
 def test_keys_take_the_id_shapes_from_ids():
     assert "ids" in project_imports("keys")
+
+
+def test_config_imports_nothing_of_the_project():
+    assert project_imports("config") == set()
