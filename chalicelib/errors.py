@@ -1,7 +1,7 @@
 """Every failure a client can cause, with its HTTP status, error code and message, and the envelope it is sent in.
 
 The ApiError classes are the API's own refusals; the Refusal constants at the end are those only
-API Gateway gives (chalicelib.gateway renders both into its gateway responses).
+API Gateway gives (chalicelib.web.gateway renders both into its gateway responses).
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ class ConfigurationError(ServiceUnavailable):
 
     The client gets the plain 503 service_unavailable envelope with Retry-After, never a 401
     (which would send it after new tokens, each billed by Cognito); which settings are at fault
-    is for the function's log only (chalicelib.observability.report_misconfiguration).
+    is for the function's log only (chalicelib.telemetry.observability.report_misconfiguration).
     """
 
     def __init__(self, detail: str, settings: Sequence[str] = ()):

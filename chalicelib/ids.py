@@ -1,7 +1,7 @@
 """The shapes of the ids the API accepts and keys its data by, and the order ids it makes.
 
 Order ids sort by creation time (ULIDs), so newest-first is one reverse Query. The shapes are
-read by the web edge (validation, the OpenAPI document) and by chalicelib.keys alike.
+read by the web edge (validation, the OpenAPI document) and by chalicelib.store.keys alike.
 """
 
 from __future__ import annotations

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from chalicelib import auth, config, pagination, repository, tenant_access, tracing
+from chalicelib import config, pagination
+from chalicelib.store import repository, tenant_access
+from chalicelib.telemetry import tracing
+from chalicelib.web import auth
 
 
 class FunctionCache(Protocol):
@@ -32,13 +35,13 @@ ENVIRONMENT_CACHES: tuple[FunctionCache, ...] = (
 
 # Caches that depend on the code alone, never on the environment or AWS: a reset keeps them.
 CODE_CACHES: dict[str, str] = {
-    "chalicelib.keys.catalog_partitions": "key strings of a tenant id",
-    "chalicelib.keys.order_partitions": "key strings of a tenant id",
-    "chalicelib.openapi.error_codes": "read from the error classes",
-    "chalicelib.openapi.openapi_document": "built from the routes for the addresses it is given",
-    "chalicelib.observability._metrics_template": "the EMF document's shape per tier",
-    "chalicelib.tenant_access._service_models": "botocore's service models, read from its package",
-    "chalicelib.repository._query_pool": "the threads that run a list's parallel Queries",
+    "chalicelib.store.keys.catalog_partitions": "key strings of a tenant id",
+    "chalicelib.store.keys.order_partitions": "key strings of a tenant id",
+    "chalicelib.web.openapi.error_codes": "read from the error classes",
+    "chalicelib.web.openapi.openapi_document": "built from the routes for the addresses it is given",
+    "chalicelib.telemetry.observability._metrics_template": "the EMF document's shape per tier",
+    "chalicelib.store.tenant_access._service_models": "botocore's service models, read from its package",
+    "chalicelib.store.repository._query_pool": "the threads that run a list's parallel Queries",
 }
 
 

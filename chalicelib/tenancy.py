@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib import keys
 from chalicelib.config import get_settings
 from chalicelib.errors import InsufficientScope, Unauthenticated
+from chalicelib.store import keys
 from chalicelib.tiers import TIERS
 
 CATALOG_READ = "catalog.read"

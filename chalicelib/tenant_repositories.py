@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import functools
 
-from chalicelib.repository import CatalogRepository, OrderRepository
+from chalicelib.store.repository import CatalogRepository, OrderRepository
+from chalicelib.store.tenant_access import tenant_dynamodb
 from chalicelib.tenancy import TenantContext
-from chalicelib.tenant_access import tenant_dynamodb
 
 
 class TenantRepositories:

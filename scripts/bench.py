@@ -5,7 +5,7 @@ its first request, a product read from DynamoDB (served here by moto on loopback
 runs with tracing, structured logs and metrics all on, in a Lambda-like environment (trace
 header present and sampled), with the request already authorized as API Gateway would pass it.
 
-This app reads a tenant's items with that tenant's own credentials (chalicelib.tenant_access):
+This app reads a tenant's items with that tenant's own credentials (chalicelib.store.tenant_access):
 its first request in a container assumes the tenant-access role through STS (moto too), later
 ones reuse the client. The tenant-credential figures measure that first request, another
 tenant's first request in the now warm container, and the warm request against the same request
@@ -26,7 +26,7 @@ make its wall-clock difference vary by milliseconds between runs on a busy machi
 also gives the difference in the function process's CPU time, which leaves moto's out.
 
 The last rows weigh the tracing library (scripts.tracing_cold_start): the X-Ray SDK as
-chalicelib.tracing sets it up against OpenTelemetry as chalicelib.tracing_otel does, set up alone
+chalicelib.telemetry.tracing sets it up against OpenTelemetry as chalicelib.telemetry.tracing_otel does, set up alone
 and in the whole app's cold start, and the size each adds to the package. --tracing-only runs
 just those.
 """
@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from chalicelib import keys
+from chalicelib.store import keys
 from scripts import tracing_cold_start
 from scripts.fresh_interpreter import medians, run
 
@@ -108,7 +108,7 @@ assert response["statusCode"] == 200, response
 t2 = time.perf_counter()
 print(json.dumps({"import": t1 - t0, "first_request": t2 - t1}))
 """
-    # The same item this app reads, at the key chalicelib.keys gives it.
+    # The same item this app reads, at the key chalicelib.store.keys gives it.
     % {"table": TABLE, "key": {name: {"S": value} for name, value in keys.product_key("tenant-a", PRODUCT_ID).items()}}
 )
 
@@ -145,7 +145,8 @@ def counting(self, operation_name, api_params):
 BaseClient._make_api_call = counting
 
 import app
-from chalicelib import repository, tenant_access, tenant_repositories
+from chalicelib.store import repository, tenant_access
+from chalicelib import tenant_repositories
 
 def request(tenant_id):
     authorizer = {"tenant_id": tenant_id, "tier": "basic", "scopes": "tenant-api/catalog.read", "principalId": tenant_id}
@@ -218,7 +219,7 @@ EXPECTED_ASSUME_ROLE_CALLS = {"first_a_calls": 1, "first_b_calls": 1, "warm_call
 WARM = """
 import json, os, timeit
 from scripts.token_issuer import TokenIssuer
-from chalicelib.auth import JwksCache, verify_access_token
+from chalicelib.web.auth import JwksCache, verify_access_token
 from chalicelib.config import get_settings
 from chalicelib import pagination
 issuer = TokenIssuer("https://cognito-idp.us-east-1.amazonaws.com/us-east-1_bench")
@@ -253,8 +254,8 @@ import boto3
 from botocore.config import Config
 
 import app
-from chalicelib import repository, tenant_access
-from chalicelib.tracing import recorder
+from chalicelib.store import repository, tenant_access
+from chalicelib.telemetry.tracing import recorder
 from scripts.bench import ROUTES, bare_app, comparable_body, trace_header, without_xray
 
 TENANT = "tenant-a"
@@ -293,7 +294,7 @@ bare = bare_app(bare_client, os.environ["TABLE_NAME"], ThreadPoolExecutor(max_wo
 VARIANTS = {"ours": app.app, "bare": bare}
 
 # Before timing, what makes the comparison fair: the same DynamoDB requests and the same answer;
-# and, the request not being sampled, no X-Ray work by either app (chalicelib.tracing skips the
+# and, the request not being sampled, no X-Ray work by either app (chalicelib.telemetry.tracing skips the
 # SDK for an unsampled request) and nothing sent. (Both clients send Lambda's trace header:
 # botocore does.)
 xray = recorder()
@@ -405,7 +406,7 @@ def without_xray(client: Any, make_api_call: Callable[..., Any], prepare_request
 
 
 def catalog_query(table: str, partition: str, limit: int) -> dict[str, Any]:
-    """The Query of one catalog partition for a first page, as chalicelib.repository.query_sharded_list makes it."""
+    """The Query of one catalog partition for a first page, as chalicelib.store.repository.query_sharded_list makes it."""
     return {
         "TableName": table,
         "KeyConditionExpression": "#pk = :pk",
@@ -501,7 +502,7 @@ def start_dynamodb() -> tuple[object, str]:
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from chalicelib.schema import table_definition
+    from chalicelib.store.schema import table_definition
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

@@ -166,10 +166,10 @@ class Bench:
         import boto3
 
         import app as application
-        from chalicelib import repository, schema, tenant_access
         from chalicelib.models import Product
         from chalicelib.process_caches import reset_process_caches
-        from chalicelib.repository import CatalogRepository
+        from chalicelib.store import repository, schema, tenant_access
+        from chalicelib.store.repository import CatalogRepository
         from scripts.call_recorder import CallRecorder
         from scripts.dynamodb_units import TableShape
 
@@ -299,7 +299,7 @@ def run_best_seller(bench: Bench, orders: int) -> Run:
 
 def registry_lookup(bench: Bench) -> Run:
     """What the authorizer reads from the registry on a cold cache (once per token per 60 s behind API Gateway)."""
-    from chalicelib.registry import ACTIVE, TenantRecord, TenantRegistry
+    from chalicelib.store.registry import ACTIVE, TenantRecord, TenantRegistry
 
     registry = TenantRegistry()
     registry.put(TenantRecord(TENANT, "premium", ACTIVE, "capacityclient01", "key-id", "key-value", "Capacity"))

@@ -375,7 +375,7 @@ def emf_series(output: bytes) -> set[tuple[str, str, tuple[tuple[str, str], ...]
 
 def series_counts(series: set[tuple[str, str, tuple[tuple[str, str], ...]]]) -> dict[str, Any]:
     """How many series each tenant adds and each tier adds (and the stage once), with their names."""
-    from chalicelib.metrics import TENANT_FIELD, TIER_DIMENSION
+    from chalicelib.telemetry.metrics import TENANT_FIELD, TIER_DIMENSION
 
     groups: dict[str, list[tuple[str, str, tuple[tuple[str, str], ...]]]] = defaultdict(list)
     for entry in series:
@@ -437,9 +437,10 @@ def fill_order_pages(bench: LambdaBench, seed: int) -> int:
     """
     import random
 
-    from chalicelib import ids, keys
-    from chalicelib.repository import dynamodb_client, table_name, to_item
-    from chalicelib.validation import DEFAULT_LIMIT
+    from chalicelib import ids
+    from chalicelib.store import keys
+    from chalicelib.store.repository import dynamodb_client, table_name, to_item
+    from chalicelib.web.validation import DEFAULT_LIMIT
 
     client = dynamodb_client()
     placed = bench.place_order(random.Random(seed).sample(bench.product_ids, LINES_PER_ORDER))
@@ -485,7 +486,7 @@ def measure_authorizer(
     """The authorizer's warm invocation with a valid token: registry units, output and timing."""
 
     import app as application
-    from chalicelib.registry import ACTIVE, TenantRecord, TenantRegistry
+    from chalicelib.store.registry import ACTIVE, TenantRecord, TenantRegistry
 
     TenantRegistry().put(
         TenantRecord(TENANT, "premium", ACTIVE, AUTHORIZER_CLIENT_ID, "key-id", "key-value-" + "k" * 30, "Cost")

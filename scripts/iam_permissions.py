@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 import botocore.session
 
-from chalicelib import schema
+from chalicelib.store import schema
 from scripts.operation_recorder import Operation
 
 LEADING_KEYS = "dynamodb:LeadingKeys"

@@ -11,7 +11,7 @@ AWS_CHALICE_CLI_MODE. Three things differ, each where `chalice local` is unlike 
 - the gateway's own answers (no such route or method, no Authorization header, a policy that
   does not allow the call, a malformed request): chalice local answers them with API Gateway's
   default bodies (one echoes the caller's Authorization header) or with http.server's HTML
-  pages; here they are the project's gateway responses (chalicelib.gateway.gateway_responses(),
+  pages; here they are the project's gateway responses (chalicelib.web.gateway.gateway_responses(),
   the very definitions applied to the deployed API), rendered as API Gateway renders them;
 - framing: chalice local processes a request whose body is shorter than its Content-Length;
   here such a request is refused, as are bodies over API Gateway's 10 MB payload limit and
@@ -41,7 +41,7 @@ from chalice.cli import run_local_server
 from chalice.cli.factory import CLIFactory
 from chalice.config import Config
 
-from chalicelib.gateway import gateway_responses, render
+from chalicelib.web.gateway import gateway_responses, render
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 LISTEN_BACKLOG = 128
@@ -138,7 +138,7 @@ class GatewayLikeLocalGateway(local.LocalGateway):
             return super().handle_request(method, path, headers, body)
         except local.LocalGatewayException as error:
             if _is_envelope(error.body):
-                # The project's authorizer refused with its own envelope (chalicelib.gateway), nosniff included.
+                # The project's authorizer refused with its own envelope (chalicelib.web.gateway), nosniff included.
                 raise GatewayRefusal(error.CODE, error.headers, error.body or b"") from None
             # Chalice's own refusals: no Authorization header (401), a policy that does not allow
             # the call (403), an authorizer that returned nothing (500).

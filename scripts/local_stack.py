@@ -177,7 +177,7 @@ def provision_shared(clients: dict[str, Any], stage: StageConfig) -> Provisioned
 
 def onboard_seed_tenants(clients: dict[str, Any], stage: StageConfig, shared: Provisioned) -> list[Any]:
     """Onboard the seed tenants and write their catalogs; returns their credentials."""
-    from chalicelib.registry import TenantRegistry
+    from chalicelib.store.registry import TenantRegistry
     from scripts import provision, seed
     from scripts.tenant_lifecycle import tenant_tags
 

@@ -2,7 +2,7 @@
 
     python -m scripts.migrate_layout --stage dev [--dry-run] [--tenant ID ...]
 
-Run it right after deploying the code that reads the new layout (chalicelib.keys): until it
+Run it right after deploying the code that reads the new layout (chalicelib.store.keys): until it
 has finished, the API does not see what a tenant kept in the old layout. Its catalog looks
 empty, its old orders are not found, and a retried request with an Idempotency-Key of
 before the deploy places a second order.
@@ -35,8 +35,8 @@ from typing import Any, Callable, Iterable, Iterator
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import keys, repository
 from chalicelib.errors import ServiceUnavailable
+from chalicelib.store import keys, repository
 from scripts import provision
 from scripts import tenant_lifecycle as lifecycle
 from scripts.aws_calls import error_code

@@ -3,7 +3,7 @@
 The post-deploy script sends these through boto3 and the Terraform package renders the same
 data, so both ways of deploying produce one dashboard and one set of alarms. They are deploy-time
 definitions, kept out of the Lambda package; the metric names they read are the function's own
-(chalicelib.metrics).
+(chalicelib.telemetry.metrics).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.metrics import (
+from chalicelib.telemetry.metrics import (
     ACCESS_LINE_MESSAGE,
     CLIENT_ERRORS,
     LATENCY,

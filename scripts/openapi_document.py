@@ -74,7 +74,7 @@ def fetch_document(api_url: str, loopback: bool) -> dict[str, Any]:
 
 def built_document(api_url: str, token_url: str) -> dict[str, Any]:
     """The document for a stage at these addresses, made in this process."""
-    from chalicelib.openapi import StageAddresses, openapi_document
+    from chalicelib.web.openapi import StageAddresses, openapi_document
 
     try:
         return openapi_document(StageAddresses(api_url.rstrip("/"), token_url))

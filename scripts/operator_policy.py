@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from chalicelib import schema
+from chalicelib.store import schema
 from scripts import monitoring
 from scripts.chalice_calls import deploy_operations
 from scripts.iam_permissions import UNAUTHORIZED_OPERATIONS, required_permissions

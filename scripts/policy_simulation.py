@@ -16,8 +16,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import keys
-from chalicelib.tenant_access import TENANT_TAG
+from chalicelib.store import keys
+from chalicelib.store.tenant_access import TENANT_TAG
 from scripts.tenant_access_role import LEADING_KEYS
 
 SIMULATE_PERMISSION = "iam:SimulatePrincipalPolicy"

@@ -25,10 +25,10 @@ from typing import Any, Callable, Iterable
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import keys
-from chalicelib.gateway import gateway_responses
-from chalicelib.repository import from_item
+from chalicelib.store import keys
+from chalicelib.store.repository import from_item
 from chalicelib.tiers import TIERS, Tier
+from chalicelib.web.gateway import gateway_responses
 from scripts.aws_calls import endpoint_lacks, error_code, lack_detail, paginate, paginate_by_token
 from scripts.monitoring import (
     Deployment,

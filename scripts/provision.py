@@ -16,8 +16,8 @@ from typing import Any, Callable, Iterable, Iterator
 
 from botocore.exceptions import ClientError
 
-from chalicelib.registry import ACTIVE, TenantRecord, TenantRegistry
-from chalicelib.schema import TTL_ATTRIBUTE, table_definition
+from chalicelib.store.registry import ACTIVE, TenantRecord, TenantRegistry
+from chalicelib.store.schema import TTL_ATTRIBUTE, table_definition
 from chalicelib.tenancy import SCOPES
 from chalicelib.tiers import TIERS, Tier
 from scripts import tenant_access_role
@@ -74,7 +74,7 @@ def _missing_tags(have: dict[str, str], want: dict[str, str]) -> dict[str, str]:
 
 
 def ensure_table(dynamodb: Any, table_name: str, tags: dict[str, str] | None = None) -> None:
-    """Create the single table from chalicelib.schema unless it exists, and wait until it is active."""
+    """Create the single table from chalicelib.store.schema unless it exists, and wait until it is active."""
     try:
         dynamodb.describe_table(TableName=table_name)
     except ClientError as error:
@@ -90,7 +90,7 @@ def _wait_until_active(dynamodb: Any, table_name: str) -> None:
 
 
 def index_names(table_name: str) -> list[str]:
-    """The names of the global secondary indexes chalicelib.schema gives the table."""
+    """The names of the global secondary indexes chalicelib.store.schema gives the table."""
     return [index["IndexName"] for index in table_definition(table_name).get("GlobalSecondaryIndexes", [])]
 
 
@@ -117,7 +117,7 @@ def missing_indexes(dynamodb: Any, table_name: str) -> list[str]:
             missing.append(name)
         elif not _same_index(have[name], index):
             raise ProvisioningError(
-                f"the table {table_name} has an index {name!r} that differs from chalicelib.schema; delete it "
+                f"the table {table_name} has an index {name!r} that differs from chalicelib.store.schema; delete it "
                 f"(aws dynamodb update-table --table-name {table_name} "
                 f'--global-secondary-index-updates \'[{{"Delete":{{"IndexName":"{name}"}}}}]\'), '
                 "wait until it is gone, and run this again"
@@ -220,7 +220,7 @@ def ensure_point_in_time_recovery(
 
 
 def ensure_table_encryption(dynamodb: Any, table_name: str) -> None:
-    """Encrypt the table with the AWS-managed KMS key, as chalicelib.schema creates it, unless it is."""
+    """Encrypt the table with the AWS-managed KMS key, as chalicelib.store.schema creates it, unless it is."""
     table = dynamodb.describe_table(TableName=table_name)["Table"]
     if table.get("SSEDescription", {}).get("Status") in ("ENABLED", "ENABLING", "UPDATING"):
         return

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from chalicelib.models import Product
-from chalicelib.repository import CatalogRepository, dynamodb_client
+from chalicelib.store.repository import CatalogRepository, dynamodb_client
 
 CURRENCY = "USD"
 SEED_STOCK = 100

@@ -223,8 +223,8 @@ def application_settings(resources: StageResources, region: str) -> Iterator[Non
 
 
 def _reset_application_caches() -> None:
-    from chalicelib import repository
     from chalicelib.process_caches import reset_process_caches
+    from chalicelib.store import repository
 
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     # The DynamoDB client is cached for the process; only one made for another region must go.

@@ -1,7 +1,7 @@
 """The tenant-access role, defined once: its name, trust and policy, as bootstrap, the local stack and Terraform make it.
 
 The API function assumes it for one tenant at a time with the session tag TenantID (see
-chalicelib.tenant_access). Its one policy names the tenant through that tag, so a single
+chalicelib.store.tenant_access). Its one policy names the tenant through that tag, so a single
 document serves every tenant and a session reaches only partition keys under its tenant's
 prefix, on the table and on the catalog index. It allows exactly what the API's routes do and
 nothing an operator does (no product writes, no deletes, no scans).
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib import keys
-from chalicelib.tenant_access import SESSION_SECONDS, TENANT_TAG
+from chalicelib.store import keys
+from chalicelib.store.tenant_access import SESSION_SECONDS, TENANT_TAG
 
 POLICY_VERSION = "2012-10-17"
 POLICY_NAME = "tenant-items"

@@ -1,7 +1,7 @@
 """A tenant's items in the single table that only an operator removes: its registry items and, on request, its data.
 
 The application never deletes a tenant, so chalicelib has no operation for it; the keys still
-come from chalicelib.keys, and every read is a Query inside one of the tenant's partitions (of
+come from chalicelib.store.keys, and every read is a Query inside one of the tenant's partitions (of
 the table or of its catalog index) or a read of a named item.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from chalicelib import keys
-from chalicelib.repository import dynamodb_client, table_name, to_item
+from chalicelib.store import keys
+from chalicelib.store.repository import dynamodb_client, table_name, to_item
 
 BATCH_SIZE = 25  # BatchWriteItem's limit
 BATCH_READ_SIZE = 100  # BatchGetItem's limit

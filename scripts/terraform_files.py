@@ -15,13 +15,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from typing import Any
 
-from chalicelib import keys
-from chalicelib.gateway import gateway_responses
-from chalicelib.registry import ACTIVE, STATUSES, TenantRecord
-from chalicelib.repository import to_item
-from chalicelib.schema import TTL_ATTRIBUTE, table_definition
+from chalicelib.store import keys
+from chalicelib.store.registry import ACTIVE, STATUSES, TenantRecord
+from chalicelib.store.repository import to_item
+from chalicelib.store.schema import TTL_ATTRIBUTE, table_definition
 from chalicelib.tenancy import SCOPES
 from chalicelib.tiers import TIERS, Tier
+from chalicelib.web.gateway import gateway_responses
 from scripts import monitoring, tenant_access_role
 
 # Chalice's own resource names in chalice.tf.json, and the local holding the REST API's body.
@@ -210,7 +210,7 @@ def variables_document(stage: TerraformStage) -> dict[str, Any]:
 
 
 def dynamodb_table(definition: dict[str, Any], protected: bool) -> dict[str, Any]:
-    """An aws_dynamodb_table from chalicelib.schema's CreateTable arguments, with PITR and TTL."""
+    """An aws_dynamodb_table from chalicelib.store.schema's CreateTable arguments, with PITR and TTL."""
     known = {
         "TableName",
         "KeySchema",
@@ -260,7 +260,7 @@ def _global_secondary_index(index: dict[str, Any]) -> dict[str, Any]:
     return block
 
 
-# Valid ids that stand in for Terraform expressions while chalicelib.keys builds the key strings.
+# Valid ids that stand in for Terraform expressions while chalicelib.store.keys builds the key strings.
 _TENANT_STAND_IN = "terraform-tenant-id"
 _CLIENT_STAND_IN = "terraform_client_id"
 
@@ -482,7 +482,7 @@ API_KEY_SOURCE = "AUTHORIZER"
 
 
 def gateway_responses_extension() -> dict[str, dict[str, Any]]:
-    """chalicelib.gateway.gateway_responses() as the body's x-amazon-apigateway-gateway-responses."""
+    """chalicelib.web.gateway.gateway_responses() as the body's x-amazon-apigateway-gateway-responses."""
     known = {"statusCode", "responseTemplates", "responseParameters"}
     responses = gateway_responses()
     for response_type, response in responses.items():

@@ -8,13 +8,13 @@ rotates from run to run, the median of the runs reported:
 
 - Set-up alone. An interpreter imports boto3, which every function of this app does (the
   baseline), then sets up tracing: the X-Ray SDK configured with botocore patched, as
-  chalicelib.tracing.recorder() does; or the OpenTelemetry SDK with the X-Ray id generator,
+  chalicelib.telemetry.tracing.recorder() does; or the OpenTelemetry SDK with the X-Ray id generator,
   botocore instrumented and an OTLP/HTTP exporter behind a BatchSpanProcessor, as
-  chalicelib.tracing_otel.provider() does, and the X-Ray Lambda propagator imported.
+  chalicelib.telemetry.tracing_otel.provider() does, and the X-Ray Lambda propagator imported.
 - The whole app. An interpreter imports the app, sets up its tracing and serves its first
   request, a product read (tenant credentials from STS, the item from DynamoDB, both moto),
   traced and sampled; against the same app with tracing off. The OpenTelemetry variant puts
-  chalicelib.tracing_otel in chalicelib.tracing's place before importing the app, which is the
+  chalicelib.telemetry.tracing_otel in chalicelib.telemetry.tracing's place before importing the app, which is the
   migration's whole change to the code.
 - Package size. What each library adds to the function's package, beyond what the app needs
   without tracing (requirements.in): the installed files of every distribution it pulls in,
@@ -46,9 +46,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # What each set-up variant runs after importing boto3.
 SET_UPS = {
     "boto3 alone (baseline)": "",
-    "X-Ray SDK": "from chalicelib import tracing\ntracing.recorder()",
+    "X-Ray SDK": "from chalicelib.telemetry import tracing\ntracing.recorder()",
     "OpenTelemetry": (
-        "from chalicelib import tracing_otel\n"
+        "from chalicelib.telemetry import tracing_otel\n"
         "tracing_otel.provider()\n"
         "from opentelemetry.propagators.aws import AwsXRayLambdaPropagator"
     ),
@@ -67,9 +67,9 @@ print(json.dumps({"boto3": wall_1 - wall_0, "boto3_cpu": cpu_1 - cpu_0, "set_up"
 
 # Each whole-app variant: what it runs before importing the app, what sets up its tracing, its environment.
 SWAP_TO_OPENTELEMETRY = """
-import chalicelib, chalicelib.tracing_otel
-# As the migration would: `from chalicelib import tracing` and `from chalicelib.tracing import ...` get this seam.
-chalicelib.tracing = sys.modules["chalicelib.tracing"] = chalicelib.tracing_otel
+import chalicelib, chalicelib.telemetry.tracing_otel
+# As the migration would: `from chalicelib.telemetry import tracing` and `from chalicelib.telemetry.tracing import ...` get this seam.
+chalicelib.telemetry.tracing = sys.modules["chalicelib.telemetry.tracing"] = chalicelib.telemetry.tracing_otel
 """
 
 
@@ -84,8 +84,8 @@ class AppVariant:
 
 APP_VARIANTS = {
     "tracing off (baseline)": AppVariant("", "", (("TRACING", "off"),)),
-    "X-Ray SDK": AppVariant("", "from chalicelib import tracing\ntracing.recorder()"),
-    "OpenTelemetry": AppVariant(SWAP_TO_OPENTELEMETRY, "chalicelib.tracing_otel.provider()"),
+    "X-Ray SDK": AppVariant("", "from chalicelib.telemetry import tracing\ntracing.recorder()"),
+    "OpenTelemetry": AppVariant(SWAP_TO_OPENTELEMETRY, "chalicelib.telemetry.tracing_otel.provider()"),
 }
 
 APP = """

@@ -11,7 +11,8 @@ from typing import Any, Iterator
 import pytest
 from moto import mock_aws
 
-from chalicelib import observability, repository, tracing
+from chalicelib.store import repository
+from chalicelib.telemetry import observability, tracing
 from scripts.token_issuer import TokenIssuer
 from tests.support.api import Api
 from tests.support.aws import seed_table

@@ -1,7 +1,7 @@
-"""In-memory repositories of one tenant that keep the contracts of chalicelib.repository's, for unit tests.
+"""In-memory repositories of one tenant that keep the contracts of chalicelib.store.repository's, for unit tests.
 
 They answer as the DynamoDB ones do, with the same types and errors: lists page by the same sort
-keys (built by chalicelib.keys), place() checks the same conditions as the order transaction and
+keys (built by chalicelib.store.keys), place() checks the same conditions as the order transaction and
 raises OrderConflict saying which failed, and writes all or nothing. What they leave out:
 Idempotency-Key records never expire (a test does not last 24 hours), and DynamoDB's own faults
 (throttling, a lost answer) happen only when a test makes them happen with FakeOrders.interfere.
@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Sequence, TypeVar
 
-from chalicelib import keys
 from chalicelib.models import Order, OrderLine, Product
-from chalicelib.repository import IdempotencyRecord, OrderConflict, OrderInputs
+from chalicelib.store import keys
+from chalicelib.store.repository import IdempotencyRecord, OrderConflict, OrderInputs
 
 T = TypeVar("T")
 

@@ -40,8 +40,8 @@ from botocore.exceptions import ClientError
 from chalice.deploy.swagger import SwaggerGenerator
 
 import app as application
-from chalicelib.gateway import gateway_responses
 from chalicelib.tiers import TIERS
+from chalicelib.web.gateway import gateway_responses
 from scripts import localstack_python
 from scripts.post_deploy import deployment_description
 from scripts.provision import usage_plan_name

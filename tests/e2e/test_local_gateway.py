@@ -1,6 +1,6 @@
 """The local stack's gateway over real HTTP: every answer API Gateway gives itself, as the deployed API gives it.
 
-What is expected comes from chalicelib.gateway.gateway_responses(), the definitions applied to the
+What is expected comes from chalicelib.web.gateway.gateway_responses(), the definitions applied to the
 deployed API, so the local answers and the AWS ones cannot drift apart.
 """
 
@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from chalicelib.gateway import gateway_responses
+from chalicelib.web.gateway import gateway_responses
 from tests.support.stack import HTTP_TIMEOUT_SECONDS, RunningStack
 
 pytestmark = pytest.mark.e2e

@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from chalicelib.models import Product
-from chalicelib.repository import CatalogRepository, dynamodb_client
+from chalicelib.store.repository import CatalogRepository, dynamodb_client
 from tests.support.stack import HTTP_TIMEOUT_SECONDS, RunningStack, http_session, on_stack_aws
 
 pytestmark = pytest.mark.e2e

@@ -25,7 +25,7 @@ import pytest
 import requests
 
 from chalicelib.models import Product
-from chalicelib.repository import CatalogRepository, dynamodb_client
+from chalicelib.store.repository import CatalogRepository, dynamodb_client
 from chalicelib.tiers import TIERS
 from scripts import tenant_data
 from scripts.stage_config import read_stage_config

@@ -6,8 +6,8 @@ import pytest
 from chalice.local import ARNMatcher, LocalARNBuilder
 
 import app as application
-from chalicelib.ratelimit import TenantRateLimiter
-from chalicelib.registry import SUSPENDED, TenantRegistry
+from chalicelib.store.registry import SUSPENDED, TenantRegistry
+from chalicelib.web.ratelimit import TenantRateLimiter
 from tests.support.api import Api, assert_error
 from tests.support.clock import FakeClock
 from tests.support.jwks import JwksServer
@@ -133,7 +133,7 @@ def test_the_app_authorizer_answers_within_its_invocations_time(api: Api, jwks: 
 
 
 def test_a_registry_that_cannot_be_read_is_503_with_retry_after_through_the_local_gateway(api: Api, monkeypatch):
-    from chalicelib import repository
+    from chalicelib.store import repository
 
     client = repository.dynamodb_client()
     original = client._make_api_call

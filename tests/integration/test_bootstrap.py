@@ -11,7 +11,8 @@ from typing import Any, Iterator
 import boto3
 import pytest
 
-from chalicelib import pagination, schema
+from chalicelib import pagination
+from chalicelib.store import schema
 from chalicelib.tenancy import SCOPES
 from chalicelib.tiers import TIERS
 from scripts import bootstrap, provision, tenant_access_role

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib import schema
+from chalicelib.store import schema
 from scripts.call_recorder import CallRecorder
 from scripts.dynamodb_units import Consumption, TableShape, consumption, item_id, load_by_partition
 

@@ -13,7 +13,7 @@ from botocore.client import BaseClient
 from chalicelib import services
 from chalicelib.errors import ApiError
 from chalicelib.models import OrderLineRequest, OrderRequest
-from chalicelib.repository import CatalogRepository, OrderRepository, dynamodb_client
+from chalicelib.store.repository import CatalogRepository, OrderRepository, dynamodb_client
 from chalicelib.tenancy import TenantContext
 from chalicelib.tenant_repositories import repositories_for
 from tests.support.tenants import ACME, GLOBEX
@@ -39,7 +39,7 @@ class AtomicDynamoDB:
         self._local = threading.local()
         original = BaseClient._make_api_call
 
-        # Every DynamoDB client: each tenant's requests go through a client of its own (chalicelib.tenant_access).
+        # Every DynamoDB client: each tenant's requests go through a client of its own (chalicelib.store.tenant_access).
         def call(client: BaseClient, operation_name: str, params: dict[str, Any]) -> Any:
             if client.meta.service_model.service_name != "dynamodb":
                 return original(client, operation_name, params)

@@ -20,9 +20,9 @@ from botocore.exceptions import ReadTimeoutError
 from chalice.test import Client
 
 import app as application
-from chalicelib import repository, tenant_access
 from chalicelib.errors import DeadlineExceeded, OrderOutcomeUnknown
-from chalicelib.repository import CatalogRepository, OrderRepository, dynamodb_client
+from chalicelib.store import repository, tenant_access
+from chalicelib.store.repository import CatalogRepository, OrderRepository, dynamodb_client
 from tests.support.api import Api, Reply, assert_error
 from tests.support.aws import dynamodb_calls_through
 from tests.support.project import PROJECT_DIR

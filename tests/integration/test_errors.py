@@ -10,9 +10,9 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from chalicelib import services
 from chalicelib.models import Product
-from chalicelib.ratelimit import TenantRateLimiter
-from chalicelib.registry import SUSPENDED, TenantRegistry
-from chalicelib.repository import CatalogRepository, OrderRepository, dynamodb_client
+from chalicelib.store.registry import SUSPENDED, TenantRegistry
+from chalicelib.store.repository import CatalogRepository, OrderRepository, dynamodb_client
+from chalicelib.web.ratelimit import TenantRateLimiter
 from tests.support.api import Api, assert_error
 from tests.support.aws import dynamodb_calls_through
 from tests.support.clock import FakeClock

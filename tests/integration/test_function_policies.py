@@ -19,8 +19,8 @@ import pytest
 from chalice.cli.factory import CLIFactory
 
 import app as application
-from chalicelib import keys
-from chalicelib.repository import OrderInputs, OrderRepository
+from chalicelib.store import keys
+from chalicelib.store.repository import OrderInputs, OrderRepository
 from scripts import tenant_access_role
 from scripts.iam_permissions import (
     Grant,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from chalicelib import keys
-from chalicelib.repository import CatalogRepository, OrderRepository, dynamodb_client, to_item
+from chalicelib.store import keys
+from chalicelib.store.repository import CatalogRepository, OrderRepository, dynamodb_client, to_item
 from tests.support.api import Api, assert_error
 from tests.support.tenants import ACME, GLOBEX, TABLE_NAME
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.repository import OrderRepository, dynamodb_client
+from chalicelib.store.repository import OrderRepository, dynamodb_client
 from tests.support.api import Api, assert_error
 from tests.support.tenants import ACME
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from chalicelib.models import Product
-from chalicelib.repository import CatalogRepository, OrderRepository, dynamodb_client
+from chalicelib.store.repository import CatalogRepository, OrderRepository, dynamodb_client
 from tests.support.api import Api, Reply, assert_error
 from tests.support.tenants import ACME, GLOBEX, INITECH, TENANTS
 

@@ -15,10 +15,11 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from chalicelib import keys, repository, services
+from chalicelib import services
 from chalicelib.models import Order, OrderLine, OrderLineRequest, OrderRequest, Product
-from chalicelib.registry import TenantRegistry
-from chalicelib.repository import CatalogRepository, OrderRepository, dynamodb_client, to_item
+from chalicelib.store import keys, repository
+from chalicelib.store.registry import TenantRegistry
+from chalicelib.store.repository import CatalogRepository, OrderRepository, dynamodb_client, to_item
 from chalicelib.tenancy import SCOPES, TenantContext
 from chalicelib.tenant_repositories import repositories_for
 from scripts import bootstrap, migrate_layout, provision

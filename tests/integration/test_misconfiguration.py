@@ -17,7 +17,8 @@ from botocore.exceptions import EndpointConnectionError
 from chalice.local import LambdaContext
 
 import app as application
-from chalicelib import gateway, repository
+from chalicelib.store import repository
+from chalicelib.web import gateway
 from tests.support.api import Api, assert_error
 from tests.support.capture import CapturedLogs
 from tests.support.jwks import JwksServer

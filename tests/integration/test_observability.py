@@ -17,11 +17,13 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib import keys, observability, services
-from chalicelib.metrics import METRICS_NAMESPACE
-from chalicelib.ratelimit import TenantRateLimiter
-from chalicelib.registry import SUSPENDED, TenantRegistry
-from chalicelib.repository import CatalogRepository, dynamodb_client
+from chalicelib import services
+from chalicelib.store import keys
+from chalicelib.store.registry import SUSPENDED, TenantRegistry
+from chalicelib.store.repository import CatalogRepository, dynamodb_client
+from chalicelib.telemetry import observability
+from chalicelib.telemetry.metrics import METRICS_NAMESPACE
+from chalicelib.web.ratelimit import TenantRateLimiter
 from scripts import contributor_insights, monitoring
 from scripts.monitoring import Deployment
 from scripts.token_issuer import TokenIssuer

@@ -14,11 +14,12 @@ from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
 import app as application
-from chalicelib import errors, gateway, pagination, validation
+from chalicelib import errors, pagination
 from chalicelib.errors import InvalidRequest
-from chalicelib.openapi import StageAddresses, local_token_url, openapi_document, served_addresses
-from chalicelib.repository import OrderRepository
+from chalicelib.store.repository import OrderRepository
 from chalicelib.tiers import TIERS
+from chalicelib.web import gateway, validation
+from chalicelib.web.openapi import StageAddresses, local_token_url, openapi_document, served_addresses
 from tests.support.api import Api, Reply
 from tests.support.tenants import ACME, GLOBEX
 

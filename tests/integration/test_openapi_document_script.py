@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.openapi import StageAddresses, openapi_document
+from chalicelib.web.openapi import StageAddresses, openapi_document
 from scripts import openapi_document as script
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]

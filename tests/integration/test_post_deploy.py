@@ -12,10 +12,10 @@ from typing import Any, Iterator
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib.gateway import gateway_responses
-from chalicelib.registry import ACTIVE, TenantRecord, TenantRegistry
-from chalicelib.schema import table_definition
+from chalicelib.store.registry import ACTIVE, TenantRecord, TenantRegistry
+from chalicelib.store.schema import table_definition
 from chalicelib.tiers import TIERS
+from chalicelib.web.gateway import gateway_responses
 from scripts import aws_calls, post_deploy
 from scripts.monitoring import alarm_definitions, contributor_rules, dashboard_json, dashboard_name, insight_rules
 from scripts.post_deploy import UNSUPPORTED, AwsClients, Report

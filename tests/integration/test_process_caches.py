@@ -8,8 +8,11 @@ import pkgutil
 from typing import Any
 
 import chalicelib
-from chalicelib import auth, config, pagination, repository, tenant_access, tracing
+from chalicelib import config, pagination
 from chalicelib.process_caches import CODE_CACHES, ENVIRONMENT_CACHES, reset_process_caches
+from chalicelib.store import repository, tenant_access
+from chalicelib.telemetry import tracing
+from chalicelib.web import auth
 
 
 def qualified_name(cache: Any) -> str:
@@ -17,10 +20,10 @@ def qualified_name(cache: Any) -> str:
 
 
 def chalicelib_caches() -> dict[str, Any]:
-    """Every functools cache defined at the top level of a chalicelib module, by qualified name."""
+    """Every functools cache defined at the top level of a chalicelib module, subpackages included, by qualified name."""
     found = {}
-    for module_info in pkgutil.iter_modules(chalicelib.__path__):
-        module = importlib.import_module(f"chalicelib.{module_info.name}")
+    for module_info in pkgutil.walk_packages(chalicelib.__path__, "chalicelib."):
+        module = importlib.import_module(module_info.name)
         for value in vars(module).values():
             is_cache = callable(getattr(value, "cache_clear", None)) and not isinstance(value, type)
             if is_cache and getattr(value, "__module__", None) == module.__name__:
@@ -74,7 +77,7 @@ def test_a_reset_can_keep_the_processs_own_dynamodb_client_and_only_that(aws: No
 
 def test_the_reset_lives_below_every_module_it_resets():
     # Nothing in chalicelib imports the reset, so it can import the modules that own caches.
-    for module_info in pkgutil.iter_modules(chalicelib.__path__):
-        if module_info.name != "process_caches":
-            source = inspect.getsource(importlib.import_module(f"chalicelib.{module_info.name}"))
+    for module_info in pkgutil.walk_packages(chalicelib.__path__, "chalicelib."):
+        if module_info.name != "chalicelib.process_caches":
+            source = inspect.getsource(importlib.import_module(module_info.name))
             assert "process_caches" not in source, module_info.name

@@ -13,9 +13,9 @@ from typing import Any, Iterator
 import boto3
 import pytest
 
-from chalicelib import schema
-from chalicelib.registry import ACTIVE, SUSPENDED, TenantRegistry
-from chalicelib.repository import CatalogRepository, dynamodb_client
+from chalicelib.store import schema
+from chalicelib.store.registry import ACTIVE, SUSPENDED, TenantRegistry
+from chalicelib.store.repository import CatalogRepository, dynamodb_client
 from chalicelib.tenancy import SCOPES
 from chalicelib.tiers import TIERS
 from scripts import provision, seed
@@ -235,7 +235,7 @@ def test_an_index_of_the_same_name_but_another_shape_is_refused_with_what_to_do(
     keys_only = {**schema.catalog_index_definition(), "Projection": {"ProjectionType": "KEYS_ONLY"}}
     clients.dynamodb.create_table(**{**definition, "GlobalSecondaryIndexes": [keys_only]})
     clients.calls.clear()
-    with pytest.raises(provision.ProvisioningError, match="index 'catalog' that differs from chalicelib.schema"):
+    with pytest.raises(provision.ProvisioningError, match="index 'catalog' that differs from chalicelib.store.schema"):
         provision.ensure_indexes(clients.dynamodb, TABLE_NAME)
     assert clients.mutations() == []
 

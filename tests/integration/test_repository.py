@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from chalicelib import keys, repository, services
+from chalicelib import services
 from chalicelib.errors import CatalogChanged, InsufficientStock, ServiceUnavailable
 from chalicelib.models import Order, OrderLineRequest, OrderRequest, Product
-from chalicelib.repository import CatalogRepository, OrderConflict, OrderRepository, dynamodb_client, to_item
+from chalicelib.store import keys, repository
+from chalicelib.store.repository import CatalogRepository, OrderConflict, OrderRepository, dynamodb_client, to_item
 from chalicelib.tenancy import TenantContext
 from chalicelib.tenant_repositories import repositories_for
 from tests.support.api import Api
@@ -259,7 +260,7 @@ def test_the_idempotency_record_holds_the_whole_answer(table):
 
 
 def test_the_registry_reads_tenants_by_id_and_ignores_a_lookup_without_a_tenant(table):
-    from chalicelib.registry import TenantRegistry
+    from chalicelib.store.registry import TenantRegistry
 
     registry = TenantRegistry()
     assert registry.get("acme") == ACME.record()

@@ -7,8 +7,8 @@ from typing import Iterator
 import boto3
 import pytest
 
-from chalicelib import keys, schema
-from chalicelib.tenant_access import tenant_dynamodb
+from chalicelib.store import keys, schema
+from chalicelib.store.tenant_access import tenant_dynamodb
 from scripts.call_recorder import CallRecorder
 from scripts.dynamodb_units import RecordedCall, TableShape, consumption
 from tests.support.api import Api, Reply

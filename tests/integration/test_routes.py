@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from chalicelib import keys
 from chalicelib.models import Product
-from chalicelib.repository import CatalogRepository, dynamodb_client
+from chalicelib.store import keys
+from chalicelib.store.repository import CatalogRepository, dynamodb_client
 from tests.support.api import Api
 from tests.support.tenants import ACME, GLOBEX, INITECH, PRODUCTS_PER_TENANT
 

@@ -22,9 +22,10 @@ from botocore.client import BaseClient
 from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 
-from chalicelib import keys, services, tenant_access, tenant_repositories
+from chalicelib import services, tenant_repositories
 from chalicelib.errors import TenantAccessUnavailable
 from chalicelib.models import OrderLineRequest, OrderRequest
+from chalicelib.store import keys, tenant_access
 from chalicelib.tenancy import TenantContext
 from scripts import tenant_access_role
 from scripts.iam_permissions import allows, required_permissions, with_principal_tags

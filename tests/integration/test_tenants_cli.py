@@ -13,14 +13,14 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib.auth import JwksCache, TenantAuthorizer, TenantCache
 from chalicelib.config import get_settings
 from chalicelib.models import OrderLineRequest, OrderRequest
-from chalicelib.registry import ACTIVE, SUSPENDED, TenantRegistry
-from chalicelib.repository import CatalogRepository, dynamodb_client
 from chalicelib.services import place_order
+from chalicelib.store.registry import ACTIVE, SUSPENDED, TenantRegistry
+from chalicelib.store.repository import CatalogRepository, dynamodb_client
 from chalicelib.tenancy import SCOPES, TenantContext
 from chalicelib.tenant_repositories import repositories_for
+from chalicelib.web.auth import JwksCache, TenantAuthorizer, TenantCache
 from scripts import bootstrap, provision, seed, smoke, tenants
 from scripts.change_log import is_mutating
 from scripts.token_server import TokenServer

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from chalicelib import keys
-from chalicelib.gateway import gateway_responses
-from chalicelib.registry import ACTIVE, TenantRecord, TenantRegistry
-from chalicelib.repository import dynamodb_client, table_name
-from chalicelib.schema import TTL_ATTRIBUTE
+from chalicelib.store import keys
+from chalicelib.store.registry import ACTIVE, TenantRecord, TenantRegistry
+from chalicelib.store.repository import dynamodb_client, table_name
+from chalicelib.store.schema import TTL_ATTRIBUTE
 from chalicelib.tenancy import SCOPES
 from chalicelib.tiers import TIERS
+from chalicelib.web.gateway import gateway_responses
 from scripts import monitoring, package_terraform, post_deploy, provision, tenant_access_role
 from scripts import terraform_files as terraform
 from scripts.package_terraform import apply_overrides
@@ -387,7 +387,7 @@ def evaluate(template: str, values: dict[str, str]) -> dict[str, Any]:
 
 
 def test_registry_items_are_what_the_registry_reads(package: Package, aws: None) -> None:
-    from chalicelib import schema
+    from chalicelib.store import schema
 
     items = package.resources("aws_dynamodb_table_item")
     for item in items.values():

@@ -16,8 +16,8 @@ import jwt
 import pytest
 from moto import mock_aws
 
-from chalicelib.auth import JwksCache, TokenRejected, verify_access_token
 from chalicelib.config import get_settings
+from chalicelib.web.auth import JwksCache, TokenRejected, verify_access_token
 from scripts.token_issuer import TokenIssuer
 from scripts.token_server import TokenServer
 from tests.support.api import Reply

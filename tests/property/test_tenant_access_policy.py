@@ -13,9 +13,9 @@ from typing import Any
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from chalicelib import keys
 from chalicelib.models import Order, OrderLine, Product
-from chalicelib.repository import CatalogRepository, OrderRepository
+from chalicelib.store import keys
+from chalicelib.store.repository import CatalogRepository, OrderRepository
 from scripts import tenant_access_role
 from scripts.iam_permissions import Permission, allows, required_permissions, with_principal_tags
 from scripts.operation_recorder import Operation

@@ -18,10 +18,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from chalicelib import schema
 from chalicelib.models import Product
-from chalicelib.registry import TenantRegistry
-from chalicelib.repository import CatalogRepository, dynamodb_client
+from chalicelib.store import schema
+from chalicelib.store.registry import TenantRegistry
+from chalicelib.store.repository import CatalogRepository, dynamodb_client
 from tests.support.api import Api
 from tests.support.tenants import TABLE_NAME, TENANTS, SeedTenant
 

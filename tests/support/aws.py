@@ -8,9 +8,9 @@ from typing import Any, Callable
 import pytest
 from botocore.client import BaseClient
 
-from chalicelib import schema
-from chalicelib.registry import TenantRegistry
-from chalicelib.repository import CatalogRepository, dynamodb_client
+from chalicelib.store import schema
+from chalicelib.store.registry import TenantRegistry
+from chalicelib.store.repository import CatalogRepository, dynamodb_client
 from tests.support.tenants import PRODUCTS_PER_TENANT, TABLE_NAME, TENANTS, SeedTenant
 
 

@@ -7,8 +7,8 @@ import pytest
 import app as application
 from chalicelib import config
 from chalicelib.process_caches import reset_process_caches
-from chalicelib.ratelimit import TenantRateLimiter
-from chalicelib.responses import RateLimitMiddleware
+from chalicelib.web.ratelimit import TenantRateLimiter
+from chalicelib.web.responses import RateLimitMiddleware
 
 
 def rate_limit_middleware() -> RateLimitMiddleware:

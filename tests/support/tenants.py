@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib.models import Product
-from chalicelib.registry import ACTIVE, TenantRecord
+from chalicelib.store.registry import ACTIVE, TenantRecord
 from chalicelib.tenancy import SCOPES
 
 # The local stage's own table name: chalice.test.Client applies the stage's environment during

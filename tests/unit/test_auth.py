@@ -14,11 +14,12 @@ import pytest
 from chalice.local import ForbiddenError, NotAuthorizedError
 from cryptography.hazmat.primitives import serialization
 
-from chalicelib import auth, deadline, gateway
-from chalicelib.auth import JwksCache, TenantAuthorizer, TenantCache
+from chalicelib import deadline
 from chalicelib.config import get_settings
 from chalicelib.errors import ServiceUnavailable
-from chalicelib.registry import SUSPENDED, TenantRecord
+from chalicelib.store.registry import SUSPENDED, TenantRecord
+from chalicelib.web import auth, gateway
+from chalicelib.web.auth import JwksCache, TenantAuthorizer, TenantCache
 from scripts.token_issuer import TokenIssuer
 from tests.support.clock import FakeClock
 from tests.support.jwks import JwksServer

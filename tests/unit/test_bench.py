@@ -15,9 +15,10 @@ from botocore.client import BaseClient
 from botocore.endpoint import Endpoint
 
 import app as application
-from chalicelib import keys, repository, validation
 from chalicelib.models import Product, money
-from chalicelib.repository import CatalogRepository
+from chalicelib.store import keys, repository
+from chalicelib.store.repository import CatalogRepository
+from chalicelib.web import validation
 from scripts import bench
 
 # Two runs' figures as the tenant-credential snippet prints them (seconds, and AssumeRole calls).

@@ -150,7 +150,7 @@ def test_each_rule_matching_a_line_is_one_billed_match():
 
 
 def test_what_the_application_writes_is_captured_from_its_file_descriptor(monkeypatch):
-    from chalicelib import observability
+    from chalicelib.telemetry import observability
 
     # As in Lambda, sys.stdout and the logger write to descriptor 1 (pytest's own capture replaces it).
     monkeypatch.setattr(sys, "stdout", open(1, "w", closefd=False))

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib import schema
+from chalicelib.store import schema
 from scripts.dynamodb_units import (
     Consumption,
     RecordedCall,

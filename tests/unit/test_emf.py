@@ -13,9 +13,9 @@ from typing import Any, Callable
 import pytest
 from chalice.app import Request, Response
 
-from chalicelib import observability
 from chalicelib.errors import OrderNotFound, RateLimited
-from chalicelib.metrics import METRICS_NAMESPACE
+from chalicelib.telemetry import observability
+from chalicelib.telemetry.metrics import METRICS_NAMESPACE
 from tests.support.capture import CapturedLogs
 
 # The units CloudWatch accepts (PutMetricData's StandardUnit).

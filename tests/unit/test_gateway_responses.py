@@ -7,8 +7,9 @@ import json
 import pytest
 from chalice.local import LocalGatewayException
 
-from chalicelib import errors, gateway
+from chalicelib import errors
 from chalicelib.errors import ServiceUnavailable
+from chalicelib.web import gateway
 from scripts import terraform_files
 
 RESPONSES = gateway.gateway_responses()

@@ -6,7 +6,8 @@ import threading
 
 import pytest
 
-from chalicelib import ids, keys
+from chalicelib import ids
+from chalicelib.store import keys
 
 ULID_MS_2024 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 

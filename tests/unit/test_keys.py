@@ -1,4 +1,4 @@
-"""Unit tests of chalicelib.keys: every tenant key starts with TENANT#{id}# and bad ids never become keys."""
+"""Unit tests of chalicelib.store.keys: every tenant key starts with TENANT#{id}# and bad ids never become keys."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib import keys
+from chalicelib.store import keys
 
 ORDER_ID = "ord_01HZY3M9K8V6T5R4Q3P2N1M0AB"
 DIGEST = hashlib.sha256(b"key").hexdigest()

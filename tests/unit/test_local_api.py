@@ -10,7 +10,7 @@ from chalice import Chalice, CORSConfig
 from chalice.app import AuthResponse
 from chalice.config import Config
 
-from chalicelib import gateway
+from chalicelib.web import gateway
 from scripts import local_api
 from scripts.local_api import GatewayLikeLocalGateway, GatewayRefusal, gateway_refusal
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.openapi import StageAddresses, openapi_document
+from chalicelib.web.openapi import StageAddresses, openapi_document
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 # Installed by `npm ci` from package-lock.json (make test and make unit do it).

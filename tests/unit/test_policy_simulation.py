@@ -17,7 +17,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from chalicelib import keys
+from chalicelib.store import keys
 from scripts import policy_simulation as simulation
 from scripts import smoke
 from scripts.iam_permissions import Permission, allows, with_principal_tags
@@ -85,7 +85,7 @@ def test_the_cases_are_the_tenants_own_keys_allowed_then_the_other_tenants_denie
         ("Query other tenant's catalog", "dynamodb:Query", INDEX, A, keys.catalog_partition(B, 0), False),
         ("Query other tenant's orders", "dynamodb:Query", TABLE, A, keys.order_partition(B, 0), False),
     ]
-    # The literal keys, so that a change in chalicelib.keys shows here too.
+    # The literal keys, so that a change in chalicelib.store.keys shows here too.
     assert [c.partition_key for c in asked] == [
         "TENANT#tenant-standard#PRODUCT#smoke-check",
         "TENANT#tenant-standard#CATALOG#00",

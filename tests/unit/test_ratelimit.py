@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.ratelimit import TenantRateLimiter
 from chalicelib.tiers import TIERS
+from chalicelib.web.ratelimit import TenantRateLimiter
 from tests.support.clock import FakeClock
 
 BASIC, STANDARD, PREMIUM = TIERS["basic"], TIERS["standard"], TIERS["premium"]

@@ -8,9 +8,9 @@ import pytest
 from chalice.app import Response
 
 from chalicelib.errors import InsufficientStock, RateLimited
-from chalicelib.ratelimit import TenantRateLimiter
-from chalicelib.responses import RateLimitMiddleware, error_middleware, ok, request_id
 from chalicelib.tenancy import TenantContext
+from chalicelib.web.ratelimit import TenantRateLimiter
+from chalicelib.web.responses import RateLimitMiddleware, error_middleware, ok, request_id
 from tests.support.clock import FakeClock
 
 

@@ -1,7 +1,7 @@
 """The OpenTelemetry seam: X-Ray-shaped spans in and outside Lambda, AWS calls as child spans, the sampled flag honoured.
 
 Spans go to the SDK's in-memory exporter instead of an OTLP endpoint. Later tests put the
-module in chalicelib.tracing's place in the app, as the migration would, and serve requests;
+module in chalicelib.telemetry.tracing's place in the app, as the migration would, and serve requests;
 the last ones check scripts.tracing_cold_start, which measures what the move costs a cold start.
 """
 
@@ -24,8 +24,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode, format_span_id
 from packaging.requirements import Requirement
 
-from chalicelib import auth, keys, observability, repository, tracing_otel
-from chalicelib.repository import CatalogRepository, dynamodb_client
+from chalicelib.store import keys, repository
+from chalicelib.store.repository import CatalogRepository, dynamodb_client
+from chalicelib.telemetry import observability, tracing_otel
+from chalicelib.web import auth
 from scripts import bench, tracing_cold_start
 from tests.support.api import Api
 from tests.support.capture import CapturedLogs
@@ -344,7 +346,7 @@ def test_carry_trace_leaves_the_other_threads_context_as_it_found_it(spans: Span
 
 @pytest.fixture
 def app_on_otel(monkeypatch: pytest.MonkeyPatch, spans: Spans) -> Spans:
-    """The app with this module in chalicelib.tracing's place, where the three modules that trace import it."""
+    """The app with this module in chalicelib.telemetry.tracing's place, where the three modules that trace import it."""
     monkeypatch.setattr(observability, "tracing", tracing_otel)
     monkeypatch.setattr(auth, "tracing", tracing_otel)
     monkeypatch.setattr(repository, "carry_trace", tracing_otel.carry_trace)
@@ -429,7 +431,7 @@ def test_the_measured_app_has_this_module_in_chalicelib_tracings_place():
         "import sys\n"
         + tracing_cold_start.SWAP_TO_OPENTELEMETRY
         + "import app\n"
-        + "from chalicelib import observability, repository, auth, tracing_otel\n"
+        + "from chalicelib.store import repository\nfrom chalicelib.telemetry import observability, tracing_otel\nfrom chalicelib.web import auth\n"
         + "assert observability.tracing is auth.tracing is tracing_otel\n"
         + "assert repository.carry_trace is tracing_otel.carry_trace\n"
     )

@@ -1,4 +1,4 @@
-"""Unit tests of the request rules in chalicelib.validation: order bodies, limits, ids and headers."""
+"""Unit tests of the request rules in chalicelib.web.validation: order bodies, limits, ids and headers."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from chalicelib import validation
 from chalicelib.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from chalicelib.models import OrderLineRequest
+from chalicelib.web import validation
 
 JSON = "application/json"
 

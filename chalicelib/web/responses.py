@@ -17,10 +17,10 @@ from chalicelib.errors import (
     UnsupportedMediaType,
     error_body,
 )
-from chalicelib.observability import logger, report_misconfiguration, request_id
-from chalicelib.ratelimit import TenantRateLimiter
+from chalicelib.telemetry.observability import logger, report_misconfiguration, request_id
 from chalicelib.tenancy import TenantContext
 from chalicelib.tiers import TIERS
+from chalicelib.web.ratelimit import TenantRateLimiter
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 # Sent with every answer: a browser must never sniff a JSON body (which may quote client input) into HTML.

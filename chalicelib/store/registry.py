@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from chalicelib import keys
-from chalicelib.repository import dynamodb_client, dynamodb_errors, from_item, table_name, to_item
+from chalicelib.store import keys
+from chalicelib.store.repository import dynamodb_client, dynamodb_errors, from_item, table_name, to_item
 
 ACTIVE = "active"
 SUSPENDED = "suspended"

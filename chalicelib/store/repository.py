@@ -16,12 +16,13 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionClosedError, ReadTimeoutError
 
-from chalicelib import deadline, keys
+from chalicelib import deadline
 from chalicelib.config import get_settings
 from chalicelib.errors import DeadlineExceeded, OrderOutcomeUnknown, ServiceUnavailable
 from chalicelib.ids import IDEMPOTENCY_KEY_LIFETIME_SECONDS
 from chalicelib.models import Order, OrderLine, Product
-from chalicelib.tracing import carry_trace
+from chalicelib.store import keys
+from chalicelib.telemetry.tracing import carry_trace
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -79,7 +80,7 @@ def dynamodb_client() -> Any:
     """The process's own DynamoDB client, for the registry and the operator's scripts; never tenant data in the API.
 
     It honours AWS_ENDPOINT_URL. The API reads and writes a tenant's items with that tenant's
-    credentials only (chalicelib.tenant_access).
+    credentials only (chalicelib.store.tenant_access).
     """
     return bounded_client("dynamodb", **DYNAMODB_CONFIG)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from chalicelib import errors, gateway, pagination, validation
+from chalicelib import errors, pagination
 from chalicelib.config import SettingsError, get_settings, in_aws_lambda
 from chalicelib.ids import (
     IDEMPOTENCY_KEY,
@@ -27,6 +27,7 @@ from chalicelib.ids import (
 )
 from chalicelib.tenancy import CATALOG_READ, ORDERS_READ, ORDERS_WRITE
 from chalicelib.tiers import TIERS
+from chalicelib.web import gateway, validation
 
 TITLE = "Tenant catalog and orders API"
 VERSION = "1.0.0"
@@ -178,7 +179,7 @@ def _first_line(text: str | None) -> str:
 
 
 def _gateway_answers() -> list[tuple[str, str, str]]:
-    """(response type, status, code) of each of API Gateway's own error responses, as chalicelib.gateway defines them."""
+    """(response type, status, code) of each of API Gateway's own error responses, as chalicelib.web.gateway defines them."""
     answers = []
     for response_type, answer in gateway.GATEWAY_ANSWERS.items():
         # A response without a status keeps API Gateway's own: some 4xx or 5xx.
@@ -194,7 +195,7 @@ def gateway_message(response_type: str) -> str:
 
 @functools.cache
 def error_codes() -> tuple[ErrorCode, ...]:
-    """Every code the API (chalicelib.errors) or API Gateway's own responses (chalicelib.gateway) can answer."""
+    """Every code the API (chalicelib.errors) or API Gateway's own responses (chalicelib.web.gateway) can answer."""
     statuses: dict[str, set[str]] = {}
     meanings: dict[str, str] = {}
     for error_type in _error_types():
@@ -521,7 +522,7 @@ RETRY_AFTER = {
     "description": RETRY_AFTER_DESCRIPTION,
     "example": gateway.THROTTLED_RETRY_AFTER_SECONDS,
 }
-# Every answer carries it, the gateway's own included (chalicelib.gateway, chalicelib.responses).
+# Every answer carries it, the gateway's own included (chalicelib.web.gateway, chalicelib.web.responses).
 NOSNIFF = {
     "X-Content-Type-Options": {
         "required": True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib import keys
+from chalicelib.store import keys
 
 # Idempotency records carry their expiry here; DynamoDB's TTL deletes them after it passes.
 TTL_ATTRIBUTE = "expires_at"

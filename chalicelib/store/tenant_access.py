@@ -26,11 +26,12 @@ import botocore.session
 from botocore.credentials import CredentialProvider, CredentialResolver, RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import deadline, keys
+from chalicelib import deadline
 from chalicelib.config import SettingsError, get_settings
 from chalicelib.errors import DeadlineExceeded, TenantAccessUnavailable
-from chalicelib.observability import logger
-from chalicelib.repository import DYNAMODB_CONFIG, bounded_client, bounded_config
+from chalicelib.store import keys
+from chalicelib.store.repository import DYNAMODB_CONFIG, bounded_client, bounded_config
+from chalicelib.telemetry.observability import logger
 
 # The session tag the tenant-access role's policy reads as ${aws:PrincipalTag/TenantID}.
 TENANT_TAG = "TenantID"

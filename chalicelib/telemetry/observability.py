@@ -28,10 +28,10 @@ from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from chalice.app import ChaliceUnhandledError, ChaliceViewError, Request, Response
 
-from chalicelib import tracing
 from chalicelib.config import SettingsError, local_stack_hint
 from chalicelib.errors import ApiError, ConfigurationError
-from chalicelib.metrics import (
+from chalicelib.telemetry import tracing
+from chalicelib.telemetry.metrics import (
     ACCESS_LINE_MESSAGE,
     CLIENT_ERRORS,
     LATENCY,

@@ -1,10 +1,10 @@
-"""OpenTelemetry tracing behind the same seam as chalicelib.tracing, for the move off the X-Ray SDK.
+"""OpenTelemetry tracing behind the same seam as chalicelib.telemetry.tracing, for the move off the X-Ray SDK.
 
 The X-Ray SDK for Python is in maintenance mode from 25 February 2026 and out of support from
-25 February 2027; AWS points to OpenTelemetry. This module offers what chalicelib.tracing
+25 February 2027; AWS points to OpenTelemetry. This module offers what chalicelib.telemetry.tracing
 offers (span, Span, current_trace_id, carry_trace, body_for_trace and the rest) on the
 OpenTelemetry SDK, so that the migration changes which module the app imports and nothing
-else. The app does not import it yet: chalicelib.tracing stays in use until the migration.
+else. The app does not import it yet: chalicelib.telemetry.tracing stays in use until the migration.
 
 The traces keep X-Ray's shape. Trace ids carry their start time as X-Ray's do
 (AwsXRayIdGenerator). In Lambda each request span is a child of Lambda's own segment, taken
@@ -33,7 +33,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from chalicelib.config import in_aws_lambda
-from chalicelib.tracing import (
+from chalicelib.telemetry.tracing import (
     MAX_METADATA_CHARS,
     MAX_PARSED_BODY_BYTES,
     REDACTED,
@@ -70,7 +70,7 @@ __all__ = [
 
 T = TypeVar("T")
 
-TRACER_NAME = "chalicelib.tracing"
+TRACER_NAME = "chalicelib.telemetry.tracing"
 # The span attribute X-Ray reads the names of a span's annotations from; other attributes become metadata.
 ANNOTATIONS_ATTRIBUTE = "aws.xray.annotations"
 METADATA_PREFIX = "metadata."

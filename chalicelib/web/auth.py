@@ -12,13 +12,16 @@ from typing import Any, Callable
 
 from chalice.app import ChaliceAuthorizer
 
-from chalicelib import deadline, gateway, keys, tracing
+from chalicelib import deadline
 from chalicelib.config import Settings, SettingsError, get_settings, local_stack_hint
 from chalicelib.errors import DeadlineExceeded, ServiceUnavailable
-from chalicelib.observability import logger, misconfigured, report_misconfiguration, security_event
-from chalicelib.registry import TenantRecord, TenantRegistry
+from chalicelib.store import keys
+from chalicelib.store.registry import TenantRecord, TenantRegistry
+from chalicelib.telemetry import tracing
+from chalicelib.telemetry.observability import logger, misconfigured, report_misconfiguration, security_event
 from chalicelib.tenancy import authorizer_context
 from chalicelib.tiers import TIERS
+from chalicelib.web import gateway
 
 ALGORITHM = "RS256"
 MAX_TOKEN_LENGTH = 8192

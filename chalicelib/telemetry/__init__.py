@@ -1,0 +1,1 @@
+"""Telemetry: structured logs, embedded metrics and tracing, set up once per process."""
