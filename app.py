@@ -4,16 +4,11 @@ from chalice import Chalice
 
 from chalicelib import services
 from chalicelib.deadline import within_invocation_deadline
-from chalicelib.telemetry.observability import (
-    lambda_request_keys,
-    observe_request,
-    request_id,
-    surface_unexpected_errors,
-)
 from chalicelib.tenancy import CATALOG_READ, ORDERS_READ, ORDERS_WRITE, tenant_from_request
 from chalicelib.tenant_repositories import repositories_for
 from chalicelib.web import validation
 from chalicelib.web.auth import answering_within_invocation, authorize
+from chalicelib.web.middleware import lambda_request_keys, observe_request, request_id, surface_unexpected_errors
 from chalicelib.web.openapi import openapi_document, served_addresses
 from chalicelib.web.responses import RateLimitMiddleware, error_middleware, ok
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Protocol, TypeVar
 
 from chalicelib.errors import DeadlineExceeded
-from chalicelib.telemetry.observability import logger
+from chalicelib.telemetry.logs import logger
 
 T = TypeVar("T")
 

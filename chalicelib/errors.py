@@ -187,7 +187,7 @@ class ConfigurationError(ServiceUnavailable):
 
     The client gets the plain 503 service_unavailable envelope with Retry-After, never a 401
     (which would send it after new tokens, each billed by Cognito); which settings are at fault
-    is for the function's log only (chalicelib.telemetry.observability.report_misconfiguration).
+    is for the function's log only (chalicelib.telemetry.logs.report_misconfiguration).
     """
 
     def __init__(self, detail: str, settings: Sequence[str] = ()):

@@ -14,7 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.config import SettingsError, get_settings, secret_long_enough
 from chalicelib.errors import InvalidPaginationToken, ServiceUnavailable
-from chalicelib.store.repository import bounded_client
+from chalicelib.store.dynamodb import bounded_client
 
 TOKEN_LIFETIME_SECONDS = 24 * 3600
 

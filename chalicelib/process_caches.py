@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from chalicelib import config, pagination
-from chalicelib.store import repository, tenant_access
+from chalicelib.store import dynamodb, tenant_access
 from chalicelib.telemetry import tracing
 from chalicelib.web import auth
 
@@ -30,7 +30,7 @@ ENVIRONMENT_CACHES: tuple[FunctionCache, ...] = (
     auth.get_authorizer,
     tenant_access._sts_client,
     tracing.recorder,
-    repository.dynamodb_client,
+    dynamodb.dynamodb_client,
 )
 
 # Caches that depend on the code alone, never on the environment or AWS: a reset keeps them.
@@ -39,9 +39,9 @@ CODE_CACHES: dict[str, str] = {
     "chalicelib.store.keys.order_partitions": "key strings of a tenant id",
     "chalicelib.web.openapi.error_codes": "read from the error classes",
     "chalicelib.web.openapi.openapi_document": "built from the routes for the addresses it is given",
-    "chalicelib.telemetry.observability._metrics_template": "the EMF document's shape per tier",
+    "chalicelib.telemetry.emf._metrics_template": "the EMF document's shape per tier",
     "chalicelib.store.tenant_access._service_models": "botocore's service models, read from its package",
-    "chalicelib.store.repository._query_pool": "the threads that run a list's parallel Queries",
+    "chalicelib.store.dynamodb._query_pool": "the threads that run a list's parallel Queries",
 }
 
 
@@ -54,6 +54,6 @@ def reset_process_caches(*, keep_dynamodb_client: bool = False) -> None:
     no data, and making one costs about 0.1 s.
     """
     for cache in ENVIRONMENT_CACHES:
-        if not (keep_dynamodb_client and cache is repository.dynamodb_client):
+        if not (keep_dynamodb_client and cache is dynamodb.dynamodb_client):
             cache.cache_clear()
     tenant_access.tenant_clients.forget()

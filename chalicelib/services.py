@@ -27,8 +27,8 @@ from chalicelib.errors import (
 from chalicelib.ids import new_order_id
 from chalicelib.models import Order, OrderLine, OrderRequest, Page, Product
 from chalicelib.store import keys
-from chalicelib.store.repository import IdempotencyRecord, OrderConflict, OrderInputs
-from chalicelib.telemetry.observability import order_placed
+from chalicelib.store.orders import IdempotencyRecord, OrderConflict, OrderInputs
+from chalicelib.telemetry.emf import order_placed
 from chalicelib.tenancy import TenantContext
 
 CATALOG_LIST = "catalog"
@@ -38,7 +38,7 @@ RETRY_PAUSE_SECONDS = 0.02
 
 
 class Catalog(Protocol):
-    """One tenant's products, as the catalog use cases read them (chalicelib.store.repository.CatalogRepository)."""
+    """One tenant's products, as the catalog use cases read them (chalicelib.store.catalog.CatalogRepository)."""
 
     def list(self, limit: int, after_sort_key: str | None = None) -> tuple[list[Product], str | None]:
         """A page of products in id order, and the sort key to resume after (None at the end)."""
@@ -50,7 +50,7 @@ class Catalog(Protocol):
 class Orders(Protocol):
     """One tenant's orders and Idempotency-Key records, as the order use cases use them.
 
-    chalicelib.store.repository.OrderRepository is the real one; its docstrings hold the full contract.
+    chalicelib.store.orders.OrderRepository is the real one; its docstrings hold the full contract.
     """
 
     def list(self, limit: int, after_sort_key: str | None = None) -> tuple[list[Order], str | None]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 
-from chalicelib.store.repository import CatalogRepository, OrderRepository
+from chalicelib.store.catalog import CatalogRepository
+from chalicelib.store.orders import OrderRepository
 from chalicelib.store.tenant_access import tenant_dynamodb
 from chalicelib.tenancy import TenantContext
 

@@ -145,7 +145,8 @@ def counting(self, operation_name, api_params):
 BaseClient._make_api_call = counting
 
 import app
-from chalicelib.store import repository, tenant_access
+from chalicelib.store import tenant_access
+from chalicelib.store import dynamodb
 from chalicelib import tenant_repositories
 
 def request(tenant_id):
@@ -167,7 +168,7 @@ first_b, first_b_calls = first_request("tenant-b")
 # used before tenant credentials), so that the difference is the tenant-credential path alone.
 tenant_scoped = tenant_repositories.tenant_dynamodb
 def own_client(tenant_id):
-    return repository.dynamodb_client()
+    return dynamodb.dynamodb_client()
 tenant_repositories.tenant_dynamodb = own_client
 request("tenant-a")  # makes the process's own client, which the warm baseline then reuses
 tenant_repositories.tenant_dynamodb = tenant_scoped
@@ -193,11 +194,11 @@ tenant_repositories.tenant_dynamodb = tenant_scoped
 def best(statement, callable_):
     return min(timeit.repeat(statement, globals={"f": callable_}, number=%(lookups)d, repeat=5)) / %(lookups)d
 lookup = best("f('tenant-a')", tenant_access.tenant_dynamodb)
-own_lookup = best("f()", repository.dynamodb_client)
+own_lookup = best("f()", dynamodb.dynamodb_client)
 # Reading the credentials, which botocore does for each call it signs: the tenant's refreshable
 # ones check their expiry against the clock each time, the process's static ones do not.
 credentials = best("f()", tenant_access.tenant_dynamodb("tenant-a")._request_signer._credentials.get_frozen_credentials)
-own_credentials = best("f()", repository.dynamodb_client()._request_signer._credentials.get_frozen_credentials)
+own_credentials = best("f()", dynamodb.dynamodb_client()._request_signer._credentials.get_frozen_credentials)
 
 # STS's share of a first request: one AssumeRole alone, for a tenant with no client (outside the counts above).
 started = time.perf_counter()
@@ -285,12 +286,12 @@ bare_client = without_xray(
         aws_secret_access_key=credentials.secret_key,
         aws_session_token=credentials.token,
         # One connection per parallel Query, as this app's client has: fewer would queue them.
-        config=Config(max_pool_connections=repository.PARALLEL_QUERIES),
+        config=Config(max_pool_connections=dynamodb.PARALLEL_QUERIES),
     ),
     plain_api_call,
     plain_prepare_request,
 )
-bare = bare_app(bare_client, os.environ["TABLE_NAME"], ThreadPoolExecutor(max_workers=repository.PARALLEL_QUERIES))
+bare = bare_app(bare_client, os.environ["TABLE_NAME"], ThreadPoolExecutor(max_workers=dynamodb.PARALLEL_QUERIES))
 VARIANTS = {"ours": app.app, "bare": bare}
 
 # Before timing, what makes the comparison fair: the same DynamoDB requests and the same answer;
@@ -406,7 +407,7 @@ def without_xray(client: Any, make_api_call: Callable[..., Any], prepare_request
 
 
 def catalog_query(table: str, partition: str, limit: int) -> dict[str, Any]:
-    """The Query of one catalog partition for a first page, as chalicelib.store.repository.query_sharded_list makes it."""
+    """The Query of one catalog partition for a first page, as chalicelib.store.dynamodb.query_sharded_list makes it."""
     return {
         "TableName": table,
         "KeyConditionExpression": "#pk = :pk",

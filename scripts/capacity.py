@@ -168,15 +168,15 @@ class Bench:
         import app as application
         from chalicelib.models import Product
         from chalicelib.process_caches import reset_process_caches
-        from chalicelib.store import repository, schema, tenant_access
-        from chalicelib.store.repository import CatalogRepository
+        from chalicelib.store import dynamodb, schema, tenant_access
+        from chalicelib.store.catalog import CatalogRepository
         from scripts.call_recorder import CallRecorder
         from scripts.dynamodb_units import TableShape
 
         self.app = application.app
         self.random = random.Random(seed)
         reset_process_caches()
-        client = repository.dynamodb_client()
+        client = dynamodb.dynamodb_client()
         client.create_table(**schema.table_definition(TABLE))
         self.product_ids = [f"prod-{number:04d}" for number in range(1, catalog_size + 1)]
         # Seeded as an operator would; the requests below run with the tenant's own credentials.

@@ -439,7 +439,7 @@ def fill_order_pages(bench: LambdaBench, seed: int) -> int:
 
     from chalicelib import ids
     from chalicelib.store import keys
-    from chalicelib.store.repository import dynamodb_client, table_name, to_item
+    from chalicelib.store.dynamodb import dynamodb_client, table_name, to_item
     from chalicelib.web.validation import DEFAULT_LIMIT
 
     client = dynamodb_client()

@@ -36,7 +36,8 @@ from typing import Any, Callable, Iterable, Iterator
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.errors import ServiceUnavailable
-from chalicelib.store import keys, repository
+from chalicelib.store import dynamodb, keys
+from chalicelib.store.orders import order_from_values, order_values
 from scripts import provision
 from scripts import tenant_lifecycle as lifecycle
 from scripts.aws_calls import error_code
@@ -109,7 +110,7 @@ def _key(key: dict[str, str]) -> Key:
 
 
 def _typed(key: dict[str, str]) -> dict[str, Any]:
-    return repository.to_item(key)
+    return dynamodb.to_item(key)
 
 
 def _as_read(item: dict[str, Any]) -> dict[str, Any]:
@@ -266,7 +267,7 @@ class Migration:
         """The moves of legacy Idempotency-Key records; expired and orphaned ones are dropped."""
         moves, live = [], []
         for item in page:
-            values = repository.from_item(item)
+            values = dynamodb.from_item(item)
             digest, order_id = _key_of(item)[1].removeprefix("KEY#"), values.get("order_id", "")
             drop = Move(f"record of order {order_id or '(none)'}", item, LEFT)
             if not keys.KEY_DIGEST.fullmatch(digest):
@@ -283,11 +284,11 @@ class Migration:
             if order_id not in orders:
                 moves.append(drop.dropped(ORPHANED))
                 continue
-            order = repository.order_from_values(repository.from_item(orders[order_id]))
+            order = order_from_values(dynamodb.from_item(orders[order_id]))
             new_item = {
                 **_typed(keys.idempotency_key(tenant_id, digest)),
                 **{name: item[name] for name in ("fingerprint", "order_id", "expires_at") if name in item},
-                **repository.to_item({"order": repository.order_values(order)}),
+                **dynamodb.to_item({"order": order_values(order)}),
             }
             order_key = _typed(keys.order_key(tenant_id, order_id))
             moves.append(replace(drop, outcome=MOVED, new_item=new_item, order_key=order_key, digest=digest))
@@ -449,7 +450,7 @@ class Migration:
             try:
                 return call(**params)
             except ClientError as error:
-                if error_code(error) not in repository.RETRYABLE_CODES:
+                if error_code(error) not in dynamodb.RETRYABLE_CODES:
                     raise
             self.sleep(BACKOFF_SECONDS * 2**attempt)
         return call(**params)
@@ -519,7 +520,7 @@ def run(args: argparse.Namespace) -> Counter[str]:
     with application_settings(resources, region):
         tenants = stage_tenants(resources, clients, pool_id, extra_tenants)
         progress(f"tenants: {', '.join(tenants) or '(none)'}")
-        migration = Migration(repository.dynamodb_client(), resources.table_name, args.dry_run, int(time.time()))
+        migration = Migration(dynamodb.dynamodb_client(), resources.table_name, args.dry_run, int(time.time()))
         for tenant_id in tenants:
             migration.tenant(tenant_id)
     progress(summary(migration.totals, len(tenants), args.dry_run))

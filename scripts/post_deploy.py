@@ -26,7 +26,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.store import keys
-from chalicelib.store.repository import from_item
+from chalicelib.store.dynamodb import from_item
 from chalicelib.tiers import TIERS, Tier
 from chalicelib.web.gateway import gateway_responses
 from scripts.aws_calls import endpoint_lacks, error_code, lack_detail, paginate, paginate_by_token

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from chalicelib.models import Product
-from chalicelib.store.repository import CatalogRepository, dynamodb_client
+from chalicelib.store.catalog import CatalogRepository
+from chalicelib.store.dynamodb import dynamodb_client
 
 CURRENCY = "USD"
 SEED_STOCK = 100

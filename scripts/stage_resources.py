@@ -224,9 +224,9 @@ def application_settings(resources: StageResources, region: str) -> Iterator[Non
 
 def _reset_application_caches() -> None:
     from chalicelib.process_caches import reset_process_caches
-    from chalicelib.store import repository
+    from chalicelib.store import dynamodb
 
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     # The DynamoDB client is cached for the process; only one made for another region must go.
-    made = repository.dynamodb_client.cache_info().currsize
-    reset_process_caches(keep_dynamodb_client=bool(made) and repository.dynamodb_client().meta.region_name == region)
+    made = dynamodb.dynamodb_client.cache_info().currsize
+    reset_process_caches(keep_dynamodb_client=bool(made) and dynamodb.dynamodb_client().meta.region_name == region)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from chalicelib.store import keys
-from chalicelib.store.repository import dynamodb_client, table_name, to_item
+from chalicelib.store.dynamodb import dynamodb_client, table_name, to_item
 
 BATCH_SIZE = 25  # BatchWriteItem's limit
 BATCH_READ_SIZE = 100  # BatchGetItem's limit

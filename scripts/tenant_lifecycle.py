@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chalicelib.store import keys
+from chalicelib.store.catalog import CatalogRepository
+from chalicelib.store.dynamodb import dynamodb_client
 from chalicelib.store.registry import ACTIVE, SUSPENDED, TenantRecord, TenantRegistry
-from chalicelib.store.repository import CatalogRepository, dynamodb_client
 from chalicelib.tenancy import SCOPES
 from chalicelib.tiers import TIERS
 from scripts import provision, seed, tenant_data

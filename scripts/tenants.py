@@ -157,7 +157,7 @@ def run(args: argparse.Namespace) -> None:
         resources, region, token_url = locate_stage(args, scope)
         clients = AwsClients.for_region(region)
         with application_settings(resources, region):
-            from chalicelib.store.repository import dynamodb_client
+            from chalicelib.store.dynamodb import dynamodb_client
 
             log = ChangeLog()
             with log.watching([*clients.all(), dynamodb_client()]):

@@ -16,8 +16,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from chalicelib.store import keys
+from chalicelib.store.dynamodb import to_item
 from chalicelib.store.registry import ACTIVE, STATUSES, TenantRecord
-from chalicelib.store.repository import to_item
 from chalicelib.store.schema import TTL_ATTRIBUTE, table_definition
 from chalicelib.tenancy import SCOPES
 from chalicelib.tiers import TIERS, Tier

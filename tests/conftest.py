@@ -11,8 +11,9 @@ from typing import Any, Iterator
 import pytest
 from moto import mock_aws
 
-from chalicelib.store import repository
-from chalicelib.telemetry import observability, tracing
+from chalicelib.store import dynamodb
+from chalicelib.telemetry import tracing
+from chalicelib.telemetry.logs import logger
 from scripts.token_issuer import TokenIssuer
 from tests.support.api import Api
 from tests.support.aws import seed_table
@@ -48,9 +49,9 @@ def jwks(jwks_server: JwksServer, token_issuer: TokenIssuer) -> JwksServer:
 @pytest.fixture(scope="session", autouse=True)
 def _fresh_dynamodb_client() -> Iterator[None]:
     """One DynamoDB client for the session, made after moto is imported so moto intercepts it."""
-    repository.dynamodb_client.cache_clear()
+    dynamodb.dynamodb_client.cache_clear()
     yield
-    repository.dynamodb_client.cache_clear()
+    dynamodb.dynamodb_client.cache_clear()
 
 
 @pytest.fixture(autouse=True)
@@ -116,7 +117,7 @@ def api(table: None, jwks: JwksServer, token_issuer: TokenIssuer) -> Api:
 @pytest.fixture
 def logs() -> Iterator[CapturedLogs]:
     """The application's log lines, written to memory instead of stdout for the test."""
-    handler = observability.logger.registered_handler
+    handler = logger.registered_handler
     stream = io.StringIO()
     previous = handler.setStream(stream)
     try:
@@ -157,7 +158,7 @@ def operator_calls(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[
         return clients
 
     monkeypatch.setattr(AwsClients, "for_region", classmethod(recording))
-    application_client = repository.dynamodb_client()
+    application_client = dynamodb.dynamodb_client()
     application_client.meta.events.register("after-call", record, unique_id="tests-operator-calls")
     yield recorded
     application_client.meta.events.unregister("after-call", unique_id="tests-operator-calls")

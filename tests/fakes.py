@@ -1,4 +1,4 @@
-"""In-memory repositories of one tenant that keep the contracts of chalicelib.store.repository's, for unit tests.
+"""In-memory repositories of one tenant that keep the contracts of chalicelib.store's (catalog, orders), for unit tests.
 
 They answer as the DynamoDB ones do, with the same types and errors: lists page by the same sort
 keys (built by chalicelib.store.keys), place() checks the same conditions as the order transaction and
@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Sequence, TypeVar
 
 from chalicelib.models import Order, OrderLine, Product
 from chalicelib.store import keys
-from chalicelib.store.repository import IdempotencyRecord, OrderConflict, OrderInputs
+from chalicelib.store.orders import IdempotencyRecord, OrderConflict, OrderInputs
 
 T = TypeVar("T")
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from chalicelib.store import keys
-from chalicelib.store.repository import dynamodb_client, dynamodb_errors, from_item, table_name, to_item
+from chalicelib.store.dynamodb import dynamodb_client, dynamodb_errors, from_item, table_name, to_item
 
 ACTIVE = "active"
 SUSPENDED = "suspended"

@@ -30,8 +30,8 @@ from chalicelib import deadline
 from chalicelib.config import SettingsError, get_settings
 from chalicelib.errors import DeadlineExceeded, TenantAccessUnavailable
 from chalicelib.store import keys
-from chalicelib.store.repository import DYNAMODB_CONFIG, bounded_client, bounded_config
-from chalicelib.telemetry.observability import logger
+from chalicelib.store.dynamodb import DYNAMODB_CONFIG, bounded_client, bounded_config
+from chalicelib.telemetry.logs import logger
 
 # The session tag the tenant-access role's policy reads as ${aws:PrincipalTag/TenantID}.
 TENANT_TAG = "TenantID"

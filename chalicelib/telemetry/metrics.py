@@ -1,6 +1,6 @@
 """The names of the metrics and log fields the function emits, which the dashboard, alarms and rules read back.
 
-The function writes them (chalicelib.telemetry.observability); the deploy-time definitions of the
+The function writes them (chalicelib.web.middleware, chalicelib.telemetry.emf); the deploy-time definitions of the
 dashboard, alarms and Contributor Insights rules (scripts.monitoring) import them from here, so
 a renamed metric changes both sides at once. Only names live here: the definitions themselves
 stay out of the Lambda package.

@@ -18,10 +18,11 @@ from chalicelib.errors import DeadlineExceeded, ServiceUnavailable
 from chalicelib.store import keys
 from chalicelib.store.registry import TenantRecord, TenantRegistry
 from chalicelib.telemetry import tracing
-from chalicelib.telemetry.observability import logger, misconfigured, report_misconfiguration, security_event
+from chalicelib.telemetry.logs import logger, report_misconfiguration, security_event
 from chalicelib.tenancy import authorizer_context
 from chalicelib.tiers import TIERS
 from chalicelib.web import gateway
+from chalicelib.web.middleware import misconfigured
 
 ALGORITHM = "RS256"
 MAX_TOKEN_LENGTH = 8192

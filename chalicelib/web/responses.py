@@ -17,9 +17,10 @@ from chalicelib.errors import (
     UnsupportedMediaType,
     error_body,
 )
-from chalicelib.telemetry.observability import logger, report_misconfiguration, request_id
+from chalicelib.telemetry.logs import logger, report_misconfiguration
 from chalicelib.tenancy import TenantContext
 from chalicelib.tiers import TIERS
+from chalicelib.web.middleware import request_id
 from chalicelib.web.ratelimit import TenantRateLimiter
 
 JSON_HEADERS = {"Content-Type": "application/json"}

@@ -22,7 +22,8 @@ import pytest
 import requests
 
 from chalicelib.models import Product
-from chalicelib.store.repository import CatalogRepository, dynamodb_client
+from chalicelib.store.catalog import CatalogRepository
+from chalicelib.store.dynamodb import dynamodb_client
 from tests.support.stack import HTTP_TIMEOUT_SECONDS, RunningStack, http_session, on_stack_aws
 
 pytestmark = pytest.mark.e2e

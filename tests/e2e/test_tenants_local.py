@@ -25,7 +25,8 @@ import pytest
 import requests
 
 from chalicelib.models import Product
-from chalicelib.store.repository import CatalogRepository, dynamodb_client
+from chalicelib.store.catalog import CatalogRepository
+from chalicelib.store.dynamodb import dynamodb_client
 from chalicelib.tiers import TIERS
 from scripts import tenant_data
 from scripts.stage_config import read_stage_config

@@ -133,9 +133,9 @@ def test_the_app_authorizer_answers_within_its_invocations_time(api: Api, jwks: 
 
 
 def test_a_registry_that_cannot_be_read_is_503_with_retry_after_through_the_local_gateway(api: Api, monkeypatch):
-    from chalicelib.store import repository
+    from chalicelib.store import dynamodb
 
-    client = repository.dynamodb_client()
+    client = dynamodb.dynamodb_client()
     original = client._make_api_call
 
     def unreachable(name, params):

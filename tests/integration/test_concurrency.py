@@ -13,7 +13,9 @@ from botocore.client import BaseClient
 from chalicelib import services
 from chalicelib.errors import ApiError
 from chalicelib.models import OrderLineRequest, OrderRequest
-from chalicelib.store.repository import CatalogRepository, OrderRepository, dynamodb_client
+from chalicelib.store.catalog import CatalogRepository
+from chalicelib.store.dynamodb import dynamodb_client
+from chalicelib.store.orders import OrderRepository
 from chalicelib.tenancy import TenantContext
 from chalicelib.tenant_repositories import repositories_for
 from tests.support.tenants import ACME, GLOBEX

@@ -21,8 +21,10 @@ from chalice.test import Client
 
 import app as application
 from chalicelib.errors import DeadlineExceeded, OrderOutcomeUnknown
-from chalicelib.store import repository, tenant_access
-from chalicelib.store.repository import CatalogRepository, OrderRepository, dynamodb_client
+from chalicelib.store import dynamodb, tenant_access
+from chalicelib.store.catalog import CatalogRepository
+from chalicelib.store.dynamodb import dynamodb_client
+from chalicelib.store.orders import OrderRepository
 from tests.support.api import Api, Reply, assert_error
 from tests.support.aws import dynamodb_calls_through
 from tests.support.project import PROJECT_DIR
@@ -91,14 +93,14 @@ def short_api(api: Api, tmp_path: Path) -> Api:
 def dynamodb_at(url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The application's DynamoDB client talks to url in the block (the process's caches are kept)."""
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", url)
-    repository.dynamodb_client.cache_clear()
+    dynamodb.dynamodb_client.cache_clear()
     tenant_access.tenant_clients.forget()
     try:
         yield
     finally:
         # Everything after the block, this test's checks and the next tests, talks to moto again.
         monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB")
-        repository.dynamodb_client.cache_clear()
+        dynamodb.dynamodb_client.cache_clear()
         tenant_access.tenant_clients.forget()
 
 

@@ -10,8 +10,10 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from chalicelib import services
 from chalicelib.models import Product
+from chalicelib.store.catalog import CatalogRepository
+from chalicelib.store.dynamodb import dynamodb_client
+from chalicelib.store.orders import OrderRepository
 from chalicelib.store.registry import SUSPENDED, TenantRegistry
-from chalicelib.store.repository import CatalogRepository, OrderRepository, dynamodb_client
 from chalicelib.web.ratelimit import TenantRateLimiter
 from tests.support.api import Api, assert_error
 from tests.support.aws import dynamodb_calls_through

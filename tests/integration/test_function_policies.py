@@ -20,7 +20,7 @@ from chalice.cli.factory import CLIFactory
 
 import app as application
 from chalicelib.store import keys
-from chalicelib.store.repository import OrderInputs, OrderRepository
+from chalicelib.store.orders import OrderInputs, OrderRepository
 from scripts import tenant_access_role
 from scripts.iam_permissions import (
     Grant,

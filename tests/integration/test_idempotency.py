@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from chalicelib.store import keys
-from chalicelib.store.repository import CatalogRepository, OrderRepository, dynamodb_client, to_item
+from chalicelib.store.catalog import CatalogRepository
+from chalicelib.store.dynamodb import dynamodb_client, to_item
+from chalicelib.store.orders import OrderRepository
 from tests.support.api import Api, assert_error
 from tests.support.tenants import ACME, GLOBEX, TABLE_NAME
 

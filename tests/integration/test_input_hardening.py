@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.store.repository import OrderRepository, dynamodb_client
+from chalicelib.store.dynamodb import dynamodb_client
+from chalicelib.store.orders import OrderRepository
 from tests.support.api import Api, assert_error
 from tests.support.tenants import ACME
 

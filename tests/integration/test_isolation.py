@@ -8,7 +8,9 @@ from decimal import Decimal
 import pytest
 
 from chalicelib.models import Product
-from chalicelib.store.repository import CatalogRepository, OrderRepository, dynamodb_client
+from chalicelib.store.catalog import CatalogRepository
+from chalicelib.store.dynamodb import dynamodb_client
+from chalicelib.store.orders import OrderRepository
 from tests.support.api import Api, Reply, assert_error
 from tests.support.tenants import ACME, GLOBEX, INITECH, TENANTS
 

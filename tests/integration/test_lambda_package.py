@@ -115,7 +115,7 @@ def test_chalice_fetches_an_aarch64_wheel_only_when_its_hash_is_locked(tmp_path:
 def test_the_package_carries_the_metric_names_but_not_the_deploy_time_definitions(sam_package: Path):
     with zipfile.ZipFile(sam_package / "deployment.zip") as archive:
         names = set(archive.namelist())
-    assert {"app.py", "chalicelib/telemetry/observability.py", "chalicelib/telemetry/metrics.py"} <= names
+    assert {"app.py", "chalicelib/telemetry/emf.py", "chalicelib/telemetry/metrics.py"} <= names
     assert "chalicelib/monitoring.py" not in names
     assert not any(name.startswith("scripts/") for name in names)
 
@@ -152,7 +152,7 @@ def test_nothing_the_function_runs_imports_from_scripts():
     # scripts/ is not in the package: an import of it would fail in Lambda only.
     sources = [PROJECT_DIR / "app.py", *sorted((PROJECT_DIR / "chalicelib").rglob("*.py"))]
     imports = {str(source.relative_to(PROJECT_DIR)): imported_modules(source) for source in sources}
-    assert "chalicelib.telemetry.metrics" in imports["chalicelib/telemetry/observability.py"]
+    assert "chalicelib.telemetry.metrics" in imports["chalicelib/web/middleware.py"]
     assert {
         name: sorted(module for module in modules if module == "scripts" or module.startswith("scripts."))
         for name, modules in imports.items()

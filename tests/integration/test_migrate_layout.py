@@ -17,9 +17,11 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from chalicelib import services
 from chalicelib.models import Order, OrderLine, OrderLineRequest, OrderRequest, Product
-from chalicelib.store import keys, repository
+from chalicelib.store import keys
+from chalicelib.store.catalog import CatalogRepository
+from chalicelib.store.dynamodb import dynamodb_client, to_item
+from chalicelib.store.orders import OrderRepository, order_values
 from chalicelib.store.registry import TenantRegistry
-from chalicelib.store.repository import CatalogRepository, OrderRepository, dynamodb_client, to_item
 from chalicelib.tenancy import SCOPES, TenantContext
 from chalicelib.tenant_repositories import repositories_for
 from scripts import bootstrap, migrate_layout, provision
@@ -90,7 +92,7 @@ class LegacyTenant:
             items.append({**keys.legacy_product_key(t, product.product_id), **vars(product)})
         for number in range(self.orders):
             order = self.order(number)
-            items.append({**keys.legacy_order_key(t, order.order_id), **repository.order_values(order)})
+            items.append({**keys.legacy_order_key(t, order.order_id), **order_values(order)})
         expired = range(self.live_records, self.live_records + self.expired_records)
         for number in [*self.live, *expired]:
             digest = hashlib.sha256(self.idempotency_key(number).encode()).hexdigest()

@@ -17,7 +17,7 @@ from botocore.exceptions import EndpointConnectionError
 from chalice.local import LambdaContext
 
 import app as application
-from chalicelib.store import repository
+from chalicelib.store import dynamodb
 from chalicelib.web import gateway
 from tests.support.api import Api, assert_error
 from tests.support.capture import CapturedLogs
@@ -111,7 +111,7 @@ def test_an_unreachable_registry_is_a_503_naming_the_endpoint(api: Api, env, log
     def unreachable(*_: Any, **__: Any) -> Any:
         raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
 
-    monkeypatch.setattr(repository.dynamodb_client(), "get_item", unreachable)
+    monkeypatch.setattr(dynamodb.dynamodb_client(), "get_item", unreachable)
     assert_unavailable(api.get("/catalog", ACME))
     [line] = [record for record in logs.records() if record["message"].startswith("authorizer could not decide")]
     assert "the tenant registry could not be read (EndpointConnectionError" in line["message"]

@@ -19,10 +19,12 @@ from botocore.exceptions import ClientError
 
 from chalicelib import services
 from chalicelib.store import keys
+from chalicelib.store.catalog import CatalogRepository
+from chalicelib.store.dynamodb import dynamodb_client
 from chalicelib.store.registry import SUSPENDED, TenantRegistry
-from chalicelib.store.repository import CatalogRepository, dynamodb_client
-from chalicelib.telemetry import observability
+from chalicelib.telemetry.logs import SERVICE
 from chalicelib.telemetry.metrics import METRICS_NAMESPACE
+from chalicelib.web import middleware
 from chalicelib.web.ratelimit import TenantRateLimiter
 from scripts import contributor_insights, monitoring
 from scripts.monitoring import Deployment
@@ -164,7 +166,7 @@ def test_each_request_is_a_segment_annotated_with_its_tenant_and_outcome(api: Ap
         "endpoint": "GET /catalog/{product_id}",
         "status": 200,
     }
-    assert segment["name"] == observability.tracing.recorder().service
+    assert segment["name"] == middleware.tracing.recorder().service
     assert TRACE_ID.match(segment["trace_id"])
     assert segment["http"] == {"request": {"method": "GET", "url": "/catalog/prod-002"}, "response": {"status": 200}}
     assert dynamodb_calls(segment) == ["GetItem"]
@@ -229,7 +231,7 @@ def test_a_large_body_is_capped_in_the_trace(api: Api, traces: InMemoryEmitter):
     assert_error(reply, 422, "validation_error")
     traced = request_segment(traces, reply.header("X-Request-Id"))["metadata"]["default"]["request"]
     assert isinstance(traced, str) and traced.startswith('{"method": "POST"') and traced.endswith("...[truncated]")
-    assert len(traced) == observability.tracing.MAX_METADATA_CHARS + len("...[truncated]")
+    assert len(traced) == middleware.tracing.MAX_METADATA_CHARS + len("...[truncated]")
 
 
 @pytest.mark.parametrize(
@@ -454,7 +456,7 @@ def test_each_request_emits_valid_metrics_for_its_tier_in_its_access_line(api: A
         assert [directive["Namespace"] for directive in document["_aws"]["CloudWatchMetrics"]] == [METRICS_NAMESPACE]
         assert dimension_sets(document) == {frozenset({"service", "tier"})}
         assert (document["service"], document["tier"], document["tenant_id"]) == (
-            observability.SERVICE,
+            SERVICE,
             tenant.tier,
             tenant.tenant_id,
         )
@@ -795,7 +797,7 @@ def test_the_dashboard_shows_each_contributor_rule():
 def test_only_the_first_request_of_a_process_is_a_cold_start_and_each_line_has_lambdas_request_id(
     api: Api, logs: CapturedLogs, monkeypatch
 ):
-    monkeypatch.setattr(observability, "_cold_start", True)
+    monkeypatch.setattr(middleware, "_cold_start", True)
     api.get("/catalog", ACME)
     api.get("/catalog", GLOBEX)
     lines = logs.access()

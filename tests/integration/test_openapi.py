@@ -16,7 +16,7 @@ from openapi_spec_validator import validate
 import app as application
 from chalicelib import errors, pagination
 from chalicelib.errors import InvalidRequest
-from chalicelib.store.repository import OrderRepository
+from chalicelib.store.orders import OrderRepository
 from chalicelib.tiers import TIERS
 from chalicelib.web import gateway, validation
 from chalicelib.web.openapi import StageAddresses, local_token_url, openapi_document, served_addresses

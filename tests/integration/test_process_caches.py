@@ -10,7 +10,7 @@ from typing import Any
 import chalicelib
 from chalicelib import config, pagination
 from chalicelib.process_caches import CODE_CACHES, ENVIRONMENT_CACHES, reset_process_caches
-from chalicelib.store import repository, tenant_access
+from chalicelib.store import dynamodb, tenant_access
 from chalicelib.telemetry import tracing
 from chalicelib.web import auth
 
@@ -37,7 +37,7 @@ def warm_every_cache() -> None:
     auth.get_authorizer()
     tenant_access._sts_client()
     tracing.recorder()
-    repository.dynamodb_client()
+    dynamodb.dynamodb_client()
     tenant_access.tenant_dynamodb("acme")
 
 
@@ -65,12 +65,12 @@ def test_a_reset_empties_the_settings_clients_authorizer_and_tenant_credentials(
 
 def test_a_reset_can_keep_the_processs_own_dynamodb_client_and_only_that(aws: None):
     warm_every_cache()
-    client = repository.dynamodb_client()
+    client = dynamodb.dynamodb_client()
 
     reset_process_caches(keep_dynamodb_client=True)
 
-    assert repository.dynamodb_client() is client
-    others = [cache for cache in ENVIRONMENT_CACHES if cache is not repository.dynamodb_client]
+    assert dynamodb.dynamodb_client() is client
+    others = [cache for cache in ENVIRONMENT_CACHES if cache is not dynamodb.dynamodb_client]
     assert [cache.cache_info().currsize for cache in others] == [0] * len(others)
     assert tenant_access.tenant_clients.cached() == []
 

@@ -14,8 +14,9 @@ import boto3
 import pytest
 
 from chalicelib.store import schema
+from chalicelib.store.catalog import CatalogRepository
+from chalicelib.store.dynamodb import dynamodb_client
 from chalicelib.store.registry import ACTIVE, SUSPENDED, TenantRegistry
-from chalicelib.store.repository import CatalogRepository, dynamodb_client
 from chalicelib.tenancy import SCOPES
 from chalicelib.tiers import TIERS
 from scripts import provision, seed

@@ -11,8 +11,10 @@ import pytest
 from chalicelib import services
 from chalicelib.errors import CatalogChanged, InsufficientStock, ServiceUnavailable
 from chalicelib.models import Order, OrderLineRequest, OrderRequest, Product
-from chalicelib.store import keys, repository
-from chalicelib.store.repository import CatalogRepository, OrderConflict, OrderRepository, dynamodb_client, to_item
+from chalicelib.store import dynamodb, keys, orders
+from chalicelib.store.catalog import CatalogRepository
+from chalicelib.store.dynamodb import dynamodb_client, to_item
+from chalicelib.store.orders import OrderConflict, OrderRepository
 from chalicelib.tenancy import TenantContext
 from chalicelib.tenant_repositories import repositories_for
 from tests.support.api import Api
@@ -94,7 +96,7 @@ def test_orders_are_all_listed_when_dynamodb_cuts_pages_short(table, monkeypatch
 
 
 def test_unprocessed_keys_of_a_batch_are_read_again(table, monkeypatch):
-    monkeypatch.setattr(repository.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(orders.time, "sleep", lambda seconds: None)
     calls = []
 
     def handler(name, params, original):
@@ -118,7 +120,7 @@ def test_unprocessed_keys_of_a_batch_are_read_again(table, monkeypatch):
 
 def test_keys_left_unprocessed_every_time_are_a_503(table, monkeypatch):
     sleeps = []
-    monkeypatch.setattr(repository.time, "sleep", sleeps.append)
+    monkeypatch.setattr(orders.time, "sleep", sleeps.append)
 
     def handler(name, params, original):
         if name == "BatchGetItem":
@@ -128,7 +130,7 @@ def test_keys_left_unprocessed_every_time_are_a_503(table, monkeypatch):
     intercept(monkeypatch, handler)
     with pytest.raises(ServiceUnavailable):
         OrderRepository("acme", dynamodb_client()).read_inputs(["prod-001"], None)
-    assert len(sleeps) == repository.MAX_BATCH_ATTEMPTS - 1  # no pause after the last attempt
+    assert len(sleeps) == dynamodb.MAX_BATCH_ATTEMPTS - 1  # no pause after the last attempt
     assert sleeps == sorted(sleeps)
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from chalicelib.models import Product
 from chalicelib.store import keys
-from chalicelib.store.repository import CatalogRepository, dynamodb_client
+from chalicelib.store.catalog import CatalogRepository
+from chalicelib.store.dynamodb import dynamodb_client
 from tests.support.api import Api
 from tests.support.tenants import ACME, GLOBEX, INITECH, PRODUCTS_PER_TENANT
 

@@ -10,7 +10,7 @@ from botocore.exceptions import EndpointConnectionError
 from chalicelib.models import Order, OrderLineRequest, OrderRequest
 from chalicelib.services import place_order
 from chalicelib.store import keys
-from chalicelib.store.repository import dynamodb_client, to_item
+from chalicelib.store.dynamodb import dynamodb_client, to_item
 from chalicelib.tenancy import TenantContext
 from chalicelib.tenant_repositories import repositories_for
 from scripts import tenant_data

@@ -16,8 +16,9 @@ from botocore.exceptions import ClientError
 from chalicelib.config import get_settings
 from chalicelib.models import OrderLineRequest, OrderRequest
 from chalicelib.services import place_order
+from chalicelib.store.catalog import CatalogRepository
+from chalicelib.store.dynamodb import dynamodb_client
 from chalicelib.store.registry import ACTIVE, SUSPENDED, TenantRegistry
-from chalicelib.store.repository import CatalogRepository, dynamodb_client
 from chalicelib.tenancy import SCOPES, TenantContext
 from chalicelib.tenant_repositories import repositories_for
 from chalicelib.web.auth import JwksCache, TenantAuthorizer, TenantCache

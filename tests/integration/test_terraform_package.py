@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from chalicelib.store import keys
+from chalicelib.store.dynamodb import dynamodb_client, table_name
 from chalicelib.store.registry import ACTIVE, TenantRecord, TenantRegistry
-from chalicelib.store.repository import dynamodb_client, table_name
 from chalicelib.store.schema import TTL_ATTRIBUTE
 from chalicelib.tenancy import SCOPES
 from chalicelib.tiers import TIERS

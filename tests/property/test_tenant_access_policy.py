@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from chalicelib.models import Order, OrderLine, Product
 from chalicelib.store import keys
-from chalicelib.store.repository import CatalogRepository, OrderRepository
+from chalicelib.store.catalog import CatalogRepository
+from chalicelib.store.orders import OrderRepository
 from scripts import tenant_access_role
 from scripts.iam_permissions import Permission, allows, required_permissions, with_principal_tags
 from scripts.operation_recorder import Operation

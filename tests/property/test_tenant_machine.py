@@ -20,8 +20,9 @@ from hypothesis.stateful import (
 
 from chalicelib.models import Product
 from chalicelib.store import schema
+from chalicelib.store.catalog import CatalogRepository
+from chalicelib.store.dynamodb import dynamodb_client
 from chalicelib.store.registry import TenantRegistry
-from chalicelib.store.repository import CatalogRepository, dynamodb_client
 from tests.support.api import Api
 from tests.support.tenants import TABLE_NAME, TENANTS, SeedTenant
 

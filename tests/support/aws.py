@@ -9,8 +9,9 @@ import pytest
 from botocore.client import BaseClient
 
 from chalicelib.store import schema
+from chalicelib.store.catalog import CatalogRepository
+from chalicelib.store.dynamodb import dynamodb_client
 from chalicelib.store.registry import TenantRegistry
-from chalicelib.store.repository import CatalogRepository, dynamodb_client
 from tests.support.tenants import PRODUCTS_PER_TENANT, TABLE_NAME, TENANTS, SeedTenant
 
 

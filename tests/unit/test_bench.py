@@ -16,8 +16,8 @@ from botocore.endpoint import Endpoint
 
 import app as application
 from chalicelib.models import Product, money
-from chalicelib.store import keys, repository
-from chalicelib.store.repository import CatalogRepository
+from chalicelib.store import dynamodb, keys
+from chalicelib.store.catalog import CatalogRepository
 from chalicelib.web import validation
 from scripts import bench
 
@@ -142,7 +142,7 @@ def bare_body(stub: StubDynamoDB, route: str, limit: int = validation.DEFAULT_LI
     namespace: dict[str, Any] = {}
     exec(bench.EVENT, namespace)
     with ThreadPoolExecutor(max_workers=4) as pool:
-        bare = bench.bare_app(stub, repository.table_name(), pool, limit=limit)
+        bare = bench.bare_app(stub, dynamodb.table_name(), pool, limit=limit)
         response = bare(lambda_event()(route), namespace["CONTEXT"])
     assert response["statusCode"] == 200, response
     return json.loads(response["body"])
@@ -172,7 +172,7 @@ def test_the_seeded_items_are_what_the_repository_writes() -> None:
     for product_id, (name, price) in bench.CATALOG.items():
         product = Product(product_id=product_id, name=name, price=Decimal(price), currency="USD", stock=5)
         CatalogRepository("tenant-a", stub).put(product)
-    table = repository.table_name()
+    table = dynamodb.table_name()
     expected = [
         ("PutItem", {"TableName": table, "Item": bench.product_item("tenant-a", pid, name, price)})
         for pid, (name, price) in bench.CATALOG.items()
@@ -215,7 +215,7 @@ def test_the_bare_app_lists_a_page_of_this_apps_default_size() -> None:
 def test_the_catalog_query_is_the_repositorys_first_page_query() -> None:
     stub = StubDynamoDB(catalog_items())
     CatalogRepository("tenant-a", stub).list(validation.DEFAULT_LIMIT)
-    table = repository.table_name()
+    table = dynamodb.table_name()
     expected = [
         ("Query", bench.catalog_query(table, partition, validation.DEFAULT_LIMIT))
         for partition in keys.catalog_partitions("tenant-a")

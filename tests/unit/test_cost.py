@@ -150,25 +150,26 @@ def test_each_rule_matching_a_line_is_one_billed_match():
 
 
 def test_what_the_application_writes_is_captured_from_its_file_descriptor(monkeypatch):
-    from chalicelib.telemetry import observability
+    from chalicelib.telemetry import emf
+    from chalicelib.telemetry.logs import SERVICE, logger
 
     # As in Lambda, sys.stdout and the logger write to descriptor 1 (pytest's own capture replaces it).
     monkeypatch.setattr(sys, "stdout", open(1, "w", closefd=False))
-    handler = observability.logger.registered_handler
+    handler = logger.registered_handler
     monkeypatch.setattr(handler, "stream", sys.stdout)
     with cost.StdoutCapture() as capture:
         start = capture.offset()
         os.write(1, b"written to the descriptor\n")
         print("printed")
         # A real EMF document, as an order placed outside a request writes it.
-        observability.order_placed("standard", Decimal("12.50"))
+        emf.order_placed("standard", Decimal("12.50"))
         written = capture.read(start)
     lines = written.decode().splitlines()
     assert lines[:2] == ["written to the descriptor", "printed"]
     series = cost.emf_series(written)
     assert {(name, dimensions) for _, name, dimensions in series} == {
-        ("OrdersPlaced", (("tier", "standard"), ("service", observability.SERVICE))),
-        ("OrderValue", (("tier", "standard"), ("service", observability.SERVICE))),
+        ("OrdersPlaced", (("tier", "standard"), ("service", SERVICE))),
+        ("OrderValue", (("tier", "standard"), ("service", SERVICE))),
     }
 
 

@@ -14,8 +14,10 @@ import pytest
 from chalice.app import Request, Response
 
 from chalicelib.errors import OrderNotFound, RateLimited
-from chalicelib.telemetry import observability
+from chalicelib.telemetry import emf
+from chalicelib.telemetry.logs import SERVICE
 from chalicelib.telemetry.metrics import METRICS_NAMESPACE
+from chalicelib.web import middleware
 from tests.support.capture import CapturedLogs
 
 # The units CloudWatch accepts (PutMetricData's StandardUnit).
@@ -237,7 +239,7 @@ def emitted(logs: CapturedLogs) -> list[dict[str, Any]]:
 
 def placing(total: Decimal, status: int = 201) -> Callable[[Request], Response]:
     def get_response(_: Request) -> Response:
-        observability.order_placed("basic", total)
+        emf.order_placed("basic", total)
         return Response(body={"ok": True}, status_code=status)
 
     return get_response
@@ -257,7 +259,7 @@ def placing(total: Decimal, status: int = 201) -> Callable[[Request], Response]:
 )
 def test_each_request_is_one_line_with_its_access_fields_and_a_valid_document_per_tier(logs, get_response, expected):
     try:
-        observability.observe_request(request("acme", "basic"), get_response)
+        middleware.observe_request(request("acme", "basic"), get_response)
     except Exception:  # noqa: BLE001 - the errors are the error middleware's to answer
         pass
     [line] = [record for record in logs.records() if record["message"] == "request"]
@@ -266,7 +268,7 @@ def test_each_request_is_one_line_with_its_access_fields_and_a_valid_document_pe
     assert [directive["Namespace"] for directive in document["_aws"]["CloudWatchMetrics"]] == [METRICS_NAMESPACE]
     # No tenant dimension: each tenant would be five more billed metrics.
     assert dimension_sets(document) == {frozenset({"service", "tier"})}
-    assert (document["service"], document["tier"], document["tenant_id"]) == (observability.SERVICE, "basic", "acme")
+    assert (document["service"], document["tier"], document["tenant_id"]) == (SERVICE, "basic", "acme")
     assert document["status"] == line["status"] and document["request_id"] == "req-acme"
     values = metric_values(document)
     assert set(values) == REQUEST_METRICS
@@ -283,13 +285,13 @@ def test_each_request_is_one_line_with_its_access_fields_and_a_valid_document_pe
 
 
 def test_a_request_without_a_tenant_emits_no_document(logs):
-    observability.observe_request(request(None, None, "/health"), answer(200))
+    middleware.observe_request(request(None, None, "/health"), answer(200))
     assert emitted(logs) == []
     assert [record["message"] for record in logs.records()] == ["request"]
 
 
 def test_an_order_placed_in_a_request_joins_its_line(logs):
-    observability.observe_request(request("acme", "basic"), placing(Decimal("1234.56")))
+    middleware.observe_request(request("acme", "basic"), placing(Decimal("1234.56")))
     [document] = emitted(logs)
     assert len(logs.records()) == 1
     assert dimension_sets(document) == {frozenset({"service", "tier"})}
@@ -300,18 +302,18 @@ def test_an_order_placed_in_a_request_joins_its_line(logs):
 
 
 def test_a_request_that_placed_no_order_counts_none(logs):
-    observability.observe_request(request("acme", "basic"), placing(Decimal("5")))
-    observability.observe_request(request("acme", "basic"), answer(200))
+    middleware.observe_request(request("acme", "basic"), placing(Decimal("5")))
+    middleware.observe_request(request("acme", "basic"), answer(200))
     first, second = emitted(logs)
     assert "OrdersPlaced" in metric_values(first) and "OrdersPlaced" not in metric_values(second)
 
 
 def test_an_order_outside_a_request_is_a_line_of_its_own(logs):
-    observability.order_placed("premium", Decimal("1234.56"))
+    emf.order_placed("premium", Decimal("1234.56"))
     [document] = emitted(logs)
     assert document["message"] == "order placed"
     assert dimension_sets(document) == {frozenset({"service", "tier"})}
-    assert (document["service"], document["tier"]) == (observability.SERVICE, "premium")
+    assert (document["service"], document["tier"]) == (SERVICE, "premium")
     assert "tenant_id" not in document
     assert metric_values(document) == {"OrdersPlaced": 1, "OrderValue": 1234.56}
     assert metric_units(document) == {"OrdersPlaced": "Count", "OrderValue": "None"}
@@ -319,7 +321,7 @@ def test_an_order_outside_a_request_is_a_line_of_its_own(logs):
 
 def test_disabled_metrics_leave_the_access_line_alone(logs, monkeypatch):
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
-    observability.observe_request(request("acme", "basic"), placing(Decimal("5")))
+    middleware.observe_request(request("acme", "basic"), placing(Decimal("5")))
     assert emitted(logs) == []
     [line] = logs.records()
     assert (line["message"], line["tenant_id"], line["status"]) == ("request", "acme", 201)
@@ -343,7 +345,7 @@ def test_concurrent_requests_never_mix_their_tenants_documents_or_orders(logs, f
         # Every other request places an order worth the tenant's number, which only its own line may carry.
         value = Decimal(tenant_id.removeprefix("tenant"))
         for number in range(REQUESTS_PER_THREAD):
-            observability.observe_request(request(tenant_id, tier), placing(value) if number % 2 else answer(200))
+            middleware.observe_request(request(tenant_id, tier), placing(value) if number % 2 else answer(200))
 
     threads = [threading.Thread(target=serve, args=tenant) for tenant in tenants]
     for thread in threads:

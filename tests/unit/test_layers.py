@@ -70,13 +70,13 @@ def test_the_reader_sees_every_form_of_project_import():
 import json
 import chalicelib.errors
 from chalice.app import Request
-from chalicelib.store import keys, repository
+from chalicelib.store import keys, catalog
 from chalicelib.ids import ORDER_ID
 
 def deferred():
     from chalicelib.config import get_settings
 """
-    assert imports_in(source) == {"errors", "store.keys", "store.repository", "ids", "config"}
+    assert imports_in(source) == {"errors", "store.keys", "store.catalog", "ids", "config"}
     with pytest.raises(AssertionError, match="relative import"):
         imports_in("from .keys import ORDER_ID")
 

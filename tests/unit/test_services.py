@@ -26,7 +26,7 @@ from chalicelib.errors import (
     ValidationFailed,
 )
 from chalicelib.models import Order, OrderLine, OrderLineRequest, OrderRequest, Product
-from chalicelib.store.repository import OrderConflict
+from chalicelib.store.orders import OrderConflict
 from chalicelib.tenancy import TenantContext
 from tests.fakes import FakeRepositories, fake_repositories
 

@@ -13,9 +13,9 @@ import pytest
 from aws_xray_sdk.core.emitters.udp_emitter import UDPEmitter
 
 from chalicelib.process_caches import reset_process_caches
-from chalicelib.store.repository import dynamodb_client
+from chalicelib.store.dynamodb import dynamodb_client
 from chalicelib.telemetry import tracing
-from chalicelib.telemetry.observability import logger
+from chalicelib.telemetry.logs import logger
 from tests.support.capture import CapturedLogs, InMemoryEmitter
 
 TRACE_ID = re.compile(r"^1-[0-9a-f]{8}-[0-9a-f]{24}$")
@@ -264,7 +264,7 @@ def test_a_sampled_lambda_invocations_aws_calls_are_its_subsegments(
 
 
 def test_a_sampled_lambda_invocations_parallel_queries_are_each_its_subsegment(in_lambda, aws, traces: InMemoryEmitter):
-    from chalicelib.store.repository import _run_in_parallel
+    from chalicelib.store.dynamodb import _run_in_parallel
 
     client = dynamodb_client()
     with tracing.span("GET /catalog"):

@@ -24,10 +24,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode, format_span_id
 from packaging.requirements import Requirement
 
-from chalicelib.store import keys, repository
-from chalicelib.store.repository import CatalogRepository, dynamodb_client
-from chalicelib.telemetry import observability, tracing_otel
-from chalicelib.web import auth
+from chalicelib.store import dynamodb, keys
+from chalicelib.store.catalog import CatalogRepository
+from chalicelib.store.dynamodb import dynamodb_client
+from chalicelib.telemetry import logs as log_setup
+from chalicelib.telemetry import tracing_otel
+from chalicelib.web import auth, middleware
 from scripts import bench, tracing_cold_start
 from tests.support.api import Api
 from tests.support.capture import CapturedLogs
@@ -346,10 +348,11 @@ def test_carry_trace_leaves_the_other_threads_context_as_it_found_it(spans: Span
 
 @pytest.fixture
 def app_on_otel(monkeypatch: pytest.MonkeyPatch, spans: Spans) -> Spans:
-    """The app with this module in chalicelib.telemetry.tracing's place, where the three modules that trace import it."""
-    monkeypatch.setattr(observability, "tracing", tracing_otel)
+    """The app with this module in chalicelib.telemetry.tracing's place, where the four modules that trace import it."""
+    monkeypatch.setattr(middleware, "tracing", tracing_otel)
+    monkeypatch.setattr(log_setup, "tracing", tracing_otel)
     monkeypatch.setattr(auth, "tracing", tracing_otel)
-    monkeypatch.setattr(repository, "carry_trace", tracing_otel.carry_trace)
+    monkeypatch.setattr(dynamodb, "carry_trace", tracing_otel.carry_trace)
     return spans
 
 
@@ -431,9 +434,10 @@ def test_the_measured_app_has_this_module_in_chalicelib_tracings_place():
         "import sys\n"
         + tracing_cold_start.SWAP_TO_OPENTELEMETRY
         + "import app\n"
-        + "from chalicelib.store import repository\nfrom chalicelib.telemetry import observability, tracing_otel\nfrom chalicelib.web import auth\n"
-        + "assert observability.tracing is auth.tracing is tracing_otel\n"
-        + "assert repository.carry_trace is tracing_otel.carry_trace\n"
+        + "from chalicelib.store import dynamodb\nfrom chalicelib.telemetry import logs, tracing_otel\n"
+        + "from chalicelib.web import auth, middleware\n"
+        + "assert middleware.tracing is logs.tracing is auth.tracing is tracing_otel\n"
+        + "assert dynamodb.carry_trace is tracing_otel.carry_trace\n"
     )
     output = subprocess.run([sys.executable, "-c", check], cwd=tracing_cold_start.ROOT, capture_output=True, text=True)
     assert output.returncode == 0, output.stderr
