@@ -30,25 +30,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Callable
 
+from scripts.stack_file import FOREIGN_AWS_SETTINGS, HOST, REGION, STACK_FILE, isolate_aws_environment
 from scripts.stage_config import StageConfig, StageConfigError, read_stage_config
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 STAGE = "local"
-HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
-REGION = "us-east-1"
-STACK_FILE = "stack.json"
 HEALTH_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 5.0
-# Settings a developer's shell may carry that would point this stack at a real account or
-# override what the stack sets up; the stack's processes never see them.
-FOREIGN_AWS_SETTINGS = (
-    "AWS_PROFILE",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_LAMBDA_FUNCTION_NAME",
-    "JWKS_URL",
-)
 
 
 class StackError(Exception):
@@ -75,30 +64,6 @@ def ensure_port_free(port: int, host: str = HOST) -> None:
         raise StackError(f"cannot listen on {host}:{port}: {error.strerror}") from None
     finally:
         probe.close()
-
-
-def isolate_aws_environment(endpoint_url: str) -> None:
-    """Point every AWS SDK call of this process and its children at the embedded AWS, never a real one."""
-    for name in [*FOREIGN_AWS_SETTINGS, *(key for key in os.environ if key.startswith("AWS_ENDPOINT_URL_"))]:
-        os.environ.pop(name, None)
-    os.environ.update(
-        {
-            "AWS_ENDPOINT_URL": endpoint_url,
-            # moto accepts any credentials; these are not secrets.
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
-            # No shared config: a profile's endpoint or credentials must not leak in.
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }
-    )
-    # Loopback traffic (boto3 to moto, the authorizer to the JWKS) must not go through a proxy.
-    for name in ("NO_PROXY", "no_proxy"):
-        current = [entry for entry in os.environ.get(name, "").split(",") if entry]
-        os.environ[name] = ",".join(dict.fromkeys([*current, HOST, "localhost"]))
 
 
 def start_moto() -> tuple[Any, str]:

@@ -10,51 +10,11 @@ exports are printed only when the API answers its health check.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_STATE_DIR = ROOT / ".local"
-STACK_FILE = "stack.json"
-HEALTH_TIMEOUT_SECONDS = 2
-START_HINT = "start it with `make run` (python -m scripts.local_stack) in another terminal"
-
-
-class StackNotRunning(Exception):
-    """No local stack answers from the state directory; the message says why and how to start one."""
-
-
-def answering(api_url: str) -> bool:
-    """Whether the stack's API answers GET /health with 200."""
-    # The stack listens on loopback, which a proxy named in the environment could not reach.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(f"{api_url}/health", timeout=HEALTH_TIMEOUT_SECONDS) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
-
-
-def running_stack(state_dir: Path = DEFAULT_STATE_DIR) -> dict[str, Any]:
-    """The stack.json of the local stack running from state_dir, once its API has answered its health check."""
-    path = state_dir / STACK_FILE
-    try:
-        stack = json.loads(path.read_text())
-        api_url = stack["api_url"]
-    except FileNotFoundError:
-        raise StackNotRunning(f"the local stack is not running (no {path}); {START_HINT}") from None
-    except (ValueError, KeyError, TypeError):
-        raise StackNotRunning(f"{path} is not a local stack's file; restart the stack: {START_HINT}") from None
-    if not answering(api_url):
-        raise StackNotRunning(
-            f"the local stack at {api_url} is not running ({path} is from an earlier run); {START_HINT}"
-        )
-    return stack
+from scripts.stack_file import DEFAULT_STATE_DIR, StackNotRunning, running_stack
 
 
 def refusal(message: str) -> str:

@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.errors import ServiceUnavailable
 from chalicelib.tiers import TIERS
-from scripts import local_stack, provision, stack_env
+from scripts import provision, stack_file
 from scripts import tenant_lifecycle as lifecycle
 from scripts.change_log import ChangeLog
 from scripts.stage_config import PROJECT_DIR, StageConfigError, read_stage_config
@@ -105,7 +105,7 @@ def local_aws(endpoint_url: str) -> Iterator[None]:
     from chalicelib.process_caches import reset_process_caches
 
     saved = dict(os.environ)
-    local_stack.isolate_aws_environment(endpoint_url)
+    stack_file.isolate_aws_environment(endpoint_url)
     reset_process_caches()
     try:
         yield
@@ -132,11 +132,11 @@ def locate_stage(args: argparse.Namespace, scope: contextlib.ExitStack) -> tuple
         if args.region and args.region != region:
             raise lifecycle.TenantError(f"stage {resources.stage} lives in {region} (TOKEN_ISSUER), not {args.region}")
         return resources, region, None
-    stack = stack_env.running_stack(args.state_dir)
-    if args.region and args.region != local_stack.REGION:
-        raise lifecycle.TenantError(f"the local stack runs in {local_stack.REGION}, not {args.region}")
+    stack = stack_file.running_stack(args.state_dir)
+    if args.region and args.region != stack_file.REGION:
+        raise lifecycle.TenantError(f"the local stack runs in {stack_file.REGION}, not {args.region}")
     scope.enter_context(local_aws(stack["aws_endpoint_url"]))
-    return local_stage(args.project_dir), local_stack.REGION, stack["token_url"]
+    return local_stage(args.project_dir), stack_file.REGION, stack["token_url"]
 
 
 def user_pool(resources: StageResources, clients: AwsClients) -> str:
@@ -190,7 +190,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--state-dir",
         type=Path,
-        default=stack_env.DEFAULT_STATE_DIR,
+        default=stack_file.DEFAULT_STATE_DIR,
         help="with --stage local: where the local stack wrote stack.json (default: .local in the project)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         run(args)
-    except (lifecycle.TenantError, StageConfigError, stack_env.StackNotRunning) as error:
+    except (lifecycle.TenantError, StageConfigError, stack_file.StackNotRunning) as error:
         print(f"[tenants] error: {error}", file=sys.stderr, flush=True)
         return 1
     except (ClientError, BotoCoreError) as error:
