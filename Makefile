@@ -43,7 +43,7 @@ $(CHECKOV_INSTALLED): requirements-checkov.txt
 
 $(LOCALSTACK_INSTALLED): requirements-localstack.txt
 	@echo "==> $(LOCALSTACK_VENV): LocalStack's API Gateway, for the chalice deploy test"
-	@python=$$($(PYTHON) -m scripts.localstack_python); \
+	@python=$$($(PYTHON) -m scripts.local.localstack_python); \
 	if [ -z "$$python" ]; then echo "no Python 3.13+ found: the chalice deploy test will be skipped"; exit 0; fi; \
 	{ test -x $(LOCALSTACK_VENV)/bin/python || $$python -m venv $(LOCALSTACK_VENV); } && \
 	$(LOCALSTACK_VENV)/bin/python -m pip install --progress-bar off --disable-pip-version-check -r requirements-localstack.txt && \
@@ -59,7 +59,7 @@ help:  ## List the targets and what each does.
 	@awk 'BEGIN { FS = ":[^#]*## " } /^[a-z][a-z-]*:[^#]*## / { printf "  %-18s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 run: $(INSTALLED)  ## Start the whole stack locally in the foreground; Ctrl-C stops it.
-	$(BIN)/python -m scripts.local_stack
+	$(BIN)/python -m scripts.local.stack
 
 test: $(INSTALLED) $(CHECKOV_INSTALLED) $(LOCALSTACK_INSTALLED) $(NODE_INSTALLED)  ## Run unit, integration, property, end-to-end and checkov tests.
 	$(BIN)/python -m pytest
@@ -89,18 +89,18 @@ lock: $(INSTALLED)  ## Rewrite the locks requirements*.txt from requirements*.in
 	$(LOCK) --output-file requirements-checkov.txt requirements-checkov.in
 
 bench: $(INSTALLED)  ## Print cold-start figures, and warm requests against a bare Chalice app.
-	$(BIN)/python -m scripts.bench
+	$(BIN)/python -m scripts.measure.bench
 
 capacity: $(INSTALLED)  ## Print DynamoDB units per route and the busiest partition keys at each tier's rate.
-	$(BIN)/python -m scripts.capacity
+	$(BIN)/python -m scripts.measure.capacity
 
 # Measures in-process (about a minute), then rewrites cost/measured.json and README's cost block from it.
 cost: $(INSTALLED)  ## Print dollars per million requests by line, per tenant and per stage; update the snapshot and README.
-	$(BIN)/python -m scripts.cost --write
+	$(BIN)/python -m scripts.measure.cost --write
 
 # Deploying to AWS with Chalice (README "Deploy to AWS", path A); STAGE defaults to dev.
 bootstrap: $(INSTALLED)  ## Create the STAGE's table, user pool, secret and usage plans before its first deploy.
-	$(BIN)/python -m scripts.bootstrap --stage $(STAGE)
+	$(BIN)/python -m scripts.deploy.bootstrap --stage $(STAGE)
 
 # chalice deploy re-imports the API with the HEADER key source and no gateway responses, so protected
 # routes answer 403 until post-deploy has run: both run here back to back. ALARM_EMAIL=addr subscribes it.
@@ -108,26 +108,26 @@ bootstrap: $(INSTALLED)  ## Create the STAGE's table, user pool, secret and usag
 # with the lock as pip's constraints file they are checked against its hashes too.
 deploy: $(INSTALLED)  ## chalice deploy STAGE, then post-deploy at once.
 	PIP_CONSTRAINT=$(CURDIR)/requirements.txt $(BIN)/chalice deploy --stage $(STAGE)
-	$(BIN)/python -m scripts.post_deploy --stage $(STAGE) $(if $(ALARM_EMAIL),--alarm-email $(ALARM_EMAIL))
+	$(BIN)/python -m scripts.deploy.post_deploy --stage $(STAGE) $(if $(ALARM_EMAIL),--alarm-email $(ALARM_EMAIL))
 
 # Moves a stage's items from the layout before per-product partitions; safe to rerun (DRY_RUN=1 only counts).
 migrate: $(INSTALLED)  ## Move the STAGE's products, orders and idempotency records to the current layout.
-	$(BIN)/python -m scripts.migrate_layout --stage $(STAGE) $(if $(DRY_RUN),--dry-run)
+	$(BIN)/python -m scripts.deploy.migrate_layout --stage $(STAGE) $(if $(DRY_RUN),--dry-run)
 
 smoke: $(INSTALLED)  ## Walk the deployed STAGE's flow (TENANT, OTHER_TENANT, BASIC_TENANT default to the demo ones).
-	$(BIN)/python -m scripts.smoke --stage $(STAGE) $(if $(TENANT),--tenant $(TENANT)) \
+	$(BIN)/python -m scripts.deploy.smoke --stage $(STAGE) $(if $(TENANT),--tenant $(TENANT)) \
 		$(if $(OTHER_TENANT),--other-tenant $(OTHER_TENANT)) $(if $(BASIC_TENANT),--basic-tenant $(BASIC_TENANT))
 
 package-terraform: $(INSTALLED)  ## Package the STAGE (default dev) for Terraform into build/terraform-$(STAGE).
-	$(BIN)/python -m scripts.package_terraform --stage $(STAGE)
+	$(BIN)/python -m scripts.deploy.terraform.package --stage $(STAGE)
 
 checkov: $(INSTALLED) $(CHECKOV_INSTALLED)  ## Package STAGE for Terraform and check it with checkov.
-	$(BIN)/python -m scripts.package_terraform --stage $(STAGE) --checkov
+	$(BIN)/python -m scripts.deploy.terraform.package --stage $(STAGE) --checkov
 
 # The document as the stage's API serves it: the running local stack's unless STAGE is given (STAGE's
 # default, dev, is the deploy targets'). The page inlines Redoc's scripts, so it opens offline.
 docs: $(INSTALLED) $(NODE_INSTALLED)  ## Render the API reference of the running local stack (or STAGE) to build/docs/api.html.
-	$(BIN)/python -m scripts.openapi_document --stage $(if $(filter file,$(origin STAGE)),local,$(STAGE)) \
+	$(BIN)/python -m scripts.docs.openapi_document --stage $(if $(filter file,$(origin STAGE)),local,$(STAGE)) \
 		--out build/docs/openapi.json
 	$(REDOCLY) build-docs build/docs/openapi.json --output build/docs/api.html --inlineBundle
 

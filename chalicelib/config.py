@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 RATE_LIMITERS = ("usage-plan", "in-app")
+# The Cognito resource server whose scopes the API checks, unless RESOURCE_SERVER_ID names another.
+DEFAULT_RESOURCE_SERVER = "tenant-api"
 # A setting that another can stand in for, as a missing one is named in the log.
 ALTERNATIVES = {"PAGINATION_SECRET": "PAGINATION_SECRET (or PAGINATION_SECRET_ARN)"}
 # What a developer running plain `chalice local` needs: the local stack's settings in the shell that starts it.
 LOCAL_STACK_HINT = (
     "For chalice local: run `make run` in another terminal, then "
-    '`eval "$(.venv/bin/python -m scripts.stack_env --server)"` in this one and start '
+    '`eval "$(.venv/bin/python -m scripts.local.env --server)"` in this one and start '
     "`chalice local --stage local` (the default stage, dev, holds the deployed stage's settings)."
 )
 
@@ -153,7 +155,7 @@ def get_settings() -> Settings:
         jwks_url=explicit_jwks_url or f"{issuer}/.well-known/jwks.json",
         pagination_secret=secret.encode(),
         pagination_secret_arn=secret_arn,
-        resource_server=os.environ.get("RESOURCE_SERVER_ID", "tenant-api"),
+        resource_server=os.environ.get("RESOURCE_SERVER_ID", DEFAULT_RESOURCE_SERVER),
         rate_limiter=rate_limiter,
         tenant_cache_seconds=read.number("TENANT_CACHE_SECONDS", 60.0),
         jwks_min_refresh_seconds=read.number("JWKS_MIN_REFRESH_SECONDS", 60.0),

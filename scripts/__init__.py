@@ -1,1 +1,5 @@
-"""Command-line tools around the application: local stack, provisioning, token issuing."""
+"""The tools around the application, by job: local/, deploy/, tenants/, measure/ and docs/.
+
+The modules at this level are the base every job shares (stage settings and resources, AWS call
+helpers, the change report, provisioning, monitoring definitions); they import no job's module.
+"""

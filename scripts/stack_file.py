@@ -1,8 +1,8 @@
 """The running local stack as other commands reach it: the stack file it writes, its region and loopback host,
 and the AWS environment that points a process at its embedded AWS.
 
-The local stack (scripts.local_stack) writes the file; the commands that work against the stack
-(scripts.stack_env, scripts.tenants --stage local, scripts.openapi_document) read it from here,
+The local stack (scripts.local.stack) writes the file; the commands that work against the stack
+(scripts.local.env, scripts.tenants --stage local, scripts.docs.openapi_document) read it from here,
 so that none of them imports another command.
 """
 
@@ -22,7 +22,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = PROJECT_DIR / ".local"
 STACK_FILE = "stack.json"
 HEALTH_TIMEOUT_SECONDS = 2
-START_HINT = "start it with `make run` (python -m scripts.local_stack) in another terminal"
+START_HINT = "start it with `make run` (python -m scripts.local.stack) in another terminal"
 
 
 class StackNotRunning(Exception):

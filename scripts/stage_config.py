@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chalicelib.config import DEFAULT_RESOURCE_SERVER
 from scripts.monitoring import Deployment
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -44,7 +45,7 @@ class StageConfig:
     @property
     def resource_server_id(self) -> str:
         """The Cognito resource server whose scopes the application checks."""
-        return self.environment.get("RESOURCE_SERVER_ID", "tenant-api")
+        return self.environment.get("RESOURCE_SERVER_ID", DEFAULT_RESOURCE_SERVER)
 
     @property
     def resource_prefix(self) -> str:

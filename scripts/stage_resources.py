@@ -142,7 +142,7 @@ class StageResources:
         if not match:
             raise StageConfigError(
                 f"stage {self.stage!r} has no Cognito TOKEN_ISSUER in {self.config_file}; "
-                f"run `python -m scripts.bootstrap --stage {self.stage}` first"
+                f"run `python -m scripts.deploy.bootstrap --stage {self.stage}` first"
             )
         return match["region"], match["pool_id"]
 

@@ -14,7 +14,7 @@ from moto import mock_aws
 from chalicelib.store import dynamodb
 from chalicelib.telemetry import tracing
 from chalicelib.telemetry.logs import logger
-from scripts.token_issuer import TokenIssuer
+from scripts.local.token_issuer import TokenIssuer
 from tests.support.api import Api
 from tests.support.aws import seed_table
 from tests.support.capture import CapturedLogs, InMemoryEmitter

@@ -11,8 +11,8 @@ import json
 import os
 from typing import Any
 
-from scripts.iam_permissions import required_permissions
-from scripts.operation_recorder import OperationRecorder
+from scripts.deploy.iam_permissions import required_permissions
+from scripts.deploy.operation_recorder import OperationRecorder
 
 # moto's account, which every recorded ARN names.
 ACCOUNT = "123456789012"

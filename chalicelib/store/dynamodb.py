@@ -21,11 +21,7 @@ from chalicelib.store import keys
 from chalicelib.telemetry.tracing import carry_trace
 
 _serializer = TypeSerializer()
-
-
 _deserializer = TypeDeserializer()
-
-
 # Errors that mean "DynamoDB is busy or unreachable", which the client may retry.
 RETRYABLE_CODES = {
     "ProvisionedThroughputExceededException",
@@ -35,23 +31,13 @@ RETRYABLE_CODES = {
     "ServiceUnavailable",
     "TransactionInProgressException",
 }
-
-
 MAX_BATCH_ATTEMPTS = 5
-
-
 # A sharded list queries every shard at once: one connection and one worker per shard.
 PARALLEL_QUERIES = max(keys.CATALOG_SHARDS, keys.ORDER_SHARDS)
-
-
 # The longest wait for one answer; within a request the deadline shortens it (chalicelib.deadline).
 READ_TIMEOUT_SECONDS = 5.0
-
-
 # Attempts per call, the first included (botocore's "max_attempts" would count retries only: one more).
 MAX_ATTEMPTS = 3
-
-
 # boto3's default session is not safe to use from several threads at once, and chalice local
 # serves each request on its own thread: clients are created one at a time.
 CLIENT_CREATION_LOCK = threading.Lock()

@@ -31,7 +31,7 @@ PRODUCT_SORT_KEY = "PRODUCT"
 IDEMPOTENCY_SORT_KEY = "IDEMPOTENCY"
 
 # Changing a shard count moves items between partitions: it needs a migration like
-# scripts.migrate_layout, not just a new constant.
+# scripts.deploy.migrate_layout, not just a new constant.
 CATALOG_SHARDS = 16
 ORDER_SHARDS = 8
 
@@ -147,7 +147,7 @@ def idempotency_key(tenant_id: str, key_digest: str) -> dict[str, str]:
     return {"PK": f"{tenant_prefix(tenant_id)}IDEMPOTENCY#{key_digest}", "SK": IDEMPOTENCY_SORT_KEY}
 
 
-# --- the layout before this one, read only by scripts.migrate_layout ----------------------
+# --- the layout before this one, read only by scripts.deploy.migrate_layout ----------------------
 
 
 def legacy_product_partition(tenant_id: str) -> str:

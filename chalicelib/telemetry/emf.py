@@ -37,8 +37,6 @@ from chalicelib.telemetry.metrics import (
 
 # The order a request placed, if any, so its figures join the request's one line.
 placed_order: ContextVar[dict[str, Any] | None] = ContextVar("placed_order", default=None)
-
-
 METRIC_UNITS = {
     REQUESTS: MetricUnit.Count,
     CLIENT_ERRORS: MetricUnit.Count,

@@ -35,8 +35,6 @@ logger = Logger(
     service=SERVICE,
     logger_formatter=TraceCorrelatingFormatter(utc=True, datefmt="%Y-%m-%dT%H:%M:%S.%F%z"),
 )
-
-
 # An error's stack already says where; on every other line the logging call's location is noise,
 # billed by the byte.
 logger.remove_keys(["location"])

@@ -21,8 +21,6 @@ from chalicelib.telemetry.metrics import ACCESS_LINE_MESSAGE
 
 # Request headers worth seeing in a trace; Authorization and cookies never are.
 TRACED_HEADERS = ("content-type", "content-length", "user-agent", "idempotency-key", "x-forwarded-for")
-
-
 _cold_start = True
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from chalicelib import errors, pagination
-from chalicelib.config import SettingsError, get_settings, in_aws_lambda
+from chalicelib.config import DEFAULT_RESOURCE_SERVER, SettingsError, get_settings, in_aws_lambda
 from chalicelib.ids import (
     IDEMPOTENCY_KEY,
     IDEMPOTENCY_KEY_LIFETIME_SECONDS,
@@ -35,11 +35,6 @@ VERSION = "1.0.0"
 TOKEN_PATH = "/oauth2/token"
 # Where a deployed stage names its Cognito domain's token endpoint (the issuer's host is not that domain).
 TOKEN_URL_VARIABLE = "TOKEN_URL"
-# The resource server's identifier as the stages create it (RESOURCE_SERVER_ID's default).
-RESOURCE_SERVER = "tenant-api"
-SCOPE_CATALOG_READ = f"{RESOURCE_SERVER}/{CATALOG_READ}"
-SCOPE_ORDERS_READ = f"{RESOURCE_SERVER}/{ORDERS_READ}"
-SCOPE_ORDERS_WRITE = f"{RESOURCE_SERVER}/{ORDERS_WRITE}"
 # A Host header as HTTP allows it: a name or an IPv4 or bracketed IPv6 address, and an optional port.
 HOST = re.compile(r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 
@@ -103,6 +98,12 @@ class StageAddresses:
 
     api_url: str
     token_url: str
+    # The stage's Cognito resource server, which prefixes every scope a token carries.
+    resource_server: str = DEFAULT_RESOURCE_SERVER
+
+    def scope(self, name: str) -> str:
+        """The full name of one of the API's scopes at this stage, as tokens carry it."""
+        return f"{self.resource_server}/{name}"
 
     def __post_init__(self) -> None:
         if self.api_url != "/" and not _absolute_http_url(self.api_url):
@@ -126,7 +127,7 @@ def local_token_url(issuer: str) -> str:
 
 def served_addresses(context: Mapping[str, Any], headers: Mapping[str, str]) -> StageAddresses:
     """The addresses of the stage answering a request: its API as the client called it, and its token endpoint."""
-    return StageAddresses(_served_api_url(context, headers), _served_token_url())
+    return StageAddresses(_served_api_url(context, headers), _served_token_url(), get_settings().resource_server)
 
 
 def _served_api_url(context: Mapping[str, Any], headers: Mapping[str, str]) -> str:
@@ -681,7 +682,7 @@ def _operation(
     return operation
 
 
-def _paths() -> dict[str, Any]:
+def _paths(addresses: StageAddresses) -> dict[str, Any]:
     def path_parameter(name: str, pattern: str, example: str, description: str) -> dict[str, Any]:
         return {
             "name": name,
@@ -728,7 +729,7 @@ def _paths() -> dict[str, Any]:
                 "listProducts",
                 "List products",
                 "A page of the caller's catalog, in product id order.",
-                SCOPE_CATALOG_READ,
+                addresses.scope(CATALOG_READ),
                 {
                     "200": _ok(
                         "A page of products.",
@@ -753,7 +754,7 @@ def _paths() -> dict[str, Any]:
                 "getProduct",
                 "Get a product",
                 "One product of the caller's catalog, with its current price and stock.",
-                SCOPE_CATALOG_READ,
+                addresses.scope(CATALOG_READ),
                 {
                     "200": _ok(
                         "The product.",
@@ -777,7 +778,7 @@ def _paths() -> dict[str, Any]:
                 "Prices each line from the catalog and takes the stock in one atomic step: the order is "
                 "placed whole or not at all. Send an `Idempotency-Key` to make a retry safe: without one, a "
                 "retried request may place a second order.",
-                SCOPE_ORDERS_WRITE,
+                addresses.scope(ORDERS_WRITE),
                 {
                     "201": _ok(
                         "The order: placed now, or placed earlier with the same Idempotency-Key and body.",
@@ -843,7 +844,7 @@ def _paths() -> dict[str, Any]:
                 "listOrders",
                 "List orders",
                 "A page of the caller's orders, newest first.",
-                SCOPE_ORDERS_READ,
+                addresses.scope(ORDERS_READ),
                 {
                     "200": _ok(
                         "A page of orders.",
@@ -869,7 +870,7 @@ def _paths() -> dict[str, Any]:
                 "getOrder",
                 "Get an order",
                 "One of the caller's orders, as it was placed.",
-                SCOPE_ORDERS_READ,
+                addresses.scope(ORDERS_READ),
                 {
                     "200": _ok("The order.", "OrderResponse", {**EXAMPLE_ORDER, **EXAMPLE_ENVELOPE}),
                     "400": _error((errors.InvalidRequest, "order_id is malformed.")),
@@ -939,7 +940,7 @@ def openapi_document(addresses: StageAddresses) -> dict[str, Any]:
         },
         "servers": [{"url": addresses.api_url, "description": "This stage's API."}],
         "tags": TAGS,
-        "paths": _paths(),
+        "paths": _paths(addresses),
         "components": {
             "schemas": _schemas(),
             "securitySchemes": {
@@ -951,9 +952,9 @@ def openapi_document(addresses: StageAddresses) -> dict[str, Any]:
                         "clientCredentials": {
                             "tokenUrl": addresses.token_url,
                             "scopes": {
-                                SCOPE_CATALOG_READ: "Read the catalog.",
-                                SCOPE_ORDERS_READ: "Read orders.",
-                                SCOPE_ORDERS_WRITE: "Place orders.",
+                                addresses.scope(CATALOG_READ): "Read the catalog.",
+                                addresses.scope(ORDERS_READ): "Read orders.",
+                                addresses.scope(ORDERS_WRITE): "Place orders.",
                             },
                         }
                     },

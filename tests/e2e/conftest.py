@@ -56,7 +56,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     env = {**os.environ, "PORT": str(port), "PYTHONUNBUFFERED": "1"}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "scripts.local_stack", "--state-dir", str(state_dir)],
+            [sys.executable, "-m", "scripts.local.stack", "--state-dir", str(state_dir)],
             cwd=PROJECT_DIR,
             env=env,
             stdin=subprocess.DEVNULL,

@@ -42,8 +42,8 @@ from chalice.deploy.swagger import SwaggerGenerator
 import app as application
 from chalicelib.tiers import TIERS
 from chalicelib.web.gateway import gateway_responses
-from scripts import localstack_python
-from scripts.post_deploy import deployment_description
+from scripts.deploy.post_deploy import deployment_description
+from scripts.local import localstack_python
 from scripts.provision import usage_plan_name
 from tests.support.project import PROJECT_DIR
 from tests.support.stack import free_port, http_session
@@ -203,7 +203,7 @@ def _localstack_interpreter() -> Path:
     python = localstack_python.find()
     if python is None:
         pytest.skip(
-            "LocalStack needs Python 3.13 or newer and this machine has none (python -m scripts.localstack_python)"
+            "LocalStack needs Python 3.13 or newer and this machine has none (python -m scripts.local.localstack_python)"
         )
     pytest.fail(
         f"{LOCALSTACK_PYTHON.parent.parent} is missing or broken; `make test` creates it, or by hand: "
@@ -394,16 +394,20 @@ def _walk_through(run: Run, env: dict[str, str]) -> None:
     script = [sys.executable, "-m"]
     project = ["--stage", STAGE, "--project-dir", str(run.project)]
     plan = [
-        ("bootstrap", [*script, "scripts.bootstrap", *project], PROJECT_DIR),
+        ("bootstrap", [*script, "scripts.deploy.bootstrap", *project], PROJECT_DIR),
         ("deploy", [chalice, "deploy", "--stage", STAGE], run.project),
         ("tenant", [*script, "scripts.tenants", *project, "create", TENANT, "--tier", TENANT_TIER], PROJECT_DIR),
-        ("post-deploy", [*script, "scripts.post_deploy", *project, "--alarm-email", ALARM_EMAIL], PROJECT_DIR),
-        ("post-deploy again", [*script, "scripts.post_deploy", *project, "--alarm-email", ALARM_EMAIL], PROJECT_DIR),
+        ("post-deploy", [*script, "scripts.deploy.post_deploy", *project, "--alarm-email", ALARM_EMAIL], PROJECT_DIR),
+        (
+            "post-deploy again",
+            [*script, "scripts.deploy.post_deploy", *project, "--alarm-email", ALARM_EMAIL],
+            PROJECT_DIR,
+        ),
         ("second deploy", [chalice, "deploy", "--stage", STAGE], run.project),
-        ("post-deploy after the second deploy", [*script, "scripts.post_deploy", *project], PROJECT_DIR),
+        ("post-deploy after the second deploy", [*script, "scripts.deploy.post_deploy", *project], PROJECT_DIR),
         ("chalice delete", [chalice, "delete", "--stage", STAGE], run.project),
-        ("teardown", [*script, "scripts.teardown", *project], PROJECT_DIR),
-        ("teardown again", [*script, "scripts.teardown", *project], PROJECT_DIR),
+        ("teardown", [*script, "scripts.deploy.teardown", *project], PROJECT_DIR),
+        ("teardown again", [*script, "scripts.deploy.teardown", *project], PROJECT_DIR),
     ]
     for name, argv, cwd in plan:
         result = subprocess.run(

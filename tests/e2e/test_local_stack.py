@@ -225,7 +225,7 @@ def test_basic_tenant_is_throttled_after_its_burst_and_premium_is_not(stack: Run
 def test_a_second_stack_on_the_same_port_fails_fast(stack: RunningStack, tmp_path) -> None:
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "scripts.local_stack", "--state-dir", str(tmp_path)],
+        [sys.executable, "-m", "scripts.local.stack", "--state-dir", str(tmp_path)],
         cwd=PROJECT_DIR,
         env={**os.environ, "PORT": str(stack.port)},
         stdin=subprocess.DEVNULL,

@@ -1,8 +1,8 @@
 """The local stack under concurrent clients, over real HTTP: as safe as DynamoDB, and no dropped connection.
 
 moto's threaded server lets concurrent transactions undo each other, and chalice local's server
-listens with a backlog of 5; the stack serializes the emulated AWS (scripts.local_aws) and serves
-the API with a backlog of 128 (scripts.local_api). These tests hold it to both. The products they
+listens with a backlog of 5; the stack serializes the emulated AWS (scripts.local.aws) and serves
+the API with a backlog of 128 (scripts.local.api). These tests hold it to both. The products they
 order are their own, written to the stack's table through its AWS endpoint.
 """
 

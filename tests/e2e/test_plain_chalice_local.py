@@ -92,8 +92,8 @@ def shell_environment() -> dict[str, str]:
 
 
 def stack_settings(stack: RunningStack) -> dict[str, str]:
-    """The environment a shell has after `eval "$(python -m scripts.stack_env --server)"`, as the log line advises."""
-    command = f'eval "$({sys.executable} -m scripts.stack_env --server --state-dir {stack.state_dir})" && env -0'
+    """The environment a shell has after `eval "$(python -m scripts.local.env --server)"`, as the log line advises."""
+    command = f'eval "$({sys.executable} -m scripts.local.env --server --state-dir {stack.state_dir})" && env -0'
     shell = subprocess.run(
         ["bash", "-c", command], cwd=PROJECT_DIR, env=shell_environment(), capture_output=True, text=True, timeout=60
     )

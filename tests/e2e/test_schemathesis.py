@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from scripts import openapi_document
+from scripts.docs import openapi_document
 from tests.e2e import schemathesis_hooks
 from tests.support.stack import HTTP_TIMEOUT_SECONDS, RunningStack
 

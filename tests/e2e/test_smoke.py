@@ -19,9 +19,9 @@ SMOKE_TIMEOUT_SECONDS = 120
 
 
 def run_smoke(*argv: str) -> subprocess.CompletedProcess:
-    """`python -m scripts.smoke ...` in a subprocess, with its output."""
+    """`python -m scripts.deploy.smoke ...` in a subprocess, with its output."""
     return subprocess.run(
-        [sys.executable, "-m", "scripts.smoke", *argv],
+        [sys.executable, "-m", "scripts.deploy.smoke", *argv],
         cwd=PROJECT_DIR,
         capture_output=True,
         text=True,

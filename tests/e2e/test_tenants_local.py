@@ -28,8 +28,8 @@ from chalicelib.models import Product
 from chalicelib.store.catalog import CatalogRepository
 from chalicelib.store.dynamodb import dynamodb_client
 from chalicelib.tiers import TIERS
-from scripts import tenant_data
 from scripts.stage_config import read_stage_config
+from scripts.tenants import data as tenant_data
 from tests.support.project import PROJECT_DIR, keep_tenant_secrets
 from tests.support.stack import HTTP_TIMEOUT_SECONDS, RunningStack, http_session, on_stack_aws
 
@@ -185,7 +185,7 @@ def test_without_a_running_stack_every_command_says_so_and_how_to_start_it(
         assert result.stdout == ""
         assert result.stderr.startswith("[tenants] error: the local stack ")
         assert "is not running" in result.stderr
-        assert "start it with `make run` (python -m scripts.local_stack)" in result.stderr
+        assert "start it with `make run` (python -m scripts.local.stack)" in result.stderr
 
 
 # --- the commands against the running stack -----------------------------------------------------

@@ -15,8 +15,9 @@ from chalicelib import pagination
 from chalicelib.store import schema
 from chalicelib.tenancy import SCOPES
 from chalicelib.tiers import TIERS
-from scripts import bootstrap, provision, tenant_access_role
+from scripts import provision, tenant_access_role
 from scripts.change_log import is_mutating
+from scripts.deploy import bootstrap
 from scripts.stage_config import read_stage_config
 from scripts.stage_resources import AwsClients
 from tests.support.project import PROJECT_DIR

@@ -9,7 +9,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from scripts import bootstrap
+from scripts.deploy import bootstrap
 from tests.support.project import PROJECT_DIR
 
 REGION = "eu-west-1"

@@ -1,4 +1,4 @@
-"""scripts.call_recorder over moto: every call of a boto3 client recorded, with item images, and priced."""
+"""scripts.measure.call_recorder over moto: every call of a boto3 client recorded, with item images, and priced."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib.store import schema
-from scripts.call_recorder import CallRecorder
-from scripts.dynamodb_units import Consumption, TableShape, consumption, item_id, load_by_partition
+from scripts.measure.call_recorder import CallRecorder
+from scripts.measure.dynamodb_units import Consumption, TableShape, consumption, item_id, load_by_partition
 
 TABLE = "units-test"
 PRODUCT_PK = "TENANT#acme#PRODUCT#prod-001"

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from scripts import cost
+from scripts.measure import cost
 
 LOG_BYTES_TOLERANCE = 0.03
 ARCHIVE_RATIO_TOLERANCE = 0.10
@@ -43,7 +43,16 @@ def measured(tmp_path_factory: pytest.TempPathFactory) -> dict:
     readme.write_text(cost.README.read_text())
     snapshot = folder / "measured.json"
     run = committed["run"]
-    command = [sys.executable, "-m", "scripts.cost", "--write", "--snapshot", str(snapshot), "--readme", str(readme)]
+    command = [
+        sys.executable,
+        "-m",
+        "scripts.measure.cost",
+        "--write",
+        "--snapshot",
+        str(snapshot),
+        "--readme",
+        str(readme),
+    ]
     command += ["--stage", run["stage"], "--requests", str(run["requests"]), "--seed", str(run["seed"])]
     command += ["--catalog-size", str(run["catalog_size"])]
     # Nothing of this process's environment (the tests' settings) may reach the measurement.

@@ -22,7 +22,7 @@ import app as application
 from chalicelib.store import keys
 from chalicelib.store.orders import OrderInputs, OrderRepository
 from scripts import tenant_access_role
-from scripts.iam_permissions import (
+from scripts.deploy.iam_permissions import (
     Grant,
     Permission,
     allows,
@@ -32,7 +32,7 @@ from scripts.iam_permissions import (
     required_permissions,
     with_principal_tags,
 )
-from scripts.operation_recorder import Operation, OperationRecorder
+from scripts.deploy.operation_recorder import Operation, OperationRecorder
 from scripts.stage_config import LOCKED_PACKAGING
 from tests.support.api import Api
 from tests.support.project import PROJECT_DIR

@@ -10,8 +10,8 @@ import pytest
 import yaml
 from botocore.stub import Stubber
 
-from scripts import github_deploy_role
-from scripts.operator_policy import policy_path
+from scripts.deploy import github_deploy_role
+from scripts.deploy.operator_policy import policy_path
 from tests.support.project import PROJECT_DIR
 
 REPO = "octo-org/octo-repo"

@@ -24,8 +24,9 @@ from chalicelib.store.orders import OrderRepository, order_values
 from chalicelib.store.registry import TenantRegistry
 from chalicelib.tenancy import SCOPES, TenantContext
 from chalicelib.tenant_repositories import repositories_for
-from scripts import bootstrap, migrate_layout, provision
+from scripts import provision
 from scripts.change_log import is_mutating
+from scripts.deploy import bootstrap, migrate_layout
 from tests.support.project import PROJECT_DIR
 from tests.support.settings import Environment
 
@@ -224,7 +225,7 @@ def project(tmp_path: Path, calls: list[str], env: Environment, capsys: Capture)
 
 
 class Migrate:
-    """Runs `python -m scripts.migrate_layout --stage dev ...` in this process and keeps what it printed."""
+    """Runs `python -m scripts.deploy.migrate_layout --stage dev ...` in this process and keeps what it printed."""
 
     def __init__(self, project: Path, capsys: Capture):
         self.project = project
@@ -511,7 +512,7 @@ def test_a_missing_table_is_reported_with_what_to_do(migrate: Migrate):
     assert migrate() == 1
     assert migrate.err == (
         "[migrate] error: the table tenant-api-dev does not exist in us-east-1; "
-        "run `python -m scripts.bootstrap --stage dev` first\n"
+        "run `python -m scripts.deploy.bootstrap --stage dev` first\n"
     )
 
 

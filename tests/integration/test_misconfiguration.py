@@ -81,7 +81,7 @@ def test_under_chalice_local_the_line_says_how_to_get_the_settings(api: Api, env
     assert_unavailable(api.get("/catalog", ACME))
     message = misconfiguration_lines(logs)[1]["message"]
     assert "`make run` in another terminal" in message
-    assert 'eval "$(.venv/bin/python -m scripts.stack_env --server)"' in message
+    assert 'eval "$(.venv/bin/python -m scripts.local.env --server)"' in message
 
 
 def test_a_malformed_setting_is_a_503_naming_it(api: Api, env, logs: CapturedLogs):

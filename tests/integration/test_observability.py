@@ -26,10 +26,11 @@ from chalicelib.telemetry.logs import SERVICE
 from chalicelib.telemetry.metrics import METRICS_NAMESPACE
 from chalicelib.web import middleware
 from chalicelib.web.ratelimit import TenantRateLimiter
-from scripts import contributor_insights, monitoring
+from scripts import monitoring
+from scripts.local.token_issuer import TokenIssuer
+from scripts.local.token_server import TokenServer
+from scripts.measure import contributor_insights
 from scripts.monitoring import Deployment
-from scripts.token_issuer import TokenIssuer
-from scripts.token_server import TokenServer
 from tests.support.api import Api, Reply, assert_error
 from tests.support.aws import dynamodb_calls_through
 from tests.support.capture import CapturedLogs, InMemoryEmitter

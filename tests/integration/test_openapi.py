@@ -445,6 +445,22 @@ def test_behind_api_gateway_the_server_is_the_url_the_client_called(env):
         assert served_addresses(full, {"host": "evil.example"}) == StageAddresses(api_url, DEPLOYED.token_url)
 
 
+def test_the_published_scopes_are_the_stages_resource_servers(api: Api, env):
+    # A stage whose resource server is not the default names its own scopes, which its tokens carry.
+    env.set(RESOURCE_SERVER_ID="acme-api")
+    served = api.get("/openapi.json", tenant=None).json
+    flow = served["components"]["securitySchemes"]["cognito"]["flows"]["clientCredentials"]
+    assert sorted(flow["scopes"]) == ["acme-api/catalog.read", "acme-api/orders.read", "acme-api/orders.write"]
+    required = {
+        scope
+        for path in served["paths"].values()
+        for operation in path.values()
+        for requirement in operation.get("security", [])
+        for scope in requirement.get("cognito", [])
+    }
+    assert required == set(flow["scopes"])
+
+
 def test_a_deployed_stage_without_its_token_url_answers_a_documented_503(api: Api, env):
     env.set(AWS_LAMBDA_FUNCTION_NAME="tenant-api-dev", TOKEN_URL=None)
     reply = api.get("/openapi.json", tenant=None)

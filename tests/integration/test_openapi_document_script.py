@@ -1,4 +1,4 @@
-"""scripts.openapi_document: the stage's document as its API serves it, or as made for given addresses."""
+"""scripts.docs.openapi_document: the stage's document as its API serves it, or as made for given addresses."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.web.openapi import StageAddresses, openapi_document
-from scripts import openapi_document as script
+from scripts.docs import openapi_document as script
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 TOKEN_URL = "http://127.0.0.1:41234/oauth2/token"

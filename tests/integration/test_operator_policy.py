@@ -1,7 +1,7 @@
 """The operator policy covers every call the operator scripts and `chalice deploy` make, and the checked-in copy is current.
 
 The scripts' calls are recorded by running the scripts' own tests (against in-process moto) with
-the tests.operator_calls plugin; Chalice's are read from its source by scripts.chalice_calls.
+the tests.operator_calls plugin; Chalice's are read from its source by scripts.deploy.chalice_calls.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from scripts import operator_policy
-from scripts.chalice_calls import client_methods, operations_of, resource_types
-from scripts.iam_permissions import Permission, allows, matches
+from scripts.deploy import operator_permissions, operator_policy
+from scripts.deploy.chalice_calls import client_methods, operations_of, resource_types
+from scripts.deploy.iam_permissions import Permission, allows, matches
+from scripts.deploy.post_deploy import deployment_of
 from scripts.monitoring import insight_rules
-from scripts.post_deploy import deployment_of
 from scripts.stage_config import read_stage_config
 from tests.support.project import PROJECT_DIR
 
@@ -93,9 +93,9 @@ def as_deployed(call: dict[str, str]) -> tuple[str, Permission]:
 @pytest.mark.parametrize("stage", STAGES)
 def test_the_checked_in_policy_is_the_generated_one(stage: str) -> None:
     path = operator_policy.policy_path(PROJECT_DIR, stage)
-    expected = operator_policy.render(operator_policy.operator_policy(PROJECT_DIR, stage))
+    expected = operator_policy.render(operator_permissions.operator_policy(PROJECT_DIR, stage))
     assert path.read_text() == expected, (
-        f"{path.relative_to(PROJECT_DIR)} is stale: run `python -m scripts.operator_policy --stage {stage} --write`"
+        f"{path.relative_to(PROJECT_DIR)} is stale: run `python -m scripts.deploy.operator_policy --stage {stage} --write`"
     )
 
 
@@ -107,7 +107,7 @@ def test_every_action_the_scripts_need_is_granted(script_calls: list[dict[str, s
         for call in script_calls
         if not any(matches(action, call["action"], ignore_case=True) for action in granted)
     )
-    assert missing == [], f"add to scripts.operator_policy.SCRIPT_ACTIONS: {', '.join(missing)}"
+    assert missing == [], f"add to scripts.deploy.operator_permissions.SCRIPT_ACTIONS: {', '.join(missing)}"
 
 
 def test_every_call_the_scripts_make_on_the_stages_resources_is_allowed(script_calls: list[dict[str, str]]) -> None:
@@ -121,17 +121,21 @@ def test_every_call_the_scripts_make_on_the_stages_resources_is_allowed(script_c
 
 def test_every_script_action_listed_is_one_a_script_makes(script_calls: list[dict[str, str]]) -> None:
     needed = {call["action"] for call in script_calls}
-    unused = sorted(operator_policy.script_actions() - needed - set(operator_policy.UNRECORDED_SCRIPT_ACTIONS))
-    assert unused == [], f"remove from scripts.operator_policy.SCRIPT_ACTIONS (no script calls them): {unused}"
+    unused = sorted(
+        operator_permissions.script_actions() - needed - set(operator_permissions.UNRECORDED_SCRIPT_ACTIONS)
+    )
+    assert unused == [], (
+        f"remove from scripts.deploy.operator_permissions.SCRIPT_ACTIONS (no script calls them): {unused}"
+    )
 
 
 def test_the_calls_the_tests_cannot_reach_are_in_the_scripts_and_really_unreached(
     script_calls: list[dict[str, str]],
 ) -> None:
     """Each action kept without a recorded call names a method the scripts call; once recorded, it moves."""
-    sources = "\n".join(path.read_text() for path in (PROJECT_DIR / "scripts").glob("*.py"))
+    sources = "\n".join(path.read_text() for path in (PROJECT_DIR / "scripts").rglob("*.py"))
     recorded = {call["action"] for call in script_calls}
-    for action, method in operator_policy.UNRECORDED_SCRIPT_ACTIONS.items():
+    for action, method in operator_permissions.UNRECORDED_SCRIPT_ACTIONS.items():
         assert re.search(rf"\.{method}\b", sources), f"no script calls {method} any more: drop {action}"
         assert action not in recorded, f"{action} is recorded now: move it to SCRIPT_ACTIONS"
 
@@ -153,7 +157,7 @@ def test_chalice_deploy_is_read_from_chalices_planner_for_this_apps_resources() 
 @pytest.mark.parametrize("stage", STAGES)
 def test_chalice_deploy_reaches_the_stages_own_functions_and_roles_only(stage: str) -> None:
     document = policy(stage)
-    actions = operator_policy.chalice_actions(PROJECT_DIR, stage)
+    actions = operator_permissions.chalice_actions(PROJECT_DIR, stage)
     assert actions <= policy_actions(document)
     other = "prod" if stage == "dev" else "dev"
     for name in (f"tenant-api-{stage}", f"tenant-api-{stage}-tenant_authorizer"):

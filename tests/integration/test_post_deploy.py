@@ -16,9 +16,10 @@ from chalicelib.store.registry import ACTIVE, TenantRecord, TenantRegistry
 from chalicelib.store.schema import table_definition
 from chalicelib.tiers import TIERS
 from chalicelib.web.gateway import gateway_responses
-from scripts import aws_calls, post_deploy
+from scripts import aws_calls
+from scripts.deploy import post_deploy
+from scripts.deploy.post_deploy import UNSUPPORTED, AwsClients, Report
 from scripts.monitoring import alarm_definitions, contributor_rules, dashboard_json, dashboard_name, insight_rules
-from scripts.post_deploy import UNSUPPORTED, AwsClients, Report
 from scripts.provision import usage_plan_name
 from scripts.stage_config import CONFIG_FILE, read_stage_config
 from tests.support.settings import Environment

@@ -19,8 +19,9 @@ from chalicelib.store.dynamodb import dynamodb_client
 from chalicelib.store.registry import ACTIVE, SUSPENDED, TenantRegistry
 from chalicelib.tenancy import SCOPES
 from chalicelib.tiers import TIERS
-from scripts import provision, seed
-from scripts.token_server import TokenServer
+from scripts import provision
+from scripts.local.token_server import TokenServer
+from scripts.tenants import seed
 from tests.support.api import Api
 from tests.support.settings import Environment
 from tests.support.tenants import RESOURCE_SERVER, TABLE_NAME

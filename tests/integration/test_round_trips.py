@@ -9,8 +9,8 @@ import pytest
 
 from chalicelib.store import keys, schema
 from chalicelib.store.tenant_access import tenant_dynamodb
-from scripts.call_recorder import CallRecorder
-from scripts.dynamodb_units import RecordedCall, TableShape, consumption
+from scripts.measure.call_recorder import CallRecorder
+from scripts.measure.dynamodb_units import RecordedCall, TableShape, consumption
 from tests.support.api import Api, Reply
 from tests.support.tenants import ACME, TABLE_NAME
 

@@ -12,10 +12,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib.tiers import TIERS
-from scripts import bootstrap, post_deploy, provision, teardown, tenants
+from scripts import provision
 from scripts.change_log import is_mutating
+from scripts.deploy import bootstrap, post_deploy, teardown
 from scripts.monitoring import alarm_definitions, alarm_topic_name, dashboard_name, insight_rules
 from scripts.stage_config import read_stage_config
+from scripts.tenants import cli as tenants
 from tests.support.project import PROJECT_DIR, keep_tenant_secrets
 
 REGION = "us-east-1"

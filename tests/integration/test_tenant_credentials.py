@@ -28,8 +28,8 @@ from chalicelib.models import OrderLineRequest, OrderRequest
 from chalicelib.store import keys, tenant_access
 from chalicelib.tenancy import TenantContext
 from scripts import tenant_access_role
-from scripts.iam_permissions import allows, required_permissions, with_principal_tags
-from scripts.operation_recorder import Operation
+from scripts.deploy.iam_permissions import allows, required_permissions, with_principal_tags
+from scripts.deploy.operation_recorder import Operation
 from tests.support.api import Api, assert_error
 from tests.support.clock import FakeClock
 from tests.support.tenants import ACME, GLOBEX, INITECH, TABLE_NAME, TENANTS

@@ -1,4 +1,4 @@
-"""scripts.tenant_data against moto: counting and purging a tenant's data, whole or interrupted."""
+"""scripts.tenants.data against moto: counting and purging a tenant's data, whole or interrupted."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from chalicelib.store import keys
 from chalicelib.store.dynamodb import dynamodb_client, to_item
 from chalicelib.tenancy import TenantContext
 from chalicelib.tenant_repositories import repositories_for
-from scripts import tenant_data
+from scripts.tenants import data as tenant_data
 from tests.support.tenants import PRODUCTS_PER_TENANT, TABLE_NAME
 
 ACME = TenantContext("acme", "basic", frozenset())

@@ -22,9 +22,12 @@ from chalicelib.store.registry import ACTIVE, SUSPENDED, TenantRegistry
 from chalicelib.tenancy import SCOPES, TenantContext
 from chalicelib.tenant_repositories import repositories_for
 from chalicelib.web.auth import JwksCache, TenantAuthorizer, TenantCache
-from scripts import bootstrap, provision, seed, smoke, tenants
+from scripts import provision
 from scripts.change_log import is_mutating
-from scripts.token_server import TokenServer
+from scripts.deploy import bootstrap, smoke
+from scripts.local.token_server import TokenServer
+from scripts.tenants import cli as tenants
+from scripts.tenants import seed
 from tests.support.clock import FakeClock
 from tests.support.project import PROJECT_DIR, keep_tenant_secrets, set_stage_settings
 from tests.support.settings import Environment
@@ -223,7 +226,7 @@ def test_nothing_works_before_the_stage_is_bootstrapped(tmp_path: Path, calls, c
     cli = Cli(tmp_path, capsys)
     assert cli("list") == 1
     assert "has no Cognito TOKEN_ISSUER" in cli.err
-    assert "run `python -m scripts.bootstrap --stage dev` first" in cli.err
+    assert "run `python -m scripts.deploy.bootstrap --stage dev` first" in cli.err
     assert calls == []
 
 

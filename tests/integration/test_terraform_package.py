@@ -17,11 +17,13 @@ from chalicelib.store.schema import TTL_ATTRIBUTE
 from chalicelib.tenancy import SCOPES
 from chalicelib.tiers import TIERS
 from chalicelib.web.gateway import gateway_responses
-from scripts import monitoring, package_terraform, post_deploy, provision, tenant_access_role
-from scripts import terraform_files as terraform
-from scripts.package_terraform import apply_overrides
+from scripts import monitoring, provision, tenant_access_role
+from scripts.deploy import post_deploy
+from scripts.deploy.terraform import files as terraform
+from scripts.deploy.terraform import package as package_terraform
+from scripts.deploy.terraform.files import CHECKOV_SKIPS, LOG_RETENTION_DAYS
+from scripts.deploy.terraform.package import apply_overrides
 from scripts.stage_config import read_stage_config
-from scripts.terraform_files import CHECKOV_SKIPS, LOG_RETENTION_DAYS
 
 STAGE = "dev"
 REGION = "us-east-1"

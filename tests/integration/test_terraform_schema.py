@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from scripts import package_terraform
-from scripts.package_terraform import apply_overrides
-from scripts.terraform_schema import (
+from scripts.deploy.terraform import package as package_terraform
+from scripts.deploy.terraform.package import apply_overrides
+from scripts.deploy.terraform.schema import (
     NODE_DIR,
     PROVIDER_PACKAGES,
     Reference,

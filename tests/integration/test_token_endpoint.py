@@ -18,8 +18,8 @@ from moto import mock_aws
 
 from chalicelib.config import get_settings
 from chalicelib.web.auth import JwksCache, TokenRejected, verify_access_token
-from scripts.token_issuer import TokenIssuer
-from scripts.token_server import TokenServer
+from scripts.local.token_issuer import TokenIssuer
+from scripts.local.token_server import TokenServer
 from tests.support.api import Reply
 from tests.support.settings import Environment
 from tests.support.tenants import ALL_SCOPES, RESOURCE_SERVER

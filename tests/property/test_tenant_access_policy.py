@@ -1,7 +1,7 @@
 """Every key a tenant's repository can produce fits that tenant's tenant-access policy, and no other tenant's.
 
 IAM fills ${aws:PrincipalTag/TenantID} in from the session tag; here the policy is filled in the
-same way (scripts.iam_permissions.with_principal_tags) and judged by the project's evaluator,
+same way (scripts.deploy.iam_permissions.with_principal_tags) and judged by the project's evaluator,
 for keys Hypothesis chooses, including tenant ids that are prefixes of one another.
 """
 
@@ -18,8 +18,8 @@ from chalicelib.store import keys
 from chalicelib.store.catalog import CatalogRepository
 from chalicelib.store.orders import OrderRepository
 from scripts import tenant_access_role
-from scripts.iam_permissions import Permission, allows, required_permissions, with_principal_tags
-from scripts.operation_recorder import Operation
+from scripts.deploy.iam_permissions import Permission, allows, required_permissions, with_principal_tags
+from scripts.deploy.operation_recorder import Operation
 from tests.support.tenants import TABLE_NAME
 
 ACCOUNT = "123456789012"

@@ -9,7 +9,7 @@ from typing import Any
 from chalice.test import Client
 
 import app as application
-from scripts.token_issuer import TokenIssuer
+from scripts.local.token_issuer import TokenIssuer
 from tests.support.project import PROJECT_DIR
 from tests.support.tenants import ACME, ALL_SCOPES, SeedTenant
 

@@ -20,7 +20,7 @@ from chalicelib.errors import ServiceUnavailable
 from chalicelib.store.registry import SUSPENDED, TenantRecord
 from chalicelib.web import auth, gateway
 from chalicelib.web.auth import JwksCache, TenantAuthorizer, TenantCache
-from scripts.token_issuer import TokenIssuer
+from scripts.local.token_issuer import TokenIssuer
 from tests.support.clock import FakeClock
 from tests.support.jwks import JwksServer
 from tests.support.tenants import ACME, ALL_SCOPES, GLOBEX

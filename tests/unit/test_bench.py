@@ -1,4 +1,4 @@
-"""scripts.bench's reports, snippets and bare app, checked without moto or a fresh interpreter."""
+"""scripts.measure.bench's reports, snippets and bare app, checked without moto or a fresh interpreter."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from chalicelib.models import Product, money
 from chalicelib.store import dynamodb, keys
 from chalicelib.store.catalog import CatalogRepository
 from chalicelib.web import validation
-from scripts import bench
+from scripts.measure import bench
 
 # Two runs' figures as the tenant-credential snippet prints them (seconds, and AssumeRole calls).
 FIGURES = {

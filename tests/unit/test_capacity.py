@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from scripts.capacity import PREMIUM_MIX, Run, mix_schedule, utilisation
+from scripts.measure.workload import PREMIUM_MIX, Run, mix_schedule, utilisation
 
 TABLE = "t"
 

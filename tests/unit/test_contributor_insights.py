@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scripts import contributor_insights
+from scripts.measure import contributor_insights
 
 EVENT = {"message": "request", "tenant_id": "acme", "status": 404, "latency_ms": 2.5, "detail": {"c": [7, "x"]}}
 

@@ -12,8 +12,8 @@ from decimal import Decimal
 import pytest
 
 from chalicelib.tiers import TIERS
-from scripts import cost
-from scripts.capacity import PREMIUM_MIX
+from scripts.measure import cost
+from scripts.measure.workload import PREMIUM_MIX
 from scripts.stage_config import read_stage_config
 
 MILLION = 1_000_000

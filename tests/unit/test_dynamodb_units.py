@@ -1,4 +1,4 @@
-"""Unit tests of scripts.dynamodb_units: hand-made calls whose capacity units are known keep the model honest."""
+"""Unit tests of scripts.measure.dynamodb_units: hand-made calls whose capacity units are known keep the model honest."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from chalicelib.store import schema
-from scripts.dynamodb_units import (
+from scripts.measure.dynamodb_units import (
     Consumption,
     RecordedCall,
     TableShape,

@@ -10,7 +10,7 @@ from chalice.local import LocalGatewayException
 from chalicelib import errors
 from chalicelib.errors import ServiceUnavailable
 from chalicelib.web import gateway
-from scripts import terraform_files
+from scripts.deploy.terraform import files as terraform_files
 
 RESPONSES = gateway.gateway_responses()
 OUTCOMES = {outcome.description: outcome for outcome in gateway.AUTHORIZER_OUTCOMES}

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from scripts.iam_permissions import (
+from scripts.deploy.iam_permissions import (
     Grant,
     Permission,
     UnsupportedPolicy,
@@ -17,8 +17,8 @@ from scripts.iam_permissions import (
     needed_grants,
     required_permissions,
 )
-from scripts.operation_recorder import Operation
-from scripts.stage_policy import narrow_policy
+from scripts.deploy.operation_recorder import Operation
+from scripts.deploy.stage_policy import narrow_policy
 from tests.support.project import PROJECT_DIR
 
 ACCOUNT = "123456789012"

@@ -11,8 +11,8 @@ from chalice.app import AuthResponse
 from chalice.config import Config
 
 from chalicelib.web import gateway
-from scripts import local_api
-from scripts.local_api import GatewayLikeLocalGateway, GatewayRefusal, gateway_refusal
+from scripts.local import api as local_api
+from scripts.local.api import GatewayLikeLocalGateway, GatewayRefusal, gateway_refusal
 
 
 def rendered(refusal: GatewayRefusal) -> tuple[int, dict[str, Any], dict[str, Any]]:

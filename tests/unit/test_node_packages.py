@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from scripts.terraform_schema import PROVIDER_PACKAGES
+from scripts.deploy.terraform.schema import PROVIDER_PACKAGES
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 # The exact version `make docs` and the lint test run (redocly.yaml's settings are checked with it).

@@ -18,10 +18,10 @@ import pytest
 from botocore.stub import Stubber
 
 from chalicelib.store import keys
-from scripts import policy_simulation as simulation
-from scripts import smoke
-from scripts.iam_permissions import Permission, allows, with_principal_tags
-from scripts.policy_simulation import Case, Outcome, SimulationError
+from scripts.deploy import policy_simulation as simulation
+from scripts.deploy import smoke
+from scripts.deploy.iam_permissions import Permission, allows, with_principal_tags
+from scripts.deploy.policy_simulation import Case, Outcome, SimulationError
 from scripts.tenant_access_role import access_policy
 
 ACCOUNT = "123456789012"
@@ -358,7 +358,7 @@ def test_smoke_fails_a_stage_without_the_roles_arn_without_asking(capsys: pytest
     lines = smoke_lines(smoke.SmokeRun(stage_target(role_arn="")), capsys)
     assert lines == [
         "[smoke] FAIL  tenant policy: stage dev has no TENANT_ACCESS_ROLE_ARN in .chalice/config.json; "
-        "run `python -m scripts.bootstrap --stage dev`"
+        "run `python -m scripts.deploy.bootstrap --stage dev`"
     ]
 
 

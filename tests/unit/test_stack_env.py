@@ -1,4 +1,4 @@
-"""scripts.stack_env: exports for a running local stack, and a failing line for a stopped or absent one."""
+"""scripts.local.env: exports for a running local stack, and a failing line for a stopped or absent one."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Iterator
 
 import pytest
 
-from scripts import stack_env
+from scripts.local import env as stack_env
 
 TENANT = {"tenant_id": "tenant-basic", "tier": "basic", "client_id": "c1", "client_secret": "s'1"}
 

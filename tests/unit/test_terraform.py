@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from scripts import monitoring, tenant_access_role
-from scripts import terraform_files as terraform
-from scripts.package_terraform import apply_overrides
+from scripts.deploy.terraform import files as terraform
+from scripts.deploy.terraform.package import apply_overrides
 
 PREFIX = "tenant-api-dev"
 TABLE_REF = "${aws_dynamodb_table.tenant_table.arn}"

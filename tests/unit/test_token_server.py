@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from scripts.token_server import (
+from scripts.local.token_server import (
     ClientCredentialsGrant,
     OAuthError,
     TokenGrant,

@@ -2,7 +2,7 @@
 
 Spans go to the SDK's in-memory exporter instead of an OTLP endpoint. Later tests put the
 module in chalicelib.telemetry.tracing's place in the app, as the migration would, and serve requests;
-the last ones check scripts.tracing_cold_start, which measures what the move costs a cold start.
+the last ones check scripts.measure.tracing_cold_start, which measures what the move costs a cold start.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from chalicelib.store.dynamodb import dynamodb_client
 from chalicelib.telemetry import logs as log_setup
 from chalicelib.telemetry import tracing_otel
 from chalicelib.web import auth, middleware
-from scripts import bench, tracing_cold_start
+from scripts.measure import bench, tracing_cold_start
 from tests.support.api import Api
 from tests.support.capture import CapturedLogs
 from tests.support.project import PROJECT_DIR
@@ -418,7 +418,7 @@ def test_an_app_request_outside_lambda_logs_the_trace_id_of_its_own_trace(
     assert line["xray_trace_id"] == xray_id(request)
 
 
-# --- the cold-start measurement (scripts.tracing_cold_start) ---------------------------------
+# --- the cold-start measurement (scripts.measure.tracing_cold_start) ---------------------------------
 
 
 def test_the_measurement_snippets_are_python():

@@ -25,9 +25,9 @@ from chalicelib.tiers import TIERS
 from scripts import provision
 from scripts.aws_calls import paginate
 from scripts.change_log import ChangeLog, WouldChange
+from scripts.deploy.stage_policy import update_policy_file
 from scripts.resource_report import ResourceReport
 from scripts.stage_config import PROJECT_DIR, PROTECTED_STAGES, StageConfigError, update_stage_environment
-from scripts.stage_policy import update_policy_file
 from scripts.stage_resources import AwsClients, StageResources, issuer_url, load_stage, token_url
 
 T = TypeVar("T")
@@ -353,9 +353,9 @@ def bootstrap(resources: StageResources, clients: AwsClients, *, domain_prefix: 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(
-        prog="python -m scripts.bootstrap",
+        prog="python -m scripts.deploy.bootstrap",
         description=__doc__.splitlines()[0] if __doc__ else None,
-        epilog="Run it before the first `chalice deploy --stage STAGE`; run scripts.post_deploy after each deploy.",
+        epilog="Run it before the first `chalice deploy --stage STAGE`; run scripts.deploy.post_deploy after each deploy.",
     )
     parser.add_argument("--stage", required=True, help="the Chalice stage (dev, prod)")
     parser.add_argument("--region", help="AWS region (default: AWS_REGION or the profile's)")

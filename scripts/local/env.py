@@ -1,4 +1,4 @@
-"""Print shell exports for a running local stack, for `eval "$(.venv/bin/python -m scripts.stack_env)"`.
+"""Print shell exports for a running local stack, for `eval "$(.venv/bin/python -m scripts.local.env)"`.
 
 With --server, the exports are the settings the stack's own API runs with instead, so that plain
 `chalice local` started from that shell serves the same tenants.

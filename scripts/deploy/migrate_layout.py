@@ -1,6 +1,6 @@
 """Move a stage's products, orders and Idempotency-Key records from the legacy layout into the sharded one.
 
-    python -m scripts.migrate_layout --stage dev [--dry-run] [--tenant ID ...]
+    python -m scripts.deploy.migrate_layout --stage dev [--dry-run] [--tenant ID ...]
 
 Run it right after deploying the code that reads the new layout (chalicelib.store.keys): until it
 has finished, the API does not see what a tenant kept in the old layout. Its catalog looks
@@ -39,10 +39,10 @@ from chalicelib.errors import ServiceUnavailable
 from chalicelib.store import dynamodb, keys
 from chalicelib.store.orders import order_from_values, order_values
 from scripts import provision
-from scripts import tenant_lifecycle as lifecycle
 from scripts.aws_calls import error_code
 from scripts.stage_config import PROJECT_DIR, StageConfigError
 from scripts.stage_resources import AwsClients, StageResources, application_settings, load_stage
+from scripts.tenants import lifecycle
 
 PRODUCTS, ORDERS, RECORDS = "products", "orders", "idempotency records"
 MOVED = "moved"
@@ -482,7 +482,7 @@ def prepare_table(clients: AwsClients, resources: StageResources, dry_run: bool)
         if error_code(error) != "ResourceNotFoundException":
             raise
         raise MigrationError(
-            f"the table {name} does not exist in {clients.region}; run `python -m scripts.bootstrap "
+            f"the table {name} does not exist in {clients.region}; run `python -m scripts.deploy.bootstrap "
             f"--stage {resources.stage}` first"
         ) from None
     if not missing:
@@ -530,7 +530,7 @@ def run(args: argparse.Namespace) -> Counter[str]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(
-        prog="python -m scripts.migrate_layout",
+        prog="python -m scripts.deploy.migrate_layout",
         description=__doc__.splitlines()[0] if __doc__ else None,
         epilog="Run it right after `chalice deploy` of the code that reads the new layout; a rerun is safe.",
     )

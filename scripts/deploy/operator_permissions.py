@@ -1,28 +1,25 @@
-"""The least-privilege IAM policy for whoever deploys and runs a stage: `python -m scripts.operator_policy --stage dev`.
+"""The least-privilege IAM policy for whoever deploys and runs a stage, as a document (the command that writes it: scripts.deploy.operator_policy).
 
 It covers bootstrap, `chalice deploy`, post-deploy, the tenants command, the layout migration, the
-smoke test's policy simulation and teardown (package_terraform makes no AWS call). The scripts' actions are listed here
+smoke test's policy simulation and teardown (the Terraform package makes no AWS call). The scripts' actions are listed here
 (tests/integration/test_operator_policy.py runs the scripts' tests against moto, records every
 call they make and fails naming any action this list lacks or no longer needs); Chalice's are read
-from the installed Chalice (scripts.chalice_calls).
+from the installed Chalice (scripts.deploy.chalice_calls).
 Resources are narrowed to the stage's names wherever IAM can narrow an action at all; the
 actions IAM authorizes only on "*" are in one statement of their own.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from chalicelib.store import schema
 from scripts import monitoring
-from scripts.chalice_calls import deploy_operations
-from scripts.iam_permissions import UNAUTHORIZED_OPERATIONS, required_permissions
-from scripts.operation_recorder import Operation
-from scripts.stage_config import PROJECT_DIR, StageConfigError, read_stage_config
+from scripts.deploy.chalice_calls import deploy_operations
+from scripts.deploy.iam_permissions import UNAUTHORIZED_OPERATIONS, required_permissions
+from scripts.deploy.operation_recorder import Operation
+from scripts.stage_config import read_stage_config
 
 # Every IAM action the operator scripts' calls need, by service (checked against their calls).
 SCRIPT_ACTIONS: dict[str, tuple[str, ...]] = {
@@ -222,49 +219,3 @@ def operator_policy(project_dir: Path, stage: str) -> dict[str, Any]:
     if anywhere:
         statements.append({"Sid": "NoResourceLevelPermissions", "Effect": "Allow", "Action": anywhere, "Resource": "*"})
     return {"Version": "2012-10-17", "Statement": statements}
-
-
-def policy_path(project_dir: Path, stage: str) -> Path:
-    """Where the stage's operator policy is kept in the repository."""
-    return project_dir / "policies" / f"operator-{stage}.json"
-
-
-def render(document: dict[str, Any]) -> str:
-    """The policy as it is written to its file."""
-    return json.dumps(document, indent=2) + "\n"
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """The command line."""
-    parser = argparse.ArgumentParser(
-        prog="python -m scripts.operator_policy",
-        description=__doc__.splitlines()[0] if __doc__ else None,
-        epilog="Create it with `aws iam create-policy --policy-document file://policies/operator-STAGE.json` "
-        "and attach it to the role or user that deploys the stage.",
-    )
-    parser.add_argument("--stage", required=True, help="the Chalice stage (dev, prod)")
-    parser.add_argument("--write", action="store_true", help="write policies/operator-STAGE.json instead of printing")
-    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help="the project (default: this one)")
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Print (or write) the stage's operator policy; 0 on success, 1 with a message on failure."""
-    args = parse_args(argv)
-    try:
-        text = render(operator_policy(args.project_dir, args.stage))
-    except StageConfigError as error:
-        print(f"[operator_policy] error: {error}", file=sys.stderr)
-        return 1
-    if args.write:
-        path = policy_path(args.project_dir, args.stage)
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(text)
-        print(f"[operator_policy] wrote {path.relative_to(args.project_dir)}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """Onboard and manage a stage's tenants: create, list, show, suspend, resume, change tier, rotate, delete.
 
-Run scripts.bootstrap for a deployed stage first. `--stage local` works on the running local stack
+Run scripts.deploy.bootstrap for a deployed stage first. `--stage local` works on the running local stack
 (`make run`), reaching its emulated AWS through boto3 as a deployed stage's AWS is reached, only at
 another endpoint. Every command is safe to rerun.
 """
@@ -19,7 +19,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.errors import ServiceUnavailable
 from chalicelib.tiers import TIERS
 from scripts import provision, stack_file
-from scripts import tenant_lifecycle as lifecycle
 from scripts.change_log import ChangeLog
 from scripts.stage_config import PROJECT_DIR, StageConfigError, read_stage_config
 from scripts.stage_resources import (
@@ -29,6 +28,7 @@ from scripts.stage_resources import (
     application_settings,
     load_stage,
 )
+from scripts.tenants import lifecycle
 
 # Commands that only read; the others end by saying whether they changed anything.
 READ_ONLY = ("list", "show")
@@ -74,7 +74,7 @@ def warn_of_missing_plans(tenancy: lifecycle.Tenancy) -> None:
     if missing:
         print(
             f"[tenants] warning: stage {tenancy.resources.stage} has no usage plan {', '.join(missing)}; "
-            "scripts.bootstrap makes them (so does any command that changes tenants)",
+            "scripts.deploy.bootstrap makes them (so does any command that changes tenants)",
             file=sys.stderr,
             flush=True,
         )
@@ -116,7 +116,7 @@ def local_aws(endpoint_url: str) -> Iterator[None]:
 
 
 def local_stage(project_dir: Path) -> StageResources:
-    """The local stage's settings; load_stage refuses it because scripts.local_stack, not bootstrap, provisions it."""
+    """The local stage's settings; load_stage refuses it because scripts.local.stack, not bootstrap, provisions it."""
     project_dir = project_dir.resolve()
     return StageResources(read_stage_config(LOCAL_STAGE, project_dir / ".chalice" / "config.json"), project_dir)
 

@@ -1,6 +1,6 @@
 """Print the first Python on this machine that can run LocalStack, for its own virtual environment.
 
-    python -m scripts.localstack_python     # prints a path, or nothing (exit 1) when there is none
+    python -m scripts.local.localstack_python     # prints a path, or nothing (exit 1) when there is none
 
 LocalStack 2026.3.0 imports `warnings.deprecated`, new in Python 3.13, so older interpreters
 cannot start it. pyenv's shims answer to `command -v python3.13` even when that version is not

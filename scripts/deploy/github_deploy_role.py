@@ -1,4 +1,4 @@
-"""The IAM role GitHub Actions assumes to deploy a stage: `python -m scripts.github_deploy_role --stage dev --repo O/N`.
+"""The IAM role GitHub Actions assumes to deploy a stage: `python -m scripts.deploy.github_deploy_role --stage dev --repo O/N`.
 
 Without --apply it prints the role's trust policy. With --apply it creates GitHub's OIDC identity
 provider in the account if the account has none, and creates the role `tenant-api-<stage>-github-deploy`
@@ -7,7 +7,7 @@ any policy added to it by hand, inline or managed, printing created / updated / 
 The trust admits one kind of caller only: a token GitHub issued for sts.amazonaws.com to a job of
 the repository that runs on the branch in the GitHub environment named after the stage, which is
 how .github/workflows/deploy.yml deploys. The role's one policy is an inline copy of the stage's
-operator policy (scripts.operator_policy, the document kept in policies/operator-<stage>.json).
+operator policy (scripts.deploy.operator_policy, the document kept in policies/operator-<stage>.json).
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from scripts import operator_policy, provision
+from scripts import provision
 from scripts.aws_calls import error_code
 from scripts.change_log import ChangeLog
+from scripts.deploy.operator_permissions import operator_policy
 from scripts.stage_config import PROJECT_DIR, StageConfigError
 from scripts.stage_resources import StageResources, load_stage
 
@@ -156,7 +157,7 @@ def outcome(operations: list[str]) -> str:
 
 def apply(iam: Any, resources: StageResources, *, partition: str, account: str, repository: str, branch: str) -> str:
     """Make or correct the provider and the role, reporting each; returns the role's ARN."""
-    policy = checked_size(operator_policy.operator_policy(resources.project_dir, resources.stage))
+    policy = checked_size(operator_policy(resources.project_dir, resources.stage))
     log = ChangeLog()
     with log.watching([iam]):
         provider = _reported(
@@ -204,7 +205,7 @@ def _account(value: str) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(
-        prog="python -m scripts.github_deploy_role",
+        prog="python -m scripts.deploy.github_deploy_role",
         description=__doc__.splitlines()[0] if __doc__ else None,
         epilog="Then give the GitHub environment named after the stage the variables AWS_DEPLOY_ROLE_ARN and "
         'AWS_REGION (README "CI/CD on GitHub").',
@@ -244,7 +245,9 @@ def run(args: argparse.Namespace) -> int:
         trust = trust_policy(provider_arn(partition, account), args.repo, resources.stage, args.branch)
         sys.stdout.write(json.dumps(trust, indent=2) + "\n")
         progress(f"above: the trust policy of role {name} in account {account}")
-        progress(f"its inline policy {POLICY_NAME!r}: `python -m scripts.operator_policy --stage {resources.stage}`")
+        progress(
+            f"its inline policy {POLICY_NAME!r}: `python -m scripts.deploy.operator_policy --stage {resources.stage}`"
+        )
         progress("nothing was changed; --apply creates or corrects the OIDC provider and the role")
         return 0
     account = boto3.client("sts", region_name=region).get_caller_identity()["Account"]

@@ -25,7 +25,7 @@ before timing. moto's time cancels out on average, not request by request: the l
 make its wall-clock difference vary by milliseconds between runs on a busy machine, so each row
 also gives the difference in the function process's CPU time, which leaves moto's out.
 
-The last rows weigh the tracing library (scripts.tracing_cold_start): the X-Ray SDK as
+The last rows weigh the tracing library (scripts.measure.tracing_cold_start): the X-Ray SDK as
 chalicelib.telemetry.tracing sets it up against OpenTelemetry as chalicelib.telemetry.tracing_otel does, set up alone
 and in the whole app's cold start, and the size each adds to the package. --tracing-only runs
 just those.
@@ -44,10 +44,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from chalicelib.store import keys
-from scripts import tracing_cold_start
-from scripts.fresh_interpreter import medians, run
+from scripts.measure import tracing_cold_start
+from scripts.measure.fresh_interpreter import medians, run
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TABLE = "bench-table"
 # moto's STS issues credentials for any role ARN, and moto files the calls made with them under
 # the ARN's account: 123456789012 is moto's default, the account the table is created in.
@@ -219,7 +219,7 @@ EXPECTED_ASSUME_ROLE_CALLS = {"first_a_calls": 1, "first_b_calls": 1, "warm_call
 
 WARM = """
 import json, os, timeit
-from scripts.token_issuer import TokenIssuer
+from scripts.local.token_issuer import TokenIssuer
 from chalicelib.web.auth import JwksCache, verify_access_token
 from chalicelib.config import get_settings
 from chalicelib import pagination
@@ -257,7 +257,7 @@ from botocore.config import Config
 import app
 from chalicelib.store import repository, tenant_access
 from chalicelib.telemetry.tracing import recorder
-from scripts.bench import ROUTES, bare_app, comparable_body, trace_header, without_xray
+from scripts.measure.bench import ROUTES, bare_app, comparable_body, trace_header, without_xray
 
 TENANT = "tenant-a"
 AUTHORIZER = {"tenant_id": TENANT, "tier": "basic", "scopes": "tenant-api/catalog.read", "principalId": TENANT}
@@ -728,7 +728,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tracing-only",
         action="store_true",
-        help="only the tracing library's cold start, X-Ray SDK against OpenTelemetry (scripts.tracing_cold_start)",
+        help="only the tracing library's cold start, X-Ray SDK against OpenTelemetry (scripts.measure.tracing_cold_start)",
     )
     args = parser.parse_args(argv)
     server, url = start_dynamodb()

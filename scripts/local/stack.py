@@ -3,7 +3,7 @@
 Starts an embedded AWS (moto: DynamoDB, Cognito, API Gateway, IAM and STS, one request at a time so that its
 transactions are as atomic as DynamoDB's), provisions it through boto3 as a real account would be
 (table, user pool, resource server, usage plans, three seed tenants with their catalogs), serves a
-Cognito-compatible token endpoint, then serves the API as `chalice local` does (scripts.local_api:
+Cognito-compatible token endpoint, then serves the API as `chalice local` does (scripts.local.api:
 Chalice's own local server, with a listen backlog that takes many clients at once) and writes the
 addresses and credentials to {state-dir}/stack.json (mode 0600).
 """
@@ -33,7 +33,7 @@ from typing import IO, Any, Callable
 from scripts.stack_file import FOREIGN_AWS_SETTINGS, HOST, REGION, STACK_FILE, isolate_aws_environment
 from scripts.stage_config import StageConfig, StageConfigError, read_stage_config
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 STAGE = "local"
 DEFAULT_PORT = 8000
 HEALTH_TIMEOUT_SECONDS = 60.0
@@ -70,7 +70,7 @@ def start_moto() -> tuple[Any, str]:
     """Start the emulated AWS (moto, serialized) on a free loopback port in this process; returns it and its URL."""
     import logging
 
-    from scripts.local_aws import EmulatedAws
+    from scripts.local.aws import EmulatedAws
 
     # werkzeug logs every request moto serves; the API's own log is what the developer reads.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -143,8 +143,9 @@ def provision_shared(clients: dict[str, Any], stage: StageConfig) -> Provisioned
 def onboard_seed_tenants(clients: dict[str, Any], stage: StageConfig, shared: Provisioned) -> list[Any]:
     """Onboard the seed tenants and write their catalogs; returns their credentials."""
     from chalicelib.store.registry import TenantRegistry
-    from scripts import provision, seed
-    from scripts.tenant_lifecycle import tenant_tags
+    from scripts import provision
+    from scripts.tenants import seed
+    from scripts.tenants.lifecycle import tenant_tags
 
     registry = TenantRegistry()
     tags = stage_tags(stage)
@@ -190,7 +191,7 @@ def _die_with_parent() -> Callable[[], None] | None:
 def start_api(port: int, log_file: Path) -> subprocess.Popen:
     """Serve the API for the stage as `chalice local` does, in its own process group; its output is relayed.
 
-    scripts.local_api runs Chalice's own local server and gateway, with a listen backlog of 128
+    scripts.local.api runs Chalice's own local server and gateway, with a listen backlog of 128
     instead of 5 so that a crowd of clients is not reset. Its stdout (the application's JSON log
     lines and metrics documents) goes to this terminal and to log_file, so the records CloudWatch
     would hold can be read locally too.
@@ -200,7 +201,7 @@ def start_api(port: int, log_file: Path) -> subprocess.Popen:
     # No reloader (as `chalice local --no-autoreload`): its stat watcher polls the whole project
     # (.venv included) and restarts on any new file, stack.json among them, and each restart would
     # also empty the rate limiter.
-    command = [sys.executable, "-m", "scripts.local_api", "--stage", STAGE, "--host", HOST, "--port", str(port)]
+    command = [sys.executable, "-m", "scripts.local.api", "--stage", STAGE, "--host", HOST, "--port", str(port)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     # Its own process group: a terminal's Ctrl-C reaches this process only, which then stops
     # the API in order; the parent-death signal covers this process being killed outright.
@@ -325,7 +326,7 @@ def banner(api_url: str, token_url: str, stack_file: Path, tenants: list[Any]) -
         f"  API:         {api_url}",
         f"  Tokens:      {token_url}",
         f"  Credentials: {stack_file}",
-        f'  Shell vars:  eval "$(.venv/bin/python -m scripts.stack_env{state_dir_option})"',
+        f'  Shell vars:  eval "$(.venv/bin/python -m scripts.local.env{state_dir_option})"',
         "",
         f"Try it ({first.tenant_id} places an order, {second.tenant_id} cannot see it):",
         f"  TOKEN=$(curl -s -u {first.client_id}:{first.client_secret} -d grant_type=client_credentials {token_url} | {extract} access_token)",
@@ -343,7 +344,7 @@ def banner(api_url: str, token_url: str, stack_file: Path, tenants: list[Any]) -
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(
-        prog="python -m scripts.local_stack",
+        prog="python -m scripts.local.stack",
         description=__doc__.splitlines()[0] if __doc__ else None,
         epilog="The API listens on 127.0.0.1:$PORT (default 8000); the other ports are chosen free.",
     )
@@ -383,7 +384,7 @@ def _run(args: argparse.Namespace, resources: ExitStack) -> None:
     clients = {name: boto3.client(name, region_name=REGION) for name in services}
     shared = provision_shared(clients, stage)
 
-    from scripts.token_server import TokenServer
+    from scripts.local.token_server import TokenServer
 
     token_server = TokenServer(clients["cognito-idp"], shared.pool_id, host=HOST)
     token_server.start()

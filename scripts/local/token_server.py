@@ -2,7 +2,7 @@
 
 moto implements user pools and app clients but not the token endpoint, so this server checks
 each request against the app client as moto holds it (through boto3, as Cognito would against
-its own records) and signs Cognito-shaped access tokens with scripts.token_issuer.TokenIssuer.
+its own records) and signs Cognito-shaped access tokens with scripts.local.token_issuer.TokenIssuer.
 Requests and errors follow Cognito's: a form-encoded POST, client authentication by HTTP
 Basic or form fields, and HTTP 400 with an OAuth error code.
 """
@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 from botocore.exceptions import BotoCoreError, ClientError
 
 from scripts.aws_calls import error_code
-from scripts.token_issuer import TokenIssuer
+from scripts.local.token_issuer import TokenIssuer
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 The steps: health, a token from the token endpoint, the catalog, an order, reading it back,
 another tenant getting 404 for it, and a basic-tier tenant getting 429 once its burst is spent;
 then, for a deployed stage only, IAM's policy simulator judging the tenant-access role's policy
-(scripts.policy_simulation): the tenant's own keys allowed, the other tenant's denied.
+(scripts.deploy.policy_simulation): the tenant's own keys allowed, the other tenant's denied.
 The target is given directly (URLs and credentials), by --stack-file for the local stack, or by
 --stage for a deployed stage (URLs from .chalice/, credentials from the tenants' Cognito app clients).
 """
@@ -279,7 +279,7 @@ class SmokeRun:
 
     def tenant_policy(self, iam: Any = None) -> None:
         """IAM's simulator on the tenant-access policy: one step per case, or one saying why none ran."""
-        from scripts import policy_simulation as simulation
+        from scripts.deploy import policy_simulation as simulation
 
         policy = self.target.policy
         if policy is None:
@@ -293,7 +293,7 @@ class SmokeRun:
                 "FAIL",
                 POLICY_STEP,
                 f"stage {policy.stage} has no TENANT_ACCESS_ROLE_ARN in .chalice/config.json; "
-                f"run `python -m scripts.bootstrap --stage {policy.stage}`",
+                f"run `python -m scripts.deploy.bootstrap --stage {policy.stage}`",
             )
             return
         try:
@@ -372,7 +372,7 @@ def target_from_stage(stage: str, project_dir: Path, tenant_ids: dict[str, str |
     clients = AwsClients.for_region(region)
     domain = provision.user_pool_domain(clients.cognito, pool_id)
     if not domain:
-        raise SmokeError(f"the user pool {pool_id} has no domain; run scripts.bootstrap --stage {stage}")
+        raise SmokeError(f"the user pool {pool_id} has no domain; run scripts.deploy.bootstrap --stage {stage}")
 
     def credentials(tenant_id: str | None) -> ClientCredentials | None:
         # Cognito returns the secret of the app client named by the tenant; no stored copy is needed.
@@ -432,7 +432,7 @@ def target_from_args(args: argparse.Namespace) -> Target:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(
-        prog="python -m scripts.smoke",
+        prog="python -m scripts.deploy.smoke",
         description=__doc__.splitlines()[0] if __doc__ else None,
         epilog="Secrets are read, never printed. Each run places one order of one unit.",
     )

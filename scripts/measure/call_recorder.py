@@ -6,7 +6,7 @@ import copy
 import threading
 from typing import Any, Mapping
 
-from scripts.dynamodb_units import Item, ItemId, RecordedCall, TableShape, item_id, touched_items
+from scripts.measure.dynamodb_units import Item, ItemId, RecordedCall, TableShape, item_id, touched_items
 
 
 class CallRecorder:

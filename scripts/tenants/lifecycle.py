@@ -16,8 +16,10 @@ from chalicelib.store.dynamodb import dynamodb_client
 from chalicelib.store.registry import ACTIVE, SUSPENDED, TenantRecord, TenantRegistry
 from chalicelib.tenancy import SCOPES
 from chalicelib.tiers import TIERS
-from scripts import provision, seed, tenant_data
+from scripts import provision
 from scripts.stage_resources import LOCAL_STAGE, AwsClients, StageResources, token_url
+from scripts.tenants import data as tenant_data
+from scripts.tenants import seed
 
 # Secrets Manager allows 7 to 30 days before a deleted secret is gone for good.
 MIN_RECOVERY_DAYS, MAX_RECOVERY_DAYS = 7, 30
@@ -81,7 +83,7 @@ def open_tenancy(
         clients.cognito.describe_user_pool(UserPoolId=pool_id)
     except clients.cognito.exceptions.ResourceNotFoundException:
         raise TenantError(
-            f"the user pool {pool_id} named by TOKEN_ISSUER does not exist; run scripts.bootstrap"
+            f"the user pool {pool_id} named by TOKEN_ISSUER does not exist; run scripts.deploy.bootstrap"
         ) from None
     scopes = [f"{resources.config.resource_server_id}/{scope}" for scope in SCOPES]
     if read_only:

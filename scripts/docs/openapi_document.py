@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from scripts.stack_env import DEFAULT_STATE_DIR, StackNotRunning, running_stack
+from scripts.stack_file import DEFAULT_STATE_DIR, StackNotRunning, running_stack
 from scripts.stage_config import PROJECT_DIR, StageConfigError
 from scripts.stage_resources import LOCAL_STAGE
 
@@ -102,7 +102,7 @@ def document_for(args: argparse.Namespace) -> dict[str, Any]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(
-        prog="python -m scripts.openapi_document", description=__doc__.splitlines()[0] if __doc__ else None
+        prog="python -m scripts.docs.openapi_document", description=__doc__.splitlines()[0] if __doc__ else None
     )
     parser.add_argument(
         "--stage",

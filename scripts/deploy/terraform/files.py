@@ -49,7 +49,7 @@ LOG_RETENTION_DAYS = 7
 PAGINATION_SECRET_LENGTH = 64
 
 # Checks that do not apply, and why. Each reason is written next to the resource it concerns
-# ("//" comments); scripts/package_terraform.py --checkov accepts a failed check only when
+# ("//" comments); scripts/deploy/terraform/package.py --checkov accepts a failed check only when
 # its resource carries one, since checkov's Terraform JSON runner reads no skip comments itself.
 CHECKOV_SKIPS: dict[str, str] = {
     "CKV_AWS_119": "SSE uses the AWS managed key (aws/dynamodb); a customer managed key adds cost and a key "
@@ -915,7 +915,7 @@ def outputs_document() -> dict[str, Any]:
 
 TERRAFORM_VERSION = ">= 1.5"
 PROVIDER_VERSIONS = {
-    # The package is checked against 5.99.1's schema (scripts/terraform_schema.py); releases before
+    # The package is checked against 5.99.1's schema (scripts/deploy/terraform/schema.py); releases before
     # 2025 lack aws_cloudwatch_contributor_insight_rule, among others.
     "aws": {"source": "hashicorp/aws", "version": ">= 5.99.1, < 6.0"},
     # chalice.tf.json reads data.null_data_source, which null 4 may drop.

@@ -16,7 +16,7 @@ from typing import Any, Iterable
 import botocore.session
 
 from chalicelib.store import schema
-from scripts.operation_recorder import Operation
+from scripts.deploy.operation_recorder import Operation
 
 LEADING_KEYS = "dynamodb:LeadingKeys"
 ATTRIBUTES = "dynamodb:Attributes"

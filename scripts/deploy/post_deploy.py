@@ -1,6 +1,6 @@
 """After `chalice deploy` or `terraform apply`: what the deploy does not set on the stage, applied idempotently.
 
-    python -m scripts.post_deploy --stage dev [--dry-run] [--alarm-email ADDR]
+    python -m scripts.deploy.post_deploy --stage dev [--dry-run] [--alarm-email ADDR]
 
 Finds the stage's REST API, sets its API key source to AUTHORIZER, puts the gateway responses
 and redeploys the stage when that changed anything, turns on X-Ray tracing on the stage, binds
@@ -642,7 +642,7 @@ def _email(value: str) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line's options (argv defaults to sys.argv)."""
     parser = argparse.ArgumentParser(
-        prog="python -m scripts.post_deploy",
+        prog="python -m scripts.deploy.post_deploy",
         description="After chalice deploy or terraform apply: API key source, gateway responses, usage plans and "
         "tenants' keys, stage tracing, log retention, dashboard, alarms, Contributor Insights rules, saved queries "
         "and sampling rule. Idempotent: prints created / updated / unchanged for every resource.",

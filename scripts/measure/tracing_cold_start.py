@@ -1,6 +1,6 @@
 """Cold-start cost of the tracing library: the X-Ray SDK as the app uses it, against OpenTelemetry behind the same seam.
 
-scripts.bench runs this part too (`make bench`; `python -m scripts.bench --tracing-only` for it
+scripts.measure.bench runs this part too (`make bench`; `python -m scripts.measure.bench --tracing-only` for it
 alone), in the Lambda-like environment of its other cold-start figures, against its moto server.
 
 Three comparisons, each variant in fresh interpreters, the variants interleaved in an order that
@@ -39,9 +39,9 @@ from typing import Any, Callable, Iterable, Iterator
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from scripts.fresh_interpreter import medians, run
+from scripts.measure.fresh_interpreter import medians, run
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # What each set-up variant runs after importing boto3.
 SET_UPS = {

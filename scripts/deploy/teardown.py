@@ -1,6 +1,6 @@
 """Remove what bootstrap, post-deploy and the tenants command made for a stage; run it after `chalice delete`.
 
-    python -m scripts.teardown --stage dev [--dry-run] [--force] [--yes-delete-prod]
+    python -m scripts.deploy.teardown --stage dev [--dry-run] [--force] [--yes-delete-prod]
 
 In this order: the tenants' API keys, the tier usage plans (unbound from their API stages
 first, since API Gateway refuses to delete a bound plan; a binding to a stage that `chalice
@@ -39,11 +39,10 @@ from scripts.monitoring import (
     sampling_rule,
 )
 from scripts.monitoring import saved_queries as saved_query_definitions
-from scripts.post_deploy import deployment_of
 from scripts.resource_report import ResourceReport
 from scripts.stage_config import PROJECT_DIR, PROTECTED_STAGES, StageConfigError
 from scripts.stage_resources import StageResources, load_stage
-from scripts.tenant_lifecycle import MIN_RECOVERY_DAYS
+from scripts.tenants.lifecycle import MIN_RECOVERY_DAYS
 
 DELETED = "deleted"
 SCHEDULED = "scheduled for deletion"
@@ -416,7 +415,7 @@ def _binding_detail(bound: list[tuple[str, str]], gone: list[tuple[str, str]]) -
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(
-        prog="python -m scripts.teardown",
+        prog="python -m scripts.deploy.teardown",
         description=__doc__.splitlines()[0] if __doc__ else None,
         epilog="Order: scripts.tenants delete (optional), chalice delete --stage STAGE, then this.",
     )
@@ -447,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
             Clients.create(region),
             report,
             resources,
-            deployment_of(resources.config, region),
+            resources.config.deployment(region),
             force=args.force,
             delete_prod=args.yes_delete_prod,
         ).run()

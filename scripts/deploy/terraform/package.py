@@ -1,9 +1,9 @@
 """Package a stage for Terraform: `chalice package` plus the project's own *.tf.json files beside it.
 
-    python -m scripts.package_terraform --stage dev [--out build/terraform-dev] [--checkov]
+    python -m scripts.deploy.terraform.package --stage dev [--out build/terraform-dev] [--checkov]
 
 Terraform merges every *.tf.json in the folder, so the table, identity, usage plans, registry,
-secret and monitoring files (scripts/terraform_files.py) sit beside chalice.tf.json, and
+secret and monitoring files (scripts/deploy/terraform/files.py) sit beside chalice.tf.json, and
 chalice_override.tf.json adjusts Chalice's own blocks. A rerun replaces only the files it
 wrote before, so terraform.tfvars.json, .terraform/ or a local state in the folder survive.
 """
@@ -23,6 +23,7 @@ from typing import Any
 
 from chalicelib.tiers import TIERS
 from scripts import provision
+from scripts.deploy.terraform.files import TerraformStage, resource_addresses, terraform_files
 from scripts.stage_config import (
     LOCKED_PACKAGING,
     PROJECT_DIR,
@@ -31,7 +32,6 @@ from scripts.stage_config import (
     StageConfigError,
     read_stage_config,
 )
-from scripts.terraform_files import TerraformStage, resource_addresses, terraform_files
 
 DEFAULT_REGION = "us-east-1"
 # The list of files the last run wrote, so a rerun removes exactly those.
@@ -55,7 +55,7 @@ def packaging_region() -> str:
 
 
 def terraform_stage(config: StageConfig, region: str) -> TerraformStage:
-    """The stage's settings as scripts.terraform_files needs them, with scripts/provision.py's naming."""
+    """The stage's settings as scripts.deploy.terraform.files needs them, with scripts/provision.py's naming."""
     if config.environment.get("RATE_LIMITER") != "usage-plan":
         raise PackagingError(f"stage {config.stage!r} does not use usage plans (RATE_LIMITER); package dev or prod")
     deployment = config.deployment(region)
@@ -314,7 +314,7 @@ def print_checkov_report(report: CheckovReport) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(
-        prog="python -m scripts.package_terraform",
+        prog="python -m scripts.deploy.terraform.package",
         description="Package a Chalice stage for Terraform: chalice.tf.json plus the project's own *.tf.json files.",
         epilog="Then: terraform -chdir=OUT init && terraform -chdir=OUT apply "
         "(tenants in OUT/terraform.tfvars.json, see terraform.tfvars.json.example).",

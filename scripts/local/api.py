@@ -43,7 +43,7 @@ from chalice.config import Config
 
 from chalicelib.web.gateway import gateway_responses, render
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 LISTEN_BACKLOG = 128
 # API Gateway's payload limit for REST APIs (10 MB).
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
@@ -292,7 +292,7 @@ def serve(stage: str, host: str, port: int, project_dir: Path = PROJECT_DIR) -> 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line (the options of `chalice local` that the local stack uses)."""
     parser = argparse.ArgumentParser(
-        prog="python -m scripts.local_api",
+        prog="python -m scripts.local.api",
         description=__doc__.splitlines()[0] if __doc__ else None,
     )
     parser.add_argument("--stage", default="local", help="the Chalice stage to serve (default: local)")

@@ -1,0 +1,1 @@
+"""The API reference: the OpenAPI document of a running stage, rendered by `make docs`."""
