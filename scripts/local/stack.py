@@ -140,35 +140,38 @@ def provision_shared(clients: dict[str, Any], stage: StageConfig) -> Provisioned
     return Provisioned(pool_id, scopes, plan_ids, role_arn)
 
 
-def onboard_seed_tenants(clients: dict[str, Any], stage: StageConfig, shared: Provisioned) -> list[Any]:
-    """Onboard the seed tenants and write their catalogs; returns their credentials."""
+def onboard_seed_tenants(stage: StageConfig, shared: Provisioned, token_url: str) -> list[Any]:
+    """Onboard the seed tenants through the control plane's one door, as `tenants create` does; their credentials.
+
+    scripts.tenants.lifecycle.seed_demo creates each tenant (registry items, app client, API key in its
+    tier's plan, tags; the leftover-data check and the stage's secret setting included) and writes
+    its catalog; the client secrets for stack.json are read back from Cognito, which holds them.
+    """
     from chalicelib.store.registry import TenantRegistry
     from scripts import provision
-    from scripts.tenants import seed
-    from scripts.tenants.lifecycle import tenant_tags
+    from scripts.stage_resources import AwsClients, StageResources
+    from scripts.tenants import lifecycle
 
-    registry = TenantRegistry()
-    tags = stage_tags(stage)
+    clients = AwsClients.for_region(REGION)
+    tenancy = lifecycle.Tenancy(
+        StageResources(stage, PROJECT_DIR),
+        clients,
+        shared.pool_id,
+        shared.scopes,
+        shared.plan_ids,
+        TenantRegistry(),
+        token_url,
+    )
     onboarded = []
-    for tenant in seed.SEED_TENANTS:
-        credentials = provision.onboard_tenant(
-            clients["cognito-idp"],
-            clients["apigateway"],
-            registry,
-            pool_id=shared.pool_id,
-            scopes=shared.scopes,
-            plan_ids=shared.plan_ids,
-            key_prefix=stage.resource_prefix,
-            tenant_id=tenant.tenant_id,
-            tier=tenant.tier,
-            display_name=tenant.display_name,
-            # As `tenants create` tags a key, so a seed tenant and an onboarded one look alike.
-            tags=tenant_tags(tags, tenant.tenant_id),
-            access_token_minutes=stage.access_token_minutes,
+    for record in lifecycle.seed_demo(tenancy):
+        client = provision.app_client(clients.cognito, shared.pool_id, record.client_id)
+        if client is None:
+            raise StackError(f"the app client of seed tenant {record.tenant_id} is gone")
+        onboarded.append(
+            provision.TenantCredentials(
+                record.tenant_id, record.tier, record.client_id, client.client_secret, record.api_key_id
+            )
         )
-        count = seed.write_catalog(tenant.tenant_id)
-        progress(f"tenant {tenant.tenant_id} ({tenant.tier}): app client, API key, {count} products")
-        onboarded.append(credentials)
     return onboarded
 
 
@@ -393,7 +396,7 @@ def _run(args: argparse.Namespace, resources: ExitStack) -> None:
 
     pagination_secret = secrets.token_urlsafe(48)
     configure_application(stage, token_server.issuer.issuer, pagination_secret, shared.tenant_access_role_arn)
-    tenants = onboard_seed_tenants(clients, stage, shared)
+    tenants = onboard_seed_tenants(stage, shared, token_server.token_url)
 
     api_url = f"http://{HOST}:{args.port}"
     progress(f"starting the API (chalice local's server, stage {STAGE}) on {api_url}")
