@@ -255,7 +255,7 @@ import boto3
 from botocore.config import Config
 
 import app
-from chalicelib.store import repository, tenant_access
+from chalicelib.store import dynamodb, tenant_access
 from chalicelib.telemetry.tracing import recorder
 from scripts.measure.bench import ROUTES, bare_app, comparable_body, trace_header, without_xray
 
