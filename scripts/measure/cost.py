@@ -518,7 +518,7 @@ def measure_authorizer(
 def derived_inputs(config: StageConfig) -> dict[str, Any]:
     """What the project's own definitions say: sampling, authorizer cache, tokens, alarms, secrets, log retention."""
     import app as application
-    from scripts.deploy.terraform.files import LOG_RETENTION_DAYS
+    from scripts.deploy.terraform.blocks import LOG_RETENTION_DAYS
     from scripts.monitoring import alarm_definitions, contributor_rules, sampling_rule
 
     # As post-deploy and the Terraform package build it, so the rule and alarms are the deployed ones.

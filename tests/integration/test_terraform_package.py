@@ -19,10 +19,12 @@ from chalicelib.tiers import TIERS
 from chalicelib.web.gateway import gateway_responses
 from scripts import monitoring, provision, tenant_access_role
 from scripts.deploy import post_deploy
-from scripts.deploy.terraform import files as terraform
 from scripts.deploy.terraform import package as package_terraform
-from scripts.deploy.terraform.files import CHECKOV_SKIPS, LOG_RETENTION_DAYS
+from scripts.deploy.terraform.blocks import CHECKOV_SKIPS, LOG_RETENTION_DAYS
+from scripts.deploy.terraform.identity import identity_document
 from scripts.deploy.terraform.package import apply_overrides
+from scripts.deploy.terraform.pagination_secret import secrets_document
+from scripts.deploy.terraform.table import table_document
 from scripts.stage_config import read_stage_config
 
 STAGE = "dev"
@@ -372,12 +374,12 @@ def test_the_table_follows_the_schema(package: Package, deployment: monitoring.D
 def test_prod_is_protected_from_deletion() -> None:
     stage = package_terraform.terraform_stage(read_stage_config("prod"), REGION)
     assert stage.protected
-    table = terraform.table_document(stage)["resource"]["aws_dynamodb_table"]["tenant_table"]
+    table = table_document(stage)["resource"]["aws_dynamodb_table"]["tenant_table"]
     assert table["deletion_protection_enabled"] is True
-    pool = terraform.identity_document(stage)["resource"]["aws_cognito_user_pool"]["tenants"]
+    pool = identity_document(stage)["resource"]["aws_cognito_user_pool"]["tenants"]
     assert pool["deletion_protection"] == "ACTIVE"
     # The pagination key is not worth a recovery window that would block re-applying after a destroy.
-    secret = terraform.secrets_document(stage)["resource"]["aws_secretsmanager_secret"]["pagination"]
+    secret = secrets_document(stage)["resource"]["aws_secretsmanager_secret"]["pagination"]
     assert secret["recovery_window_in_days"] == 0
 
 

@@ -10,7 +10,8 @@ from chalice.local import LocalGatewayException
 from chalicelib import errors
 from chalicelib.errors import ServiceUnavailable
 from chalicelib.web import gateway
-from scripts.deploy.terraform import files as terraform_files
+from scripts.deploy.terraform.api import gateway_responses_extension
+from scripts.deploy.terraform.blocks import literal
 
 RESPONSES = gateway.gateway_responses()
 OUTCOMES = {outcome.description: outcome for outcome in gateway.AUTHORIZER_OUTCOMES}
@@ -138,6 +139,6 @@ def test_in_lambda_a_dependency_failure_is_an_exception_api_gateway_does_not_rea
 
 def test_the_terraform_package_carries_the_same_responses_verbatim():
     # The API body is a Terraform template: the responses must pass through its escaping unchanged.
-    extension = terraform_files.gateway_responses_extension()
+    extension = gateway_responses_extension()
     assert extension == RESPONSES
-    assert terraform_files.literal(extension) == RESPONSES
+    assert literal(extension) == RESPONSES

@@ -9,8 +9,19 @@ from typing import Any
 import pytest
 
 from scripts import monitoring, tenant_access_role
-from scripts.deploy.terraform import files as terraform
+from scripts.deploy.terraform.api import api_swagger
+from scripts.deploy.terraform.blocks import (
+    CHECKOV_SKIPS,
+    TerraformStage,
+    checkov_skips,
+    literal,
+    terraform_argument_name,
+)
+from scripts.deploy.terraform.chalice_override import function_environment, narrowed_policy, stack_arn
+from scripts.deploy.terraform.monitoring import metric_alarm
 from scripts.deploy.terraform.package import apply_overrides
+from scripts.deploy.terraform.table import dynamodb_table
+from scripts.deploy.terraform.tenant_access import tenant_access_document
 
 PREFIX = "tenant-api-dev"
 TABLE_REF = "${aws_dynamodb_table.tenant_table.arn}"
@@ -20,9 +31,9 @@ PARTITION = "${data.aws_partition.chalice.partition}"
 ACCOUNT = "${data.aws_caller_identity.chalice.account_id}"
 
 
-def stage() -> terraform.TerraformStage:
+def stage() -> TerraformStage:
     """A dev stage made by hand, so these tests read no .chalice file."""
-    return terraform.TerraformStage(
+    return TerraformStage(
         deployment=monitoring.Deployment("tenant-api", "dev", "us-east-1", PREFIX),
         resource_server_id="tenant-api",
         resource_prefix=PREFIX,
@@ -49,8 +60,8 @@ def live_interpolations(text: str) -> set[str]:
 
 
 def test_literals_are_not_templates() -> None:
-    assert terraform.literal({"a": ["${x}", "%{if}"], "n": 3}) == {"a": ["$${x}", "%%{if}"], "n": 3}
-    assert terraform.literal("$context.requestId") == "$context.requestId"
+    assert literal({"a": ["${x}", "%{if}"], "n": 3}) == {"a": ["$${x}", "%%{if}"], "n": 3}
+    assert literal("$context.requestId") == "$context.requestId"
 
 
 @pytest.mark.parametrize(
@@ -64,17 +75,17 @@ def test_literals_are_not_templates() -> None:
     ],
 )
 def test_aws_names_become_terraform_arguments(aws_name: str, terraform_name: str) -> None:
-    assert terraform._snake(aws_name) == terraform_name
+    assert terraform_argument_name(aws_name) == terraform_name
 
 
 def test_a_table_argument_the_rendering_does_not_know_fails() -> None:
     with pytest.raises(ValueError, match="StreamSpecification"):
-        terraform.dynamodb_table({"StreamSpecification": {}}, protected=False)
+        dynamodb_table({"StreamSpecification": {}}, protected=False)
 
 
 def test_an_alarm_field_the_rendering_does_not_know_fails() -> None:
     with pytest.raises(ValueError, match="ActionsEnabled"):
-        terraform.metric_alarm({"AlarmName": "x", "ActionsEnabled": True})
+        metric_alarm({"AlarmName": "x", "ActionsEnabled": True})
 
 
 def test_the_api_body_carries_gateway_responses_escaped_and_keeps_chalices_interpolations(
@@ -87,9 +98,9 @@ def test_the_api_body_carries_gateway_responses_escaped_and_keeps_chalices_inter
             "responseTemplates": {"application/json": '{"id": "$context.requestId", "x": "${not_terraform}"}'},
         }
     }
-    monkeypatch.setattr(terraform, "gateway_responses", lambda: responses)
+    monkeypatch.setattr("scripts.deploy.terraform.api.gateway_responses", lambda: responses)
     chalice = json.dumps({"swagger": "2.0", "paths": {"/": {"uri": "${aws_lambda_function.api_handler.invoke_arn}"}}})
-    body = json.loads(terraform.api_swagger(chalice))
+    body = json.loads(api_swagger(chalice))
     assert body["paths"] == {"/": {"uri": "${aws_lambda_function.api_handler.invoke_arn}"}}
     assert body["x-amazon-apigateway-api-key-source"] == "AUTHORIZER"
     throttled = body["x-amazon-apigateway-gateway-responses"]["THROTTLED"]
@@ -102,13 +113,15 @@ def test_the_api_body_carries_gateway_responses_escaped_and_keeps_chalices_inter
 
 
 def test_a_gateway_response_field_the_body_does_not_take_fails(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(terraform, "gateway_responses", lambda: {"DEFAULT_4XX": {"responseModels": {}}})
+    monkeypatch.setattr(
+        "scripts.deploy.terraform.api.gateway_responses", lambda: {"DEFAULT_4XX": {"responseModels": {}}}
+    )
     with pytest.raises(ValueError, match="responseModels"):
-        terraform.api_swagger("{}")
+        api_swagger("{}")
 
 
 def test_a_math_alarm_becomes_metric_queries() -> None:
-    alarm = terraform.metric_alarm(
+    alarm = metric_alarm(
         {
             "AlarmName": "rate",
             "Metrics": [
@@ -165,9 +178,7 @@ def test_policy_arns_are_pinned_to_the_stacks_own_resources() -> None:
             ]
         }
     )
-    narrowed = [
-        statement["Resource"] for statement in json.loads(terraform.narrowed_policy(policy, PREFIX))["Statement"]
-    ]
+    narrowed = [statement["Resource"] for statement in json.loads(narrowed_policy(policy, PREFIX))["Statement"]]
     assert narrowed[0] == ["${aws_dynamodb_table.tenant_table.arn}", "${aws_dynamodb_table.tenant_table.arn}/index/*"]
     assert narrowed[1] == "${aws_secretsmanager_secret.pagination.arn}"
     assert narrowed[2] == (
@@ -184,7 +195,7 @@ def test_policy_arns_are_pinned_to_the_stacks_own_resources() -> None:
 @pytest.mark.parametrize("partition", ["aws", "aws-cn"])
 def test_the_stacks_tenant_access_role_is_the_one_this_stack_makes(partition: str, account: str) -> None:
     arn = f"arn:{partition}:iam::{account}:role/{tenant_access_role.role_name(PREFIX)}"
-    assert terraform.stack_arn(arn, PREFIX) == ROLE_REF
+    assert stack_arn(arn, PREFIX) == ROLE_REF
 
 
 @pytest.mark.parametrize(
@@ -197,17 +208,17 @@ def test_the_stacks_tenant_access_role_is_the_one_this_stack_makes(partition: st
     ],
 )
 def test_other_roles_are_only_pinned_to_the_stacks_account(name: str) -> None:
-    assert terraform.stack_arn(f"arn:aws:iam::*:role/{name}", PREFIX) == f"arn:{PARTITION}:iam::{ACCOUNT}:role/{name}"
+    assert stack_arn(f"arn:aws:iam::*:role/{name}", PREFIX) == f"arn:{PARTITION}:iam::{ACCOUNT}:role/{name}"
 
 
 def test_the_functions_environment_names_the_tenant_access_role() -> None:
-    environment = terraform.function_environment({"TENANT_ACCESS_ROLE_ARN": "", "KEEP": "1"})
+    environment = function_environment({"TENANT_ACCESS_ROLE_ARN": "", "KEEP": "1"})
     assert environment["TENANT_ACCESS_ROLE_ARN"] == ROLE_REF
     assert environment["KEEP"] == "1"
 
 
 def test_the_tenant_access_role_is_scripts_tenant_access_role() -> None:
-    role = terraform.tenant_access_document(stage(), chalice_document())["resource"]["aws_iam_role"]["tenant_access"]
+    role = tenant_access_document(stage(), chalice_document())["resource"]["aws_iam_role"]["tenant_access"]
     assert role["name"] == tenant_access_role.role_name(PREFIX) == f"{PREFIX}-tenant-access"
     assert role["description"] == tenant_access_role.DESCRIPTION
     assert role["max_session_duration"] == tenant_access_role.MAX_SESSION_SECONDS
@@ -222,18 +233,18 @@ def test_the_trust_falls_back_to_the_handler_roles_name_when_chalice_declares_no
         f"arn:{PARTITION}:iam::{ACCOUNT}:root", f"arn:{PARTITION}:iam::{ACCOUNT}:role/{PREFIX}-api_handler"
     )
     for chalice in ({"resource": {}}, chalice_document("${aws_iam_role.undeclared.arn}")):
-        role = terraform.tenant_access_document(stage(), chalice)["resource"]["aws_iam_role"]["tenant_access"]
+        role = tenant_access_document(stage(), chalice)["resource"]["aws_iam_role"]["tenant_access"]
         assert json.loads(role["assume_role_policy"]) == expected
     # A role the stage names itself (manage_iam_role false) is the one the function runs with.
     given = "arn:aws:iam::111122223333:role/given"
-    role = terraform.tenant_access_document(stage(), chalice_document(given))["resource"]["aws_iam_role"]
+    role = tenant_access_document(stage(), chalice_document(given))["resource"]["aws_iam_role"]
     assert json.loads(role["tenant_access"]["assume_role_policy"])["Statement"][0]["Condition"] == {
         "ArnEquals": {"aws:PrincipalArn": given}
     }
 
 
 def test_the_tenant_access_policy_keeps_iams_tenant_variable_from_terraform() -> None:
-    policy = terraform.tenant_access_document(stage(), chalice_document())["resource"]["aws_iam_role_policy"]
+    policy = tenant_access_document(stage(), chalice_document())["resource"]["aws_iam_role_policy"]
     block = policy["tenant_access"]
     assert block["name"] == tenant_access_role.POLICY_NAME
     assert block["role"] == "${aws_iam_role.tenant_access.id}"
@@ -248,13 +259,13 @@ def test_the_tenant_access_policy_keeps_iams_tenant_variable_from_terraform() ->
 
 
 def test_the_trust_policy_interpolates_only_the_account_and_the_handlers_role() -> None:
-    role = terraform.tenant_access_document(stage(), chalice_document())["resource"]["aws_iam_role"]["tenant_access"]
+    role = tenant_access_document(stage(), chalice_document())["resource"]["aws_iam_role"]["tenant_access"]
     assert live_interpolations(role["assume_role_policy"]) == {PARTITION, ACCOUNT, HANDLER_ROLE_REF}
 
 
 def test_checkov_skips_carry_their_reasons() -> None:
-    (comment,) = terraform.checkov_skips("CKV_AWS_119")["//"]
-    assert comment == f"checkov:skip=CKV_AWS_119:{terraform.CHECKOV_SKIPS['CKV_AWS_119']}"
+    (comment,) = checkov_skips("CKV_AWS_119")["//"]
+    assert comment == f"checkov:skip=CKV_AWS_119:{CHECKOV_SKIPS['CKV_AWS_119']}"
 
 
 def test_overrides_merge_as_terraform_does() -> None:

@@ -3,8 +3,8 @@
     python -m scripts.deploy.terraform.package --stage dev [--out build/terraform-dev] [--checkov]
 
 Terraform merges every *.tf.json in the folder, so the table, identity, usage plans, registry,
-secret and monitoring files (scripts/deploy/terraform/files.py) sit beside chalice.tf.json, and
-chalice_override.tf.json adjusts Chalice's own blocks. A rerun replaces only the files it
+secret and monitoring files (one module each beside this one, gathered by files.py) sit beside
+chalice.tf.json, and chalice_override.tf.json adjusts Chalice's own blocks. A rerun replaces only the files it
 wrote before, so terraform.tfvars.json, .terraform/ or a local state in the folder survive.
 """
 
@@ -23,7 +23,8 @@ from typing import Any
 
 from chalicelib.tiers import TIERS
 from scripts import provision
-from scripts.deploy.terraform.files import TerraformStage, resource_addresses, terraform_files
+from scripts.deploy.terraform.blocks import TerraformStage
+from scripts.deploy.terraform.files import resource_addresses, terraform_files
 from scripts.stage_config import (
     LOCKED_PACKAGING,
     PROJECT_DIR,
@@ -55,7 +56,7 @@ def packaging_region() -> str:
 
 
 def terraform_stage(config: StageConfig, region: str) -> TerraformStage:
-    """The stage's settings as scripts.deploy.terraform.files needs them, with scripts/provision.py's naming."""
+    """The stage's settings as the rendered files need them, with scripts/provision.py's naming."""
     if config.environment.get("RATE_LIMITER") != "usage-plan":
         raise PackagingError(f"stage {config.stage!r} does not use usage plans (RATE_LIMITER); package dev or prod")
     deployment = config.deployment(region)
