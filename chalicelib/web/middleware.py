@@ -51,6 +51,15 @@ class UnexpectedError(ApiError):
     """An exception no code expected, answered as the API's 500 once it is traced and logged."""
 
 
+def answer_for(error: Exception) -> ApiError:
+    """The ApiError an exception is answered with: itself, the 503 for missing settings, else the 500."""
+    if isinstance(error, ApiError):
+        return error
+    if isinstance(error, SettingsError):
+        return misconfigured(error)
+    return UnexpectedError()
+
+
 def surface_unexpected_errors(view: Callable[..., Any]) -> Callable[..., Any]:
     """The view, with its unexpected exceptions raised on as UnexpectedError.
 
@@ -66,10 +75,8 @@ def surface_unexpected_errors(view: Callable[..., Any]) -> Callable[..., Any]:
             return view(*args, **kwargs)
         except (ChaliceUnhandledError, ChaliceViewError):
             raise
-        except SettingsError as error:
-            raise misconfigured(error) from error
         except Exception as error:
-            raise UnexpectedError() from error
+            raise answer_for(error) from error
 
     return view_surfacing_errors
 
@@ -157,22 +164,15 @@ def _observe(event: Request, get_response: Callable[[Request], Response], starte
     with tracing.span(endpoint) as span:
         try:
             response = get_response(event)
-        except UnexpectedError as error:
-            _report_unexpected(event, span, endpoint, error.__cause__ or error)
-            _finish(event, span, endpoint, started, error.status, error=error)
-            raise
-        except ApiError as error:
-            _finish(event, span, endpoint, started, error.status, error=error)
-            raise
-        except SettingsError as error:
-            # From the middleware below the views, which read settings too.
-            configuration = misconfigured(error)
-            _finish(event, span, endpoint, started, configuration.status, error=configuration)
-            raise configuration from error
-        except Exception as error:  # noqa: BLE001 - from the middleware below the views
-            unexpected = UnexpectedError()
-            _report_unexpected(event, span, endpoint, error)
-            _finish(event, span, endpoint, started, unexpected.status, error=unexpected)
-            raise unexpected from error
+        except Exception as error:  # noqa: BLE001 - the views' errors, and those of the middleware below them
+            answer = answer_for(error)
+            if isinstance(answer, UnexpectedError):
+                # A view's arrives wrapped by surface_unexpected_errors; the middleware's arrives bare.
+                cause = (error.__cause__ or error) if answer is error else error
+                _report_unexpected(event, span, endpoint, cause)
+            _finish(event, span, endpoint, started, answer.status, error=answer)
+            if answer is error:
+                raise
+            raise answer from error
         _finish(event, span, endpoint, started, response.status_code, body=response.body)
         return response
