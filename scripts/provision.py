@@ -429,35 +429,47 @@ def find_usage_plans(apigateway: Any, prefix: str) -> dict[str, str]:
     return {tier: existing[name] for tier, name in names.items() if name in existing}
 
 
+def ensure_usage_plan(
+    apigateway: Any,
+    name: str,
+    tier: Tier,
+    plan: dict[str, Any] | None,
+    api_stages: Iterable[str] = (),
+    tags: dict[str, str] | None = None,
+) -> str:
+    """tier's usage plan, made or brought to the tier's rate, burst and monthly quota; returns its id.
+
+    plan is the plan named name as GetUsagePlans lists it, or None when there is none.
+    api_stages ("apiId:stage") binds it to a deployed API; tags are added where missing.
+    """
+    stages = list(api_stages)
+    if plan is None:
+        created = apigateway.create_usage_plan(
+            name=name,
+            description=f"{tier.name} tier: {tier.rate_per_second:g} req/s, burst {tier.burst}",
+            throttle={"rateLimit": float(tier.rate_per_second), "burstLimit": tier.burst},
+            quota={"limit": tier.monthly_quota, "period": "MONTH"},
+            apiStages=[{"apiId": s.split(":")[0], "stage": s.split(":")[1]} for s in stages],
+            **({"tags": tags} if tags else {}),
+        )
+        return str(created["id"])
+    patch = _usage_plan_patch(plan, tier, stages)
+    if patch:
+        apigateway.update_usage_plan(usagePlanId=plan["id"], patchOperations=patch)
+    _ensure_apigateway_tags(apigateway, plan, f"/usageplans/{plan['id']}", tags)
+    return str(plan["id"])
+
+
 def ensure_usage_plans(
     apigateway: Any, prefix: str, api_stages: Iterable[str] = (), tags: dict[str, str] | None = None
 ) -> dict[str, str]:
-    """One usage plan per tier with its rate, burst and monthly quota; returns plan ids by tier name.
-
-    api_stages ("apiId:stage") binds the plans to a deployed API; locally there is none.
-    tags, when given, are added to plans that lack them.
-    """
+    """One usage plan per tier (ensure_usage_plan); returns plan ids by tier name."""
     stages = list(api_stages)
     existing = {plan["name"]: plan for plan in paginate(apigateway, "get_usage_plans", "items")}
     plan_ids = {}
     for tier in TIERS.values():
         name = usage_plan_name(prefix, tier)
-        plan = existing.get(name)
-        if plan is None:
-            plan = apigateway.create_usage_plan(
-                name=name,
-                description=f"{tier.name} tier: {tier.rate_per_second:g} req/s, burst {tier.burst}",
-                throttle={"rateLimit": float(tier.rate_per_second), "burstLimit": tier.burst},
-                quota={"limit": tier.monthly_quota, "period": "MONTH"},
-                apiStages=[{"apiId": s.split(":")[0], "stage": s.split(":")[1]} for s in stages],
-                **({"tags": tags} if tags else {}),
-            )
-        else:
-            patch = _usage_plan_patch(plan, tier, stages)
-            if patch:
-                apigateway.update_usage_plan(usagePlanId=plan["id"], patchOperations=patch)
-            _ensure_apigateway_tags(apigateway, plan, f"/usageplans/{plan['id']}", tags)
-        plan_ids[tier.name] = plan["id"]
+        plan_ids[tier.name] = ensure_usage_plan(apigateway, name, tier, existing.get(name), stages, tags)
     return plan_ids
 
 

@@ -13,6 +13,7 @@ schema gets the index. A rerun changes nothing that is already right, and says s
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from dataclasses import dataclass
@@ -37,9 +38,7 @@ ResourceSettings = Sequence[tuple[str, Callable[[], object]]]
 CREATED = "created"
 UPDATED = "updated"
 UNCHANGED = "unchanged"
-# A dry run stops a step at its first change: what comes after it in the same step is not looked at.
-NOT_CHECKED = "not checked"
-STATUSES = (CREATED, UPDATED, UNCHANGED, NOT_CHECKED)
+STATUSES = (CREATED, UPDATED, UNCHANGED)
 CHANGES = (CREATED, UPDATED)
 
 
@@ -201,37 +200,19 @@ def provision_user_pool(
 
 
 def provision_usage_plans(steps: Steps, clients: AwsClients, resources: StageResources) -> None:
-    """One usage plan per tier, each reported on its own line from the calls made for it."""
+    """One usage plan per tier, each a resource of its own line."""
     apigateway = clients.apigateway
-    existing = {plan["name"]: plan["id"] for plan in paginate(apigateway, "get_usage_plans", "items")}
-    mark = steps.log.mark()
-    try:
-        provision.ensure_usage_plans(apigateway, resources.prefix, tags=resources.tags)
-        stopped = None
-    except WouldChange as would:
-        stopped = would.change
-    # The plans' ids only after the calls: a plan made just now has one too.
-    plan_ids = {plan["name"]: plan["id"] for plan in paginate(apigateway, "get_usage_plans", "items")}
-    changes = steps.log.changes_since(mark)
-    unchecked = False
+    existing = {plan["name"]: plan for plan in paginate(apigateway, "get_usage_plans", "items")}
     for tier in TIERS.values():
         name = provision.usage_plan_name(resources.prefix, tier)
-        what = f"usage plan {name}"
         limits = f"{tier.rate_per_second:g} req/s, burst {tier.burst}, {tier.monthly_quota:,} a month"
-        ids = [name, *([plan_ids[name]] if name in plan_ids else [])]
-        mine = [change for change in changes if any(change.names(id_) for id_ in ids)]
-        if stopped is not None and any(stopped.names(id_) for id_ in ids):
-            # A dry run stops at the first change: the plans after this one are not looked at.
-            mine, unchecked = [stopped], True
-        elif unchecked and name in existing:
-            steps.report.record(NOT_CHECKED, what, "the dry run stopped at an earlier plan's change")
-            continue
-        if name not in existing or any(change.creates for change in mine):
-            steps.report.record(CREATED, what, limits)
-        elif mine:
-            steps.report.record(UPDATED, what, ", ".join(dict.fromkeys(change.operation for change in mine)))
-        else:
-            steps.report.record(UNCHANGED, what, limits)
+        steps.resource(
+            f"usage plan {name}",
+            functools.partial(
+                provision.ensure_usage_plan, apigateway, name, tier, existing.get(name), tags=resources.tags
+            ),
+            detail=lambda _, limits=limits: limits,
+        )
 
 
 def provision_tenant_access_role(

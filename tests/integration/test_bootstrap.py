@@ -285,6 +285,29 @@ def test_a_dry_run_after_a_change_by_hand_names_it(project: Path, calls, capsys)
     assert "[bootstrap] updated: table tenant-api-dev (point-in-time recovery)" in out
 
 
+def test_a_usage_plan_changed_by_hand_is_named_alone_and_put_back(project: Path, calls, capsys):
+    assert run(project, capsys)[0] == 0
+    standard = TIERS["standard"]
+    name = provision.usage_plan_name("tenant-api-dev", standard)
+    plans = {plan["name"]: plan["id"] for plan in client("apigateway").get_usage_plans()["items"]}
+    client("apigateway").update_usage_plan(
+        usagePlanId=plans[name], patchOperations=[{"op": "replace", "path": "/throttle/rateLimit", "value": "1"}]
+    )
+    code, out, _ = run(project, capsys, "--dry-run")
+    assert code == 0, out
+    assert f"[bootstrap] would be updated: usage plan {name} (starting with UpdateUsagePlan)" in out
+    # The plans after the changed one are still looked at, each on its own line.
+    others = [provision.usage_plan_name("tenant-api-dev", tier) for tier in TIERS.values() if tier != standard]
+    for other in others:
+        assert re.search(rf"^\[bootstrap\] unchanged: usage plan {other} \(", out, re.MULTILINE), out
+    assert "[bootstrap] dry run: 1 would be updated, 11 unchanged; nothing was changed" in out
+    code, out, _ = run(project, capsys)
+    assert code == 0, out
+    assert f"[bootstrap] updated: usage plan {name} (UpdateUsagePlan, " in out
+    plan = client("apigateway").get_usage_plan(usagePlanId=plans[name])
+    assert float(plan["throttle"]["rateLimit"]) == standard.rate_per_second
+
+
 def create_legacy_table(name: str = "tenant-api-dev") -> None:
     """The stage's table as bootstrap made it before the catalog index joined the schema."""
     client("dynamodb").create_table(
