@@ -15,13 +15,16 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from scripts.loopback import opener_for
+
 REGION = "us-east-1"
 # The stack listens on loopback only.
 HOST = "127.0.0.1"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = PROJECT_DIR / ".local"
 STACK_FILE = "stack.json"
-HEALTH_TIMEOUT_SECONDS = 2
+# How long one health check waits for its answer.
+PROBE_TIMEOUT_SECONDS = 2
 START_HINT = "start it with `make run` (python -m scripts.local.stack) in another terminal"
 
 
@@ -31,10 +34,9 @@ class StackNotRunning(Exception):
 
 def answering(api_url: str) -> bool:
     """Whether the stack's API answers GET /health with 200."""
-    # The stack listens on loopback, which a proxy named in the environment could not reach.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    opener = opener_for(api_url)
     try:
-        with opener.open(f"{api_url}/health", timeout=HEALTH_TIMEOUT_SECONDS) as response:
+        with opener.open(f"{api_url}/health", timeout=PROBE_TIMEOUT_SECONDS) as response:
             return response.status == 200
     except (urllib.error.URLError, OSError, ValueError):
         return False

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import ipaddress
 import json
 import sys
 import urllib.error
@@ -26,6 +25,7 @@ from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from scripts.loopback import opener_for
 from scripts.stage_config import PROJECT_DIR, StageConfigError
 
 HTTP_TIMEOUT_SECONDS = 10.0
@@ -108,21 +108,9 @@ class Reply:
         return next((value for key, value in self.headers.items() if key.lower() == name.lower()), None)
 
 
-def _is_loopback(url: str) -> bool:
-    host = urllib.parse.urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def http_request(method: str, url: str, headers: dict[str, str] | None = None, body: bytes | None = None) -> Reply:
     """One HTTP request; any status is a Reply, an unreachable server is StepFailed."""
-    # Proxies from the environment apply to a deployed API, never to the local stack on loopback.
-    handlers = [urllib.request.ProxyHandler({})] if _is_loopback(url) else []
-    opener = urllib.request.build_opener(*handlers)
+    opener = opener_for(url)
     request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
         with opener.open(request, timeout=HTTP_TIMEOUT_SECONDS) as response:

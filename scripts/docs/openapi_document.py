@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from scripts.loopback import opener_for
 from scripts.stack_file import DEFAULT_STATE_DIR, StackNotRunning, running_stack
 from scripts.stage_config import PROJECT_DIR, StageConfigError
 from scripts.stage_resources import LOCAL_STAGE
@@ -55,8 +56,7 @@ def deployed_api_url(stage: str, project_dir: Path = PROJECT_DIR) -> str:
 def fetch_document(api_url: str, loopback: bool) -> dict[str, Any]:
     """The document the API at api_url serves."""
     url = f"{api_url.rstrip('/')}/openapi.json"
-    # The local stack listens on loopback, which a proxy named in the environment could not reach.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({})) if loopback else urllib.request.build_opener()
+    opener = opener_for(url)
     try:
         with opener.open(url, timeout=FETCH_TIMEOUT_SECONDS) as response:
             document = json.loads(response.read())

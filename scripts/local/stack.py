@@ -30,13 +30,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Callable
 
+from scripts.loopback import opener_for
 from scripts.stack_file import FOREIGN_AWS_SETTINGS, HOST, REGION, STACK_FILE, isolate_aws_environment
 from scripts.stage_config import StageConfig, StageConfigError, read_stage_config
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 STAGE = "local"
 DEFAULT_PORT = 8000
-HEALTH_TIMEOUT_SECONDS = 60.0
+STARTUP_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 5.0
 
 
@@ -252,9 +253,9 @@ def stop_api(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def wait_for_health(api_url: str, process: subprocess.Popen, timeout: float = HEALTH_TIMEOUT_SECONDS) -> None:
+def wait_for_health(api_url: str, process: subprocess.Popen, timeout: float = STARTUP_TIMEOUT_SECONDS) -> None:
     """Return once GET /health answers 200; fail if the API exits or the timeout passes."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    opener = opener_for(api_url)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
