@@ -148,20 +148,14 @@ def onboard_seed_tenants(stage: StageConfig, shared: Provisioned, token_url: str
     tier's plan, tags; the leftover-data check and the stage's secret setting included) and writes
     its catalog; the client secrets for stack.json are read back from Cognito, which holds them.
     """
-    from chalicelib.store.registry import TenantRegistry
     from scripts import provision
     from scripts.stage_resources import AwsClients, StageResources
     from scripts.tenants import lifecycle
 
     clients = AwsClients.for_region(REGION)
-    tenancy = lifecycle.Tenancy(
-        StageResources(stage, PROJECT_DIR),
-        clients,
-        shared.pool_id,
-        shared.scopes,
-        shared.plan_ids,
-        TenantRegistry(),
-        token_url,
+    # Read-only: the plans are the ones provisioned for the stack just before.
+    tenancy = lifecycle.open_tenancy(
+        StageResources(stage, PROJECT_DIR), clients, shared.pool_id, token_url, read_only=True
     )
     onboarded = []
     for record in lifecycle.seed_demo(tenancy):
