@@ -17,11 +17,12 @@ from decimal import Decimal
 from typing import Any, Callable, Iterator
 
 from chalicelib.config import DEFAULT_RESOURCE_SERVER
+from chalicelib.tenancy import SCOPES as SCOPE_NAMES
 
 TABLE = "capacity-table"
 TENANT = "capacity-premium"
-RESOURCE_SERVER = DEFAULT_RESOURCE_SERVER
-SCOPES = " ".join(f"{RESOURCE_SERVER}/{scope}" for scope in ("catalog.read", "orders.read", "orders.write"))
+# Every scope, as the authorizer's context carries them: space-separated.
+SCOPES = " ".join(f"{DEFAULT_RESOURCE_SERVER}/{scope}" for scope in SCOPE_NAMES)
 PARTITION_READ_LIMIT = 3000.0
 PARTITION_WRITE_LIMIT = 1000.0
 # Large enough that no order of a run is refused for stock: the run measures placed orders.
@@ -50,7 +51,7 @@ def local_environment() -> dict[str, str]:
         "TENANT_ACCESS_ROLE_ARN": "arn:aws:iam::123456789012:role/capacity-tenant-access",
         "TOKEN_ISSUER": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_capacity",
         "PAGINATION_SECRET": "capacity-secret-" + "x" * 40,
-        "RESOURCE_SERVER_ID": RESOURCE_SERVER,
+        "RESOURCE_SERVER_ID": DEFAULT_RESOURCE_SERVER,
         "RATE_LIMITER": "usage-plan",
         "TRACING": "off",
         "POWERTOOLS_METRICS_DISABLED": "true",
