@@ -54,8 +54,11 @@ def imports_of(module: str) -> set[str]:
 
 
 def is_command(module: str) -> bool:
-    """Whether a module is run as a command (`python -m scripts.<module>`)."""
-    return 'if __name__ == "__main__":' in MODULES[module].read_text()
+    """Whether a module is run as a command: `python -m scripts.<module>`, or through its package's __main__."""
+    if 'if __name__ == "__main__":' in MODULES[module].read_text():
+        return True
+    entry = f"{module.rpartition('.')[0]}.__main__"
+    return entry in MODULES and module in imports_of(entry)
 
 
 def test_every_job_is_known():
@@ -68,6 +71,7 @@ def test_the_reader_sees_modules_of_packages():
     assert job_of("deploy.terraform.files") == "deploy"
     assert "stack_file" in imports_of("local.stack")
     assert "tenants.lifecycle" in imports_of("local.stack")
+    assert is_command("tenants.cli") and is_command("local.stack") and not is_command("tenants.lifecycle")
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))
