@@ -26,10 +26,14 @@ from chalicelib.tiers import TIERS
 from scripts import provision
 from scripts.aws_calls import paginate
 from scripts.change_log import ChangeLog, WouldChange
+from scripts.command_output import AWS_UNREACHABLE, CommandOutput
 from scripts.deploy.stage_policy import update_policy_file
 from scripts.resource_report import ResourceReport
 from scripts.stage_config import PROJECT_DIR, PROTECTED_STAGES, StageConfigError, update_stage_environment
 from scripts.stage_resources import AwsClients, StageResources, issuer_url, load_stage, token_url
+
+OUTPUT = CommandOutput("bootstrap")
+
 
 T = TypeVar("T")
 # A resource's settings, each checked and corrected after the resource exists: (label, ensure it).
@@ -44,11 +48,6 @@ CHANGES = (CREATED, UPDATED)
 
 class BootstrapError(Exception):
     """Bootstrap cannot go on; the message says why and what to do."""
-
-
-def progress(message: str) -> None:
-    """Print one progress line at once."""
-    print(f"[bootstrap] {message}", flush=True)
 
 
 class Report(ResourceReport):
@@ -302,7 +301,7 @@ def bootstrap(resources: StageResources, clients: AwsClients, *, domain_prefix: 
     # Checked first, so that a misnamed file stops the run before it has made anything.
     policy_files = existing_policy_files(resources)
     account = clients.sts.get_caller_identity()["Account"]
-    progress(f"stage {resources.stage} in {clients.region}, account {account}{' (dry run)' if dry_run else ''}")
+    OUTPUT.progress(f"stage {resources.stage} in {clients.region}, account {account}{' (dry run)' if dry_run else ''}")
     log = ChangeLog(dry_run=dry_run)
     steps = Steps(log, Report(dry_run=dry_run))
     with log.watching(clients.all()):
@@ -361,14 +360,14 @@ def main(argv: list[str] | None = None) -> int:
             resources, AwsClients.for_region(region), domain_prefix=args.domain_prefix, dry_run=args.dry_run
         )
     except (BootstrapError, StageConfigError, provision.ProvisioningError) as error:
-        print(f"[bootstrap] error: {error}", file=sys.stderr, flush=True)
+        OUTPUT.error(error)
         return 1
     except (ClientError, BotoCoreError) as error:
-        print(f"[bootstrap] error: AWS refused or could not be reached: {error}", file=sys.stderr, flush=True)
+        OUTPUT.error(f"{AWS_UNREACHABLE}: {error}")
         return 1
     if outcome.token_url:
-        progress(f"token URL: {outcome.token_url}")
-    progress(outcome.report.summary(args.stage))
+        OUTPUT.progress(f"token URL: {outcome.token_url}")
+    OUTPUT.progress(outcome.report.summary(args.stage))
     return 0
 
 

@@ -24,9 +24,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from scripts import provision
 from scripts.aws_calls import error_code
 from scripts.change_log import ChangeLog
+from scripts.command_output import AWS_UNREACHABLE, CommandOutput
 from scripts.deploy.operator_permissions import operator_policy
 from scripts.stage_config import PROJECT_DIR, StageConfigError
 from scripts.stage_resources import StageResources, load_stage
+
+OUTPUT = CommandOutput("github_deploy_role", progress_on_stderr=True)
+
 
 GITHUB_ISSUER = "token.actions.githubusercontent.com"
 PROVIDER_URL = f"https://{GITHUB_ISSUER}"
@@ -48,11 +52,6 @@ BRANCH = re.compile(r"[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*")
 
 class DeployRoleError(Exception):
     """The role cannot be made as asked; the message says why."""
-
-
-def progress(message: str) -> None:
-    """Print one progress line (on stderr, so that the printed trust policy is the only output)."""
-    print(f"[github_deploy_role] {message}", file=sys.stderr, flush=True)
 
 
 def role_name(resource_prefix: str) -> str:
@@ -177,7 +176,7 @@ def apply(iam: Any, resources: StageResources, *, partition: str, account: str, 
 def _reported(log: ChangeLog, label: str, action: Callable[[], str]) -> str:
     mark = log.mark()
     result = action()
-    progress(f"{label}: {outcome(log.since(mark))}")
+    OUTPUT.progress(f"{label}: {outcome(log.since(mark))}")
     return result
 
 
@@ -244,20 +243,22 @@ def run(args: argparse.Namespace) -> int:
         account = args.account or boto3.client("sts", region_name=region).get_caller_identity()["Account"]
         trust = trust_policy(provider_arn(partition, account), args.repo, resources.stage, args.branch)
         sys.stdout.write(json.dumps(trust, indent=2) + "\n")
-        progress(f"above: the trust policy of role {name} in account {account}")
-        progress(
+        OUTPUT.progress(f"above: the trust policy of role {name} in account {account}")
+        OUTPUT.progress(
             f"its inline policy {POLICY_NAME!r}: `python -m scripts.deploy.operator_policy --stage {resources.stage}`"
         )
-        progress("nothing was changed; --apply creates or corrects the OIDC provider and the role")
+        OUTPUT.progress("nothing was changed; --apply creates or corrects the OIDC provider and the role")
         return 0
     account = boto3.client("sts", region_name=region).get_caller_identity()["Account"]
     if args.account and args.account != account:
         raise DeployRoleError(f"these credentials are for account {account}, not {args.account}; nothing was changed")
-    progress(f"stage {resources.stage}, account {account}, repository {args.repo}, branch {args.branch}")
+    OUTPUT.progress(f"stage {resources.stage}, account {account}, repository {args.repo}, branch {args.branch}")
     iam = boto3.client("iam", region_name=region)
     arn = apply(iam, resources, partition=partition, account=account, repository=args.repo, branch=args.branch)
-    progress(f"next: in GitHub, give the environment {resources.stage!r} the variables AWS_DEPLOY_ROLE_ARN={arn}")
-    progress(f"and AWS_REGION={region}, and limit its deployment branches to {args.branch}")
+    OUTPUT.progress(
+        f"next: in GitHub, give the environment {resources.stage!r} the variables AWS_DEPLOY_ROLE_ARN={arn}"
+    )
+    OUTPUT.progress(f"and AWS_REGION={region}, and limit its deployment branches to {args.branch}")
     return 0
 
 
@@ -267,9 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     except (DeployRoleError, StageConfigError) as error:
-        progress(f"error: {error}")
+        OUTPUT.error(error)
     except (ClientError, BotoCoreError) as error:
-        progress(f"error: AWS refused or could not be reached: {error}")
+        OUTPUT.error(f"{AWS_UNREACHABLE}: {error}")
     return 1
 
 

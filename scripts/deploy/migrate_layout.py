@@ -40,9 +40,13 @@ from chalicelib.store import dynamodb, keys
 from chalicelib.store.orders import order_from_values, order_values
 from scripts import provision
 from scripts.aws_calls import error_code
+from scripts.command_output import AWS_UNREACHABLE, CommandOutput
 from scripts.stage_config import PROJECT_DIR, StageConfigError
 from scripts.stage_resources import AwsClients, StageResources, application_settings, load_stage
 from scripts.tenants import lifecycle
+
+OUTPUT = CommandOutput("migrate")
+
 
 PRODUCTS, ORDERS, RECORDS = "products", "orders", "idempotency records"
 MOVED = "moved"
@@ -94,11 +98,6 @@ class Cancelled(Exception):
     def __init__(self, reasons: list[str]):
         super().__init__(", ".join(reasons))
         self.reasons = reasons
-
-
-def progress(message: str) -> None:
-    """Print one progress line at once."""
-    print(f"[migrate] {message}", flush=True)
 
 
 def _key_of(item: dict[str, Any]) -> Key:
@@ -208,11 +207,11 @@ class Migration:
                 self._migrate(tenant_id, kind, build, counts)
             except Exception:
                 # What this run got done before it stopped; the rerun's line counts the rest.
-                progress(f"{tenant_id} {kind}: {_counts_line(kind, counts)} before it stopped")
+                OUTPUT.progress(f"{tenant_id} {kind}: {_counts_line(kind, counts)} before it stopped")
                 raise
             finally:
                 self.totals.update(counts)
-            progress(f"{tenant_id} {kind}: {'would be ' if self.dry_run else ''}{_counts_line(kind, counts)}")
+            OUTPUT.progress(f"{tenant_id} {kind}: {'would be ' if self.dry_run else ''}{_counts_line(kind, counts)}")
 
     def _migrate(self, tenant_id: str, kind: str, build: Builder, counts: Counter[str]) -> None:
         reported = 0
@@ -224,14 +223,14 @@ class Migration:
             moves = build(tenant_id, page)
             for move in moves:
                 if move.outcome == LEFT:
-                    progress(f"  {move.label}: {LEFT}: its key {_key_of(move.legacy_key)} names no valid id")
+                    OUTPUT.progress(f"  {move.label}: {LEFT}: its key {_key_of(move.legacy_key)} names no valid id")
             if self.dry_run:
                 counts.update(self._plan(moves))
             else:
                 self._apply(moves, counts, remake)
             if counts.total() - reported >= PROGRESS_EVERY:
                 reported = counts.total()
-                progress(f"{tenant_id} {kind}: {reported} so far")
+                OUTPUT.progress(f"{tenant_id} {kind}: {reported} so far")
 
     # What to move: the moves of a page of a legacy partition, one per item.
 
@@ -486,13 +485,13 @@ def prepare_table(clients: AwsClients, resources: StageResources, dry_run: bool)
             f"--stage {resources.stage}` first"
         ) from None
     if not missing:
-        progress(f"table {name}: indexes ({', '.join(provision.index_names(name))}) present")
+        OUTPUT.progress(f"table {name}: indexes ({', '.join(provision.index_names(name))}) present")
     elif dry_run:
-        progress(f"table {name}: would create the indexes {', '.join(missing)}")
+        OUTPUT.progress(f"table {name}: would create the indexes {', '.join(missing)}")
     else:
-        progress(f"table {name}: creating the indexes {', '.join(missing)}; DynamoDB fills them from the table")
+        OUTPUT.progress(f"table {name}: creating the indexes {', '.join(missing)}; DynamoDB fills them from the table")
         provision.ensure_indexes(clients.dynamodb, name)
-        progress(f"table {name}: indexes {', '.join(missing)} created and ACTIVE")
+        OUTPUT.progress(f"table {name}: indexes {', '.join(missing)} created and ACTIVE")
 
 
 def summary(totals: Counter[str], tenants: int, dry_run: bool) -> str:
@@ -515,15 +514,15 @@ def run(args: argparse.Namespace) -> Counter[str]:
         raise MigrationError(f"stage {resources.stage} lives in {region} (TOKEN_ISSUER), not {args.region}")
     clients = AwsClients.for_region(region)
     suffix = " (dry run)" if args.dry_run else ""
-    progress(f"stage {resources.stage} in {region}, table {resources.table_name}{suffix}")
+    OUTPUT.progress(f"stage {resources.stage} in {region}, table {resources.table_name}{suffix}")
     prepare_table(clients, resources, args.dry_run)
     with application_settings(resources, region):
         tenants = stage_tenants(resources, clients, pool_id, extra_tenants)
-        progress(f"tenants: {', '.join(tenants) or '(none)'}")
+        OUTPUT.progress(f"tenants: {', '.join(tenants) or '(none)'}")
         migration = Migration(dynamodb.dynamodb_client(), resources.table_name, args.dry_run, int(time.time()))
         for tenant_id in tenants:
             migration.tenant(tenant_id)
-    progress(summary(migration.totals, len(tenants), args.dry_run))
+    OUTPUT.progress(summary(migration.totals, len(tenants), args.dry_run))
     return migration.totals
 
 
@@ -557,14 +556,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         totals = run(args)
     except (MigrationError, lifecycle.TenantError, StageConfigError, provision.ProvisioningError) as error:
-        print(f"[migrate] error: {error}", file=sys.stderr, flush=True)
+        OUTPUT.error(error)
         return 1
     except (ClientError, BotoCoreError) as error:
-        print(f"[migrate] error: AWS refused or could not be reached: {error}{rerun}", file=sys.stderr, flush=True)
+        OUTPUT.error(f"{AWS_UNREACHABLE}: {error}{rerun}")
         return 1
     except ServiceUnavailable:
         # The registry's calls report DynamoDB throttling or outages this way.
-        print(f"[migrate] error: DynamoDB is throttling or unreachable{rerun}", file=sys.stderr, flush=True)
+        OUTPUT.error(f"DynamoDB is throttling or unreachable{rerun}")
         return 1
     if totals[LEFT]:
         print(

@@ -8,8 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from scripts.command_output import CommandOutput
 from scripts.deploy.operator_permissions import operator_policy
 from scripts.stage_config import PROJECT_DIR, StageConfigError
+
+OUTPUT = CommandOutput("operator_policy", progress_on_stderr=True)
 
 
 def policy_path(project_dir: Path, stage: str) -> Path:
@@ -42,13 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         text = render(operator_policy(args.project_dir, args.stage))
     except StageConfigError as error:
-        print(f"[operator_policy] error: {error}", file=sys.stderr)
+        OUTPUT.error(error)
         return 1
     if args.write:
         path = policy_path(args.project_dir, args.stage)
         path.parent.mkdir(exist_ok=True)
         path.write_text(text)
-        print(f"[operator_policy] wrote {path.relative_to(args.project_dir)}", file=sys.stderr)
+        OUTPUT.progress(f"wrote {path.relative_to(args.project_dir)}")
     else:
         sys.stdout.write(text)
     return 0

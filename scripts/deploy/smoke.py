@@ -25,8 +25,12 @@ from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from scripts.command_output import CommandOutput
 from scripts.loopback import opener_for
 from scripts.stage_config import PROJECT_DIR, StageConfigError
+
+OUTPUT = CommandOutput("smoke")
+
 
 HTTP_TIMEOUT_SECONDS = 10.0
 # Enough to spend a basic tenant's burst of 20 several times over, even as the bucket refills.
@@ -176,7 +180,7 @@ class SmokeRun:
     def record(self, outcome: str, name: str, detail: str) -> None:
         """Keep and print one step's outcome."""
         self.results.append((outcome, name, detail))
-        print(f"[smoke] {outcome}  {name}: {detail}", flush=True)
+        OUTPUT.progress(f"{outcome}  {name}: {detail}")
 
     def step(self, name: str, action: Callable[[], str]) -> None:
         """Run one step and print its outcome."""
@@ -300,7 +304,7 @@ class SmokeRun:
         for outcome in outcomes:
             self.record("PASS" if outcome.passed else "FAIL", f"{POLICY_STEP} {outcome.case.name}", outcome.detail())
         if len({outcome.decision for outcome in outcomes}) == 1:
-            print(f"[smoke]       {POLICY_STEP}: {simulation.UNTOLD_APART}", flush=True)
+            OUTPUT.progress(f"      {POLICY_STEP}: {simulation.UNTOLD_APART}")
 
     def walk(self) -> bool:
         """Every step in order; True if none failed."""
@@ -313,7 +317,7 @@ class SmokeRun:
         self.step("rate limit 429", self.rate_limit)
         self.tenant_policy()
         counts = {outcome: sum(1 for r in self.results if r[0] == outcome) for outcome in ("PASS", "FAIL", "SKIP")}
-        print(f"[smoke] {counts['PASS']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped", flush=True)
+        OUTPUT.progress(f"{counts['PASS']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
         return counts["FAIL"] == 0
 
 
@@ -465,12 +469,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         target = target_from_args(args)
     except (SmokeError, StageConfigError, ClientError, BotoCoreError) as error:
-        print(f"[smoke] error: {error}", file=sys.stderr, flush=True)
+        OUTPUT.error(error)
         return 1
     except (KeyError, ValueError) as error:
-        print(f"[smoke] error: the target's description is malformed ({error!r})", file=sys.stderr, flush=True)
+        OUTPUT.error(f"the target's description is malformed ({error!r})")
         return 1
-    print(f"[smoke] API {target.api_url}, tokens from {target.token_url}", flush=True)
+    OUTPUT.progress(f"API {target.api_url}, tokens from {target.token_url}")
     return 0 if SmokeRun(target).walk() else 1
 
 

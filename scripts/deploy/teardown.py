@@ -30,6 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.tiers import TIERS
 from scripts import provision
 from scripts.aws_calls import endpoint_lacks, error_code, lack_detail, paginate, paginate_by_token
+from scripts.command_output import AWS_UNREACHABLE, CommandOutput
 from scripts.monitoring import (
     Deployment,
     alarm_definitions,
@@ -43,6 +44,9 @@ from scripts.resource_report import ResourceReport
 from scripts.stage_config import PROJECT_DIR, PROTECTED_STAGES, StageConfigError
 from scripts.stage_resources import StageResources, load_stage
 from scripts.tenants.lifecycle import MIN_RECOVERY_DAYS
+
+OUTPUT = CommandOutput("teardown")
+
 
 DELETED = "deleted"
 SCHEDULED = "scheduled for deletion"
@@ -441,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
         resources = load_stage(args.stage, args.project_dir)
         region = resources.region(args.region)
         report = Report(dry_run=args.dry_run)
-        print(f"[teardown] stage {args.stage} in {region}{' (dry run)' if args.dry_run else ''}", flush=True)
+        OUTPUT.progress(f"stage {args.stage} in {region}{' (dry run)' if args.dry_run else ''}")
         Teardown(
             Clients.create(region),
             report,
@@ -451,10 +455,10 @@ def main(argv: list[str] | None = None) -> int:
             delete_prod=args.yes_delete_prod,
         ).run()
     except (TeardownError, StageConfigError) as error:
-        print(f"[teardown] error: {error}", file=sys.stderr, flush=True)
+        OUTPUT.error(error)
         return 1
     except (ClientError, BotoCoreError) as error:
-        print(f"[teardown] error: AWS refused or could not be reached: {error}", file=sys.stderr, flush=True)
+        OUTPUT.error(f"{AWS_UNREACHABLE}: {error}")
         return 1
     print(report.summary(), flush=True)
     if report.incomplete:

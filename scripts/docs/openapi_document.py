@@ -17,10 +17,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from scripts.command_output import CommandOutput
 from scripts.loopback import opener_for
 from scripts.stack_file import DEFAULT_STATE_DIR, StackNotRunning, running_stack
 from scripts.stage_config import PROJECT_DIR, StageConfigError
 from scripts.stage_resources import LOCAL_STAGE
+
+OUTPUT = CommandOutput("openapi")
+
 
 FETCH_TIMEOUT_SECONDS = 10
 START_HINT = "start it with `make run` in another terminal"
@@ -28,11 +32,6 @@ START_HINT = "start it with `make run` in another terminal"
 
 class DocumentError(Exception):
     """The document cannot be had; the message says why and what to do."""
-
-
-def progress(message: str) -> None:
-    """Print one progress line at once."""
-    print(f"[openapi] {message}", flush=True)
 
 
 def local_api_url(state_dir: Path = DEFAULT_STATE_DIR) -> str:
@@ -87,7 +86,7 @@ def document_for(args: argparse.Namespace) -> dict[str, Any]:
     if args.token_url and not args.api_url:
         raise DocumentError("--token-url goes with --api-url")
     if args.api_url and args.token_url:
-        progress(f"building the document for {args.api_url} (tokens from {args.token_url})")
+        OUTPUT.progress(f"building the document for {args.api_url} (tokens from {args.token_url})")
         return built_document(args.api_url, args.token_url)
     if args.api_url:
         api_url, loopback = args.api_url, False
@@ -95,7 +94,7 @@ def document_for(args: argparse.Namespace) -> dict[str, Any]:
         api_url, loopback = local_api_url(args.state_dir), True
     else:
         api_url, loopback = deployed_api_url(args.stage), False
-    progress(f"fetching the document from {api_url}")
+    OUTPUT.progress(f"fetching the document from {api_url}")
     return fetch_document(api_url, loopback)
 
 
@@ -122,12 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         document = document_for(args)
     except (DocumentError, StageConfigError) as error:
-        print(f"[openapi] error: {error}", file=sys.stderr, flush=True)
+        OUTPUT.error(error)
         return 1
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(document, indent=2) + "\n")
     servers = ", ".join(server["url"] for server in document.get("servers", []))
-    progress(f"wrote {args.out} (API {servers or 'unnamed'})")
+    OUTPUT.progress(f"wrote {args.out} (API {servers or 'unnamed'})")
     return 0
 
 

@@ -42,6 +42,10 @@ from chalice.cli.factory import CLIFactory
 from chalice.config import Config
 
 from chalicelib.web.gateway import gateway_responses, render
+from scripts.command_output import CommandOutput
+
+OUTPUT = CommandOutput("local-api")
+
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 LISTEN_BACKLOG = 128
@@ -309,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     except OSError as error:
-        print(f"[local-api] error: {error}", file=sys.stderr, flush=True)
+        OUTPUT.error(error)
         return 1
     return 0
 

@@ -30,9 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Callable
 
+from scripts.command_output import CommandOutput
 from scripts.loopback import opener_for
 from scripts.stack_file import FOREIGN_AWS_SETTINGS, HOST, REGION, STACK_FILE, isolate_aws_environment
 from scripts.stage_config import StageConfig, StageConfigError, read_stage_config
+
+OUTPUT = CommandOutput("local-stack")
+
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 STAGE = "local"
@@ -43,11 +47,6 @@ STOP_TIMEOUT_SECONDS = 5.0
 
 class StackError(Exception):
     """The stack cannot start or stopped by itself; the message says why."""
-
-
-def progress(message: str) -> None:
-    """Print one progress line at once (the output may be a pipe)."""
-    print(f"[local-stack] {message}", flush=True)
 
 
 def ensure_port_free(port: int, host: str = HOST) -> None:
@@ -119,14 +118,14 @@ def provision_shared(clients: dict[str, Any], stage: StageConfig) -> Provisioned
 
     provision.ensure_table(clients["dynamodb"], stage.table_name)
     provision.ensure_ttl(clients["dynamodb"], stage.table_name)
-    progress(f"table {stage.table_name} ready (TTL on)")
+    OUTPUT.progress(f"table {stage.table_name} ready (TTL on)")
     pool_id = provision.ensure_user_pool(clients["cognito-idp"], stage.resource_prefix)
     scopes = provision.ensure_resource_server(clients["cognito-idp"], pool_id, stage.resource_server_id)
-    progress(f"user pool {pool_id} with resource server {stage.resource_server_id} ({', '.join(scopes)})")
+    OUTPUT.progress(f"user pool {pool_id} with resource server {stage.resource_server_id} ({', '.join(scopes)})")
     # Tagged when made, as bootstrap makes them: `tenants --stage local` ensures the plans with the
     # stage's tags, and moto cannot tag a usage plan afterwards (its TagResource answers 404).
     plan_ids = provision.ensure_usage_plans(clients["apigateway"], stage.resource_prefix, tags=stage_tags(stage))
-    progress(f"usage plans: {', '.join(sorted(plan_ids))}")
+    OUTPUT.progress(f"usage plans: {', '.join(sorted(plan_ids))}")
     # The API serves each tenant with this role's credentials, assumed through moto's STS as in AWS.
     role_arn = provision.ensure_tenant_access_role(
         clients["iam"],
@@ -137,7 +136,7 @@ def provision_shared(clients: dict[str, Any], stage: StageConfig) -> Provisioned
         table_name=stage.table_name,
         tags={},
     )
-    progress(f"role {role_arn} (tenant-scoped credentials)")
+    OUTPUT.progress(f"role {role_arn} (tenant-scoped credentials)")
     return Provisioned(pool_id, scopes, plan_ids, role_arn)
 
 
@@ -370,11 +369,11 @@ def _run(args: argparse.Namespace, resources: ExitStack) -> None:
     # A stack.json left by an earlier run names credentials that no longer exist.
     (args.state_dir / STACK_FILE).unlink(missing_ok=True)
 
-    progress("starting the embedded AWS (moto: DynamoDB, Cognito, API Gateway, IAM, STS; one request at a time)")
+    OUTPUT.progress("starting the embedded AWS (moto: DynamoDB, Cognito, API Gateway, IAM, STS; one request at a time)")
     moto, endpoint_url = start_moto()
     resources.callback(moto.stop)
     isolate_aws_environment(endpoint_url)
-    progress(f"moto listens on {endpoint_url}")
+    OUTPUT.progress(f"moto listens on {endpoint_url}")
 
     import boto3
 
@@ -387,14 +386,14 @@ def _run(args: argparse.Namespace, resources: ExitStack) -> None:
     token_server = TokenServer(clients["cognito-idp"], shared.pool_id, host=HOST)
     token_server.start()
     resources.callback(token_server.stop)
-    progress(f"token endpoint on {token_server.token_url}")
+    OUTPUT.progress(f"token endpoint on {token_server.token_url}")
 
     pagination_secret = secrets.token_urlsafe(48)
     configure_application(stage, token_server.issuer.issuer, pagination_secret, shared.tenant_access_role_arn)
     tenants = onboard_seed_tenants(stage, shared, token_server.token_url)
 
     api_url = f"http://{HOST}:{args.port}"
-    progress(f"starting the API (chalice local's server, stage {STAGE}) on {api_url}")
+    OUTPUT.progress(f"starting the API (chalice local's server, stage {STAGE}) on {api_url}")
     api = start_api(args.port, args.state_dir / "logs" / "api.jsonl")
     resources.callback(stop_api, api)
     wait_for_health(api_url, api)
@@ -415,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ensure_port_free(args.port)
     except StackError as error:
-        print(f"[local-stack] error: {error}", file=sys.stderr, flush=True)
+        OUTPUT.error(error)
         return 1
     # SIGTERM and a closed terminal stop the stack the same way as Ctrl-C. SIGINT is set too,
     # because a shell starts background jobs with it ignored and `kill -INT` must still work.
@@ -428,14 +427,14 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             pass
         except (StackError, StageConfigError) as error:
-            print(f"[local-stack] error: {error}", file=sys.stderr, flush=True)
+            OUTPUT.error(error)
             status = 1
         finally:
             # A second Ctrl-C must not cut the shutdown short and leave processes behind.
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 signal.signal(sig, signal.SIG_IGN)
-            progress("stopping")
-    progress("stopped")
+            OUTPUT.progress("stopping")
+    OUTPUT.progress("stopped")
     return status
 
 

@@ -20,6 +20,7 @@ from chalicelib.errors import ServiceUnavailable
 from chalicelib.tiers import TIERS
 from scripts import provision, stack_file
 from scripts.change_log import ChangeLog
+from scripts.command_output import AWS_UNREACHABLE
 from scripts.stage_config import PROJECT_DIR, StageConfigError, read_stage_config
 from scripts.stage_resources import (
     LOCAL_STAGE,
@@ -168,7 +169,7 @@ def run(args: argparse.Namespace) -> None:
     if args.command in READ_ONLY:
         warn_of_missing_plans(tenancy)
     elif not log.operations:
-        lifecycle.progress("nothing changed")
+        lifecycle.OUTPUT.progress("nothing changed")
 
 
 def _add_tenant_id(parser: argparse.ArgumentParser) -> None:
@@ -244,10 +245,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run(args)
     except (lifecycle.TenantError, StageConfigError, stack_file.StackNotRunning) as error:
-        print(f"[tenants] error: {error}", file=sys.stderr, flush=True)
+        lifecycle.OUTPUT.error(error)
         return 1
     except (ClientError, BotoCoreError) as error:
-        print(f"[tenants] error: AWS refused or could not be reached: {error}", file=sys.stderr, flush=True)
+        lifecycle.OUTPUT.error(f"{AWS_UNREACHABLE}: {error}")
         return 1
     except ServiceUnavailable:
         # The registry's calls report DynamoDB throttling or outages this way.

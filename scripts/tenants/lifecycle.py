@@ -17,9 +17,13 @@ from chalicelib.store.registry import ACTIVE, SUSPENDED, TenantRecord, TenantReg
 from chalicelib.tenancy import SCOPES
 from chalicelib.tiers import TIERS
 from scripts import provision
+from scripts.command_output import CommandOutput
 from scripts.stage_resources import LOCAL_STAGE, AwsClients, StageResources, token_url
 from scripts.tenants import data as tenant_data
 from scripts.tenants import seed
+
+OUTPUT = CommandOutput("tenants")
+
 
 # Secrets Manager allows 7 to 30 days before a deleted secret is gone for good.
 MIN_RECOVERY_DAYS, MAX_RECOVERY_DAYS = 7, 30
@@ -27,11 +31,6 @@ MIN_RECOVERY_DAYS, MAX_RECOVERY_DAYS = 7, 30
 
 class TenantError(Exception):
     """An operator request that cannot be carried out; the message says why."""
-
-
-def progress(message: str) -> None:
-    """Print one progress line at once."""
-    print(f"[tenants] {message}", flush=True)
 
 
 def tenant_tags(stage_tags: dict[str, str], tenant_id: str) -> dict[str, str]:
@@ -171,10 +170,10 @@ def create_tenant(
         tags=tenancy.tags(tenant_id),
         access_token_minutes=tenancy.resources.config.access_token_minutes,
     )
-    progress(f"{tenant_id}: app client {credentials.client_id} (client credentials, {' '.join(tenancy.scopes)})")
-    progress(f"{tenant_id}: API key {credentials.api_key_id} in usage plan {tier}")
+    OUTPUT.progress(f"{tenant_id}: app client {credentials.client_id} (client credentials, {' '.join(tenancy.scopes)})")
+    OUTPUT.progress(f"{tenant_id}: API key {credentials.api_key_id} in usage plan {tier}")
     arn = _store_secret(tenancy, tenant_id, provision.AppClient(credentials.client_id, credentials.client_secret))
-    progress(f"{tenant_id}: client secret {_secret_whereabouts(arn)}")
+    OUTPUT.progress(f"{tenant_id}: client secret {_secret_whereabouts(arn)}")
     return require_tenant(tenancy, tenant_id)
 
 
@@ -199,18 +198,18 @@ def _recheck_tenant(tenancy: Tenancy, record: TenantRecord, tier: str, display_n
     if display_name and display_name != record.display_name:
         record = record.with_changes(display_name=display_name)
         tenancy.registry.put(record)
-    progress(f"{record.tenant_id}: exists ({record.tier}, {record.status}, app client {record.client_id})")
+    OUTPUT.progress(f"{record.tenant_id}: exists ({record.tier}, {record.status}, app client {record.client_id})")
     return record
 
 
 def _set_status(tenancy: Tenancy, tenant_id: str, status: str) -> TenantRecord:
     record = require_tenant(tenancy, tenant_id)
     if record.status == status:
-        progress(f"{tenant_id}: already {status}")
+        OUTPUT.progress(f"{tenant_id}: already {status}")
         return record
     record = record.with_changes(status=status)
     tenancy.registry.put(record)
-    progress(f"{tenant_id}: {status}; the API applies it within {_propagation(tenancy)}")
+    OUTPUT.progress(f"{tenant_id}: {status}; the API applies it within {_propagation(tenancy)}")
     return record
 
 
@@ -248,12 +247,12 @@ def change_tier(tenancy: Tenancy, tenant_id: str, tier: str) -> TenantRecord:
         tenancy.clients.apigateway, record.api_key_id, tenancy.plan_ids[tier], tenancy.plan_ids.values()
     )
     if record.tier == tier:
-        progress(f"{tenant_id}: already {tier}")
+        OUTPUT.progress(f"{tenant_id}: already {tier}")
         return record
     record = record.with_changes(tier=tier)
     tenancy.registry.put(record)
-    progress(f"{tenant_id}: API key {record.api_key_id} moved to usage plan {tier}; tier recorded")
-    progress(f"{tenant_id}: {_limits_take_effect(tenancy)}")
+    OUTPUT.progress(f"{tenant_id}: API key {record.api_key_id} moved to usage plan {tier}; tier recorded")
+    OUTPUT.progress(f"{tenant_id}: {_limits_take_effect(tenancy)}")
     return record
 
 
@@ -263,7 +262,7 @@ def _remove_stray_clients(tenancy: Tenancy, record: TenantRecord) -> None:
         if name == record.tenant_id and client_id != record.client_id:
             provision.delete_app_client(tenancy.clients.cognito, tenancy.pool_id, client_id)
             tenant_data.remove_client_lookup(client_id)
-            progress(f"{record.tenant_id}: removed app client {client_id} left by an interrupted rotation")
+            OUTPUT.progress(f"{record.tenant_id}: removed app client {client_id} left by an interrupted rotation")
 
 
 def rotate_secret(tenancy: Tenancy, tenant_id: str) -> TenantRecord:
@@ -274,18 +273,18 @@ def rotate_secret(tenancy: Tenancy, tenant_id: str) -> TenantRecord:
     new_client = provision.create_app_client(
         cognito, tenancy.pool_id, tenant_id, tenancy.scopes, tenancy.resources.config.access_token_minutes
     )
-    progress(f"{tenant_id}: new app client {new_client.client_id}")
+    OUTPUT.progress(f"{tenant_id}: new app client {new_client.client_id}")
     # A copy is stored before the registry switches, so a failure after this never loses it (the
     # new client, named by the tenant, also keeps its secret in Cognito).
     arn = _store_secret(tenancy, tenant_id, new_client)
-    progress(f"{tenant_id}: new client secret {_secret_whereabouts(arn)}")
+    OUTPUT.progress(f"{tenant_id}: new client secret {_secret_whereabouts(arn)}")
     old_client_id = record.client_id
     record = record.with_changes(client_id=new_client.client_id)
     tenancy.registry.put(record)
     tenant_data.remove_client_lookup(old_client_id)
-    progress(f"{tenant_id}: registry now names {new_client.client_id}; lookup of {old_client_id} removed")
+    OUTPUT.progress(f"{tenant_id}: registry now names {new_client.client_id}; lookup of {old_client_id} removed")
     provision.delete_app_client(cognito, tenancy.pool_id, old_client_id)
-    progress(
+    OUTPUT.progress(
         f"{tenant_id}: old app client {old_client_id} deleted; its tokens stop working within {_propagation(tenancy)}"
     )
     return record
@@ -306,18 +305,20 @@ def delete_tenant(
     if provision.schedule_secret_deletion(
         tenancy.clients.secretsmanager, tenancy.secret_name(tenant_id), recovery_days
     ):
-        progress(f"{tenant_id}: secret {tenancy.secret_name(tenant_id)} deleted (recoverable for {recovery_days} days)")
+        OUTPUT.progress(
+            f"{tenant_id}: secret {tenancy.secret_name(tenant_id)} deleted (recoverable for {recovery_days} days)"
+        )
         found = True
     if purge_data:
         deleted = tenant_data.purge_data(tenant_id)
         if any(deleted.values()):
-            progress(f"{tenant_id}: deleted " + ", ".join(f"{n} {what}" for what, n in deleted.items()))
+            OUTPUT.progress(f"{tenant_id}: deleted " + ", ".join(f"{n} {what}" for what, n in deleted.items()))
             found = True
     elif tenant_data.has_data(tenant_id):
         counts = ", ".join(f"{n} {what}" for what, n in tenant_data.count_data(tenant_id).items())
-        progress(f"{tenant_id}: kept its data ({counts}); `delete {tenant_id} --purge-data` removes it")
+        OUTPUT.progress(f"{tenant_id}: kept its data ({counts}); `delete {tenant_id} --purge-data` removes it")
     if not found:
-        progress(f"{tenant_id}: nothing left to delete")
+        OUTPUT.progress(f"{tenant_id}: nothing left to delete")
     return found
 
 
@@ -329,15 +330,15 @@ def _delete_access(tenancy: Tenancy, tenant_id: str, record: TenantRecord | None
     # The app clients go first, so no new token is issued while the rest is removed.
     for client_id in client_ids:
         if provision.delete_app_client(cognito, tenancy.pool_id, client_id):
-            progress(f"{tenant_id}: app client {client_id} deleted")
+            OUTPUT.progress(f"{tenant_id}: app client {client_id} deleted")
     if record is not None or client_ids:
         tenant_data.remove_registry_items(tenant_id, client_ids)
         if record is not None:
-            progress(f"{tenant_id}: registry record and client lookup deleted")
+            OUTPUT.progress(f"{tenant_id}: registry record and client lookup deleted")
     key = provision.find_api_key(apigateway, tenancy.key_name(tenant_id))
     key_id = record.api_key_id if record and record.api_key_id else (key.key_id if key else None)
     if key_id and provision.delete_api_key(apigateway, key_id, tenancy.plan_ids.values()):
-        progress(f"{tenant_id}: API key {key_id} deleted")
+        OUTPUT.progress(f"{tenant_id}: API key {key_id} deleted")
     return record is not None or bool(client_ids) or key is not None
 
 
@@ -407,5 +408,5 @@ def seed_demo(tenancy: Tenancy) -> list[TenantRecord]:
         # An existing catalog is left alone: the demo may have been used since, and stock changed.
         if not CatalogRepository(tenant.tenant_id, dynamodb_client()).list(1)[0]:
             count = seed.write_catalog(tenant.tenant_id)
-            progress(f"{tenant.tenant_id}: {count} seed products")
+            OUTPUT.progress(f"{tenant.tenant_id}: {count} seed products")
     return records

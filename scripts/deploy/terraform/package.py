@@ -23,6 +23,7 @@ from typing import Any
 
 from chalicelib.tiers import TIERS
 from scripts import provision
+from scripts.command_output import CommandOutput
 from scripts.deploy.terraform.blocks import TerraformStage
 from scripts.deploy.terraform.files import resource_addresses, terraform_files
 from scripts.stage_config import (
@@ -34,6 +35,9 @@ from scripts.stage_config import (
     read_stage_config,
 )
 
+OUTPUT = CommandOutput("package-terraform")
+
+
 DEFAULT_REGION = "us-east-1"
 # The list of files the last run wrote, so a rerun removes exactly those.
 MANIFEST = ".package-terraform.json"
@@ -43,11 +47,6 @@ TFVARS_EXAMPLE = {"tenants": {"acme": {"tier": "standard"}, "globex": {"tier": "
 
 class PackagingError(Exception):
     """Packaging cannot go on; the message says why."""
-
-
-def progress(message: str) -> None:
-    """One progress line on standard output."""
-    print(f"[package-terraform] {message}", flush=True)
 
 
 def packaging_region() -> str:
@@ -86,7 +85,7 @@ def chalice_command() -> list[str]:
 def run_chalice_package(stage: str, region: str, into: Path) -> dict[str, Any]:
     """Run `chalice package --pkg-format terraform` into a fresh folder and return chalice.tf.json."""
     command = [*chalice_command(), "package", "--stage", stage, "--pkg-format", "terraform", str(into)]
-    progress(f"chalice package --stage {stage} --pkg-format terraform (region {region})")
+    OUTPUT.progress(f"chalice package --stage {stage} --pkg-format terraform (region {region})")
     environment = {**os.environ, "AWS_DEFAULT_REGION": region, **LOCKED_PACKAGING}
     result = subprocess.run(command, cwd=PROJECT_DIR, env=environment, capture_output=True, text=True)
     if result.returncode != 0:
@@ -131,7 +130,7 @@ def package(stage_name: str, out: Path, region: str) -> list[str]:
         for name, document in documents.items():
             write_json(staging / name, document)
         write_json(staging / "terraform.tfvars.json.example", TFVARS_EXAMPLE)
-        progress(f"added {len(documents)} files, {len(resource_addresses(documents.values()))} resource blocks")
+        OUTPUT.progress(f"added {len(documents)} files, {len(resource_addresses(documents.values()))} resource blocks")
         return replace_output(staging, out)
 
 
@@ -300,16 +299,16 @@ def run_checkov(out: Path) -> CheckovReport:
 
 def print_checkov_report(report: CheckovReport) -> None:
     """Progress lines: the counts, each skipped check with its reason, each unexplained failure."""
-    progress(
+    OUTPUT.progress(
         f"checkov: {report.passed} passed, {len(report.explained)} skipped with a reason, "
         f"{len(report.unexplained)} failed, {len(report.parsing_errors)} files unreadable"
     )
     for finding in report.explained:
-        progress(f"  skipped {finding.check_id} on {finding.file_path} {finding.resource}: {finding.reason}")
+        OUTPUT.progress(f"  skipped {finding.check_id} on {finding.file_path} {finding.resource}: {finding.reason}")
     for finding in report.unexplained:
-        progress(f"  FAILED {finding.check_id} {finding.check_name} on {finding.file_path} {finding.resource}")
+        OUTPUT.progress(f"  FAILED {finding.check_id} {finding.check_name} on {finding.file_path} {finding.resource}")
     for name in report.parsing_errors:
-        progress(f"  UNREADABLE {name}")
+        OUTPUT.progress(f"  UNREADABLE {name}")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -334,14 +333,14 @@ def main(argv: list[str] | None = None) -> int:
     region = args.region or packaging_region()
     try:
         names = package(args.stage, out, region)
-        progress(f"wrote {out} ({len(names)} files)")
+        OUTPUT.progress(f"wrote {out} ({len(names)} files)")
         if args.checkov:
             report = run_checkov(out)
             print_checkov_report(report)
             if not report.ok:
                 return 1
     except (PackagingError, StageConfigError, ValueError, OSError) as error:
-        print(f"[package-terraform] error: {error}", file=sys.stderr, flush=True)
+        OUTPUT.error(error)
         return 1
     return 0
 
