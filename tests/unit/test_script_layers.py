@@ -3,12 +3,14 @@
 The base (the modules at the top of scripts/) imports no job; the tenant control plane imports only
 the base; the local stack and the deploy tools import the base and the control plane, not each
 other; the benchmarks and the API reference may use any of those. No module imports a command
-(a module run with `python -m`), so that each command can change without breaking another.
+(a module run with `python -m`), so that each command can change without breaking another, and
+no import cycle remains.
 """
 
 from __future__ import annotations
 
 import ast
+import graphlib
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,12 @@ def test_no_module_imports_a_command(module):
         return
     commands = sorted(imported for imported in imports_of(module) if is_command(imported))
     assert not commands, f"scripts.{module} imports the commands {commands}"
+
+
+def test_no_import_cycle():
+    graph = {module: {imported for imported in imports_of(module) if imported in MODULES} for module in MODULES}
+    try:
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as error:
+        # graphlib lists each module before the ones importing it; the message reads in import order.
+        pytest.fail(f"import cycle: {' -> '.join(reversed(error.args[1]))}")
