@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from scripts.command_output import CommandOutput
-from scripts.loopback import opener_for
+from scripts.loopback import is_loopback, opener_for
 from scripts.stack_file import DEFAULT_STATE_DIR, StackNotRunning, running_stack
 from scripts.stage_config import PROJECT_DIR, StageConfigError
 from scripts.stage_resources import LOCAL_STAGE
 
 OUTPUT = CommandOutput("openapi")
-
 
 FETCH_TIMEOUT_SECONDS = 10
 START_HINT = "start it with `make run` in another terminal"
@@ -52,7 +51,7 @@ def deployed_api_url(stage: str, project_dir: Path = PROJECT_DIR) -> str:
         raise DocumentError(str(error)) from None
 
 
-def fetch_document(api_url: str, loopback: bool) -> dict[str, Any]:
+def fetch_document(api_url: str) -> dict[str, Any]:
     """The document the API at api_url serves."""
     url = f"{api_url.rstrip('/')}/openapi.json"
     opener = opener_for(url)
@@ -62,7 +61,7 @@ def fetch_document(api_url: str, loopback: bool) -> dict[str, Any]:
     except urllib.error.HTTPError as error:
         raise DocumentError(f"{url} answered {error.code}: {error.read()[:300]!r}") from None
     except (urllib.error.URLError, OSError) as error:
-        hint = f"; {START_HINT}" if loopback else ""
+        hint = f"; {START_HINT}" if is_loopback(url) else ""
         raise DocumentError(f"cannot reach {url} ({getattr(error, 'reason', error)}){hint}") from None
     except ValueError:
         raise DocumentError(f"{url} did not answer JSON") from None
@@ -89,13 +88,13 @@ def document_for(args: argparse.Namespace) -> dict[str, Any]:
         OUTPUT.progress(f"building the document for {args.api_url} (tokens from {args.token_url})")
         return built_document(args.api_url, args.token_url)
     if args.api_url:
-        api_url, loopback = args.api_url, False
+        api_url = args.api_url
     elif args.stage == LOCAL_STAGE:
-        api_url, loopback = local_api_url(args.state_dir), True
+        api_url = local_api_url(args.state_dir)
     else:
-        api_url, loopback = deployed_api_url(args.stage), False
+        api_url = deployed_api_url(args.stage)
     OUTPUT.progress(f"fetching the document from {api_url}")
-    return fetch_document(api_url, loopback)
+    return fetch_document(api_url)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
