@@ -23,20 +23,19 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, TYPE_CHECKING, Any, Callable
 
 from scripts.command_output import CommandOutput
-from scripts.loopback import opener_for
-from scripts.stack_file import FOREIGN_AWS_SETTINGS, HOST, REGION, STACK_FILE, isolate_aws_environment
+from scripts.stack_file import FOREIGN_AWS_SETTINGS, HOST, REGION, STACK_FILE, answering, isolate_aws_environment
 from scripts.stage_config import StageConfig, StageConfigError, read_stage_config
 
-OUTPUT = CommandOutput("local-stack")
+if TYPE_CHECKING:
+    from scripts.stage_resources import AwsClients
 
+OUTPUT = CommandOutput("local-stack")
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 STAGE = "local"
@@ -112,26 +111,26 @@ def stage_tags(stage: StageConfig) -> dict[str, str]:
     return StageResources(stage, PROJECT_DIR).tags
 
 
-def provision_shared(clients: dict[str, Any], stage: StageConfig) -> Provisioned:
+def provision_shared(clients: AwsClients, stage: StageConfig) -> Provisioned:
     """Create the table, user pool, resource server, usage plans and tenant-access role (idempotent)."""
     from scripts import provision
 
-    provision.ensure_table(clients["dynamodb"], stage.table_name)
-    provision.ensure_ttl(clients["dynamodb"], stage.table_name)
+    provision.ensure_table(clients.dynamodb, stage.table_name)
+    provision.ensure_ttl(clients.dynamodb, stage.table_name)
     OUTPUT.progress(f"table {stage.table_name} ready (TTL on)")
-    pool_id = provision.ensure_user_pool(clients["cognito-idp"], stage.resource_prefix)
-    scopes = provision.ensure_resource_server(clients["cognito-idp"], pool_id, stage.resource_server_id)
+    pool_id = provision.ensure_user_pool(clients.cognito, stage.resource_prefix)
+    scopes = provision.ensure_resource_server(clients.cognito, pool_id, stage.resource_server_id)
     OUTPUT.progress(f"user pool {pool_id} with resource server {stage.resource_server_id} ({', '.join(scopes)})")
     # Tagged when made, as bootstrap makes them: `tenants --stage local` ensures the plans with the
     # stage's tags, and moto cannot tag a usage plan afterwards (its TagResource answers 404).
-    plan_ids = provision.ensure_usage_plans(clients["apigateway"], stage.resource_prefix, tags=stage_tags(stage))
+    plan_ids = provision.ensure_usage_plans(clients.apigateway, stage.resource_prefix, tags=stage_tags(stage))
     OUTPUT.progress(f"usage plans: {', '.join(sorted(plan_ids))}")
     # The API serves each tenant with this role's credentials, assumed through moto's STS as in AWS.
     role_arn = provision.ensure_tenant_access_role(
-        clients["iam"],
+        clients.iam,
         partition="aws",
         region=REGION,
-        account=clients["sts"].get_caller_identity()["Account"],
+        account=clients.sts.get_caller_identity()["Account"],
         resource_prefix=stage.resource_prefix,
         table_name=stage.table_name,
         tags={},
@@ -140,7 +139,7 @@ def provision_shared(clients: dict[str, Any], stage: StageConfig) -> Provisioned
     return Provisioned(pool_id, scopes, plan_ids, role_arn)
 
 
-def onboard_seed_tenants(stage: StageConfig, shared: Provisioned, token_url: str) -> list[Any]:
+def onboard_seed_tenants(clients: AwsClients, stage: StageConfig, shared: Provisioned, token_url: str) -> list[Any]:
     """Onboard the seed tenants through the control plane's one door, as `tenants create` does; their credentials.
 
     scripts.tenants.lifecycle.seed_demo creates each tenant (registry items, app client, API key in its
@@ -148,10 +147,9 @@ def onboard_seed_tenants(stage: StageConfig, shared: Provisioned, token_url: str
     its catalog; the client secrets for stack.json are read back from Cognito, which holds them.
     """
     from scripts import provision
-    from scripts.stage_resources import AwsClients, StageResources
+    from scripts.stage_resources import StageResources
     from scripts.tenants import lifecycle
 
-    clients = AwsClients.for_region(REGION)
     # Read-only: the plans are the ones provisioned for the stack just before.
     tenancy = lifecycle.open_tenancy(
         StageResources(stage, PROJECT_DIR), clients, shared.pool_id, token_url, read_only=True
@@ -248,17 +246,12 @@ def stop_api(process: subprocess.Popen) -> None:
 
 def wait_for_health(api_url: str, process: subprocess.Popen, timeout: float = STARTUP_TIMEOUT_SECONDS) -> None:
     """Return once GET /health answers 200; fail if the API exits or the timeout passes."""
-    opener = opener_for(api_url)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise StackError(f"the API exited with code {process.returncode} before it was ready")
-        try:
-            with opener.open(f"{api_url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
+        if answering(api_url):
+            return
         time.sleep(0.2)
     raise StackError(f"{api_url}/health did not answer within {timeout:.0f} s")
 
@@ -375,22 +368,21 @@ def _run(args: argparse.Namespace, resources: ExitStack) -> None:
     isolate_aws_environment(endpoint_url)
     OUTPUT.progress(f"moto listens on {endpoint_url}")
 
-    import boto3
+    from scripts.stage_resources import AwsClients
 
-    services = ("dynamodb", "cognito-idp", "apigateway", "iam", "sts")
-    clients = {name: boto3.client(name, region_name=REGION) for name in services}
+    clients = AwsClients.for_region(REGION)
     shared = provision_shared(clients, stage)
 
     from scripts.local.token_server import TokenServer
 
-    token_server = TokenServer(clients["cognito-idp"], shared.pool_id, host=HOST)
+    token_server = TokenServer(clients.cognito, shared.pool_id, host=HOST)
     token_server.start()
     resources.callback(token_server.stop)
     OUTPUT.progress(f"token endpoint on {token_server.token_url}")
 
     pagination_secret = secrets.token_urlsafe(48)
     configure_application(stage, token_server.issuer.issuer, pagination_secret, shared.tenant_access_role_arn)
-    tenants = onboard_seed_tenants(stage, shared, token_server.token_url)
+    tenants = onboard_seed_tenants(clients, stage, shared, token_server.token_url)
 
     api_url = f"http://{HOST}:{args.port}"
     OUTPUT.progress(f"starting the API (chalice local's server, stage {STAGE}) on {api_url}")
