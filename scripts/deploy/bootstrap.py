@@ -34,7 +34,6 @@ from scripts.stage_resources import AwsClients, StageResources, issuer_url, load
 
 OUTPUT = CommandOutput("bootstrap")
 
-
 T = TypeVar("T")
 # A resource's settings, each checked and corrected after the resource exists: (label, ensure it).
 ResourceSettings = Sequence[tuple[str, Callable[[], object]]]

@@ -31,7 +31,6 @@ from scripts.stage_resources import StageResources, load_stage
 
 OUTPUT = CommandOutput("github_deploy_role", progress_on_stderr=True)
 
-
 GITHUB_ISSUER = "token.actions.githubusercontent.com"
 PROVIDER_URL = f"https://{GITHUB_ISSUER}"
 # The audience aws-actions/configure-aws-credentials asks GitHub to put in its tokens.

@@ -31,7 +31,6 @@ from scripts.stage_config import PROJECT_DIR, StageConfigError
 
 OUTPUT = CommandOutput("smoke")
 
-
 HTTP_TIMEOUT_SECONDS = 10.0
 # Enough to spend a basic tenant's burst of 20 several times over, even as the bucket refills.
 RATE_LIMIT_MAX_REQUESTS = 300

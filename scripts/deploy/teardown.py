@@ -47,7 +47,6 @@ from scripts.tenants.lifecycle import MIN_RECOVERY_DAYS
 
 OUTPUT = CommandOutput("teardown")
 
-
 DELETED = "deleted"
 SCHEDULED = "scheduled for deletion"
 ABSENT = "absent"

@@ -46,7 +46,6 @@ from scripts.command_output import CommandOutput
 
 OUTPUT = CommandOutput("local-api")
 
-
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 LISTEN_BACKLOG = 128
 # API Gateway's payload limit for REST APIs (10 MB).

@@ -24,7 +24,6 @@ from scripts.tenants import seed
 
 OUTPUT = CommandOutput("tenants")
 
-
 # Secrets Manager allows 7 to 30 days before a deleted secret is gone for good.
 MIN_RECOVERY_DAYS, MAX_RECOVERY_DAYS = 7, 30
 

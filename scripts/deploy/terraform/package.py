@@ -37,7 +37,6 @@ from scripts.stage_config import (
 
 OUTPUT = CommandOutput("package-terraform")
 
-
 DEFAULT_REGION = "us-east-1"
 # The list of files the last run wrote, so a rerun removes exactly those.
 MANIFEST = ".package-terraform.json"
